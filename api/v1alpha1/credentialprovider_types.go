@@ -1,0 +1,131 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CredentialProviderSpec says where a vendor account lives and how to
+// authenticate to it. Exactly one vendor block is set.
+// +kubebuilder:validation:XValidation:rule="[has(self.tines), has(self.elasticCloud), has(self.plainid)].filter(x, x).size() == 1",message="exactly one vendor block (tines, elasticCloud, plainid) must be set"
+type CredentialProviderSpec struct {
+	// Tines tenant: credentials are read with
+	// GET {url}/api/v1/user_credentials/{id}.
+	// +optional
+	Tines *TinesProvider `json:"tines,omitempty"`
+
+	// ElasticCloud is Elastic Cloud (ESS) or Elastic Cloud Enterprise:
+	// API keys are read with GET {url}/api/v1/users/auth/keys/{id}, or the
+	// user-scoped ECE path when a RemoteCredential sets userId.
+	// +optional
+	ElasticCloud *ElasticCloudProvider `json:"elasticCloud,omitempty"`
+
+	// PlainID Policy Management APIs: API clients are read with
+	// GET {url}/env-mgmt/1.0/api-key/clients/{id}.
+	// +optional
+	PlainID *PlainIDProvider `json:"plainid,omitempty"`
+
+	// CABundle holds extra PEM-encoded trust roots for the vendor's TLS
+	// certificate (private CAs, typically ECE), added to the system roots.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+}
+
+// SecretKeySelector names a key of a Secret. The Secret's namespace is
+// implied: the provider's own namespace for a CredentialProvider, the
+// operator's cluster resource namespace for a ClusterCredentialProvider.
+type SecretKeySelector struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Key in the Secret's data holding the value.
+	// +kubebuilder:default=apiKey
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// SecretReference names a Secret whose keys are fixed by the vendor block.
+// Its namespace is implied as for SecretKeySelector.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// CredentialProviderStatus is the observed state of a provider.
+type CredentialProviderStatus struct {
+	// ObservedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready is True (reason Valid) when the provider's vendor
+	// block and Secret are usable.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// CredentialProvider is a vendor account in one namespace. RemoteCredentials
+// of the same namespace refer to it; it reads Secrets of its own namespace only.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=cp,categories=credsync
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type CredentialProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which vendor account and how to authenticate to it.
+	Spec CredentialProviderSpec `json:"spec"`
+	// Status is written by the operator.
+	// +optional
+	Status CredentialProviderStatus `json:"status,omitempty"`
+}
+
+// CredentialProviderList is a list of CredentialProviders.
+// +kubebuilder:object:root=true
+type CredentialProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CredentialProvider `json:"items"`
+}
+
+// ClusterCredentialProvider is a vendor account usable from every
+// namespace. It reads Secrets only from the operator's cluster resource
+// namespace (flag --cluster-resource-namespace, default credsync-system).
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ccp,categories=credsync
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterCredentialProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which vendor account and how to authenticate to it.
+	Spec CredentialProviderSpec `json:"spec"`
+	// Status is written by the operator.
+	// +optional
+	Status CredentialProviderStatus `json:"status,omitempty"`
+}
+
+// ClusterCredentialProviderList is a list of ClusterCredentialProviders.
+// +kubebuilder:object:root=true
+type ClusterCredentialProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterCredentialProvider `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&CredentialProvider{}, &CredentialProviderList{},
+		&ClusterCredentialProvider{}, &ClusterCredentialProviderList{})
+}

@@ -1,0 +1,18 @@
+package v1alpha1
+
+// ElasticCloudProvider is an Elastic Cloud (ESS) organization or an Elastic
+// Cloud Enterprise installation.
+type ElasticCloudProvider struct {
+	// URL of the API, without /api/v1. Defaults to Elastic Cloud
+	// (https://api.elastic-cloud.com); for ECE use https://<host>:12443.
+	// Must be https; may carry a path prefix.
+	// +kubebuilder:default="https://api.elastic-cloud.com"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="url must be an https:// URL"
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// APIKeySecretRef names the Secret key holding an Elastic Cloud API key,
+	// sent as "Authorization: ApiKey <key>". The key defaults to apiKey.
+	APIKeySecretRef SecretKeySelector `json:"apiKeySecretRef"`
+}

@@ -1,0 +1,22 @@
+package v1alpha1
+
+// PlainIDProvider is a PlainID tenant's Policy Management APIs.
+// +kubebuilder:validation:XValidation:rule="has(self.region) || has(self.url)",message="one of region or url must be set"
+type PlainIDProvider struct {
+	// Region of the tenant (us1, eu1, ca1, ...): the API is
+	// https://api.{region}.plainid.io.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
+	// +optional
+	Region string `json:"region,omitempty"`
+
+	// URL of the API; overrides region. Must be https; may carry a path prefix.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="url must be an https:// URL"
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// ClientSecretRef names a Secret with keys clientId and clientSecret: an
+	// API client allowed to read API clients. Its token is fetched with the
+	// OAuth client-credentials grant and shared by all credentials of this provider.
+	ClientSecretRef SecretReference `json:"clientSecretRef"`
+}

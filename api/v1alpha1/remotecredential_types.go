@@ -1,0 +1,212 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provider kinds a RemoteCredential may refer to.
+const (
+	CredentialProviderKind        = "CredentialProvider"
+	ClusterCredentialProviderKind = "ClusterCredentialProvider"
+)
+
+// ProviderReference names the provider holding a credential.
+type ProviderReference struct {
+	// Name of the provider.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Kind of the provider: CredentialProvider (same namespace as the
+	// RemoteCredential) or ClusterCredentialProvider.
+	// +kubebuilder:validation:Enum=CredentialProvider;ClusterCredentialProvider
+	// +kubebuilder:default=CredentialProvider
+	// +optional
+	Kind string `json:"kind,omitempty"`
+}
+
+// RemoteCredentialSpec names one credential held at a vendor.
+// +kubebuilder:validation:XValidation:rule="!has(self.refreshInterval) || duration(self.refreshInterval) >= duration('10s')",message="refreshInterval must be at least 10s"
+// +kubebuilder:validation:XValidation:rule="!has(self.expiryWarning) || duration(self.expiryWarning) >= duration('0s')",message="expiryWarning must not be negative"
+type RemoteCredentialSpec struct {
+	// ProviderRef names the CredentialProvider or ClusterCredentialProvider
+	// holding the vendor account.
+	ProviderRef ProviderReference `json:"providerRef"`
+
+	// ID is the vendor's ID of the credential: the Tines credential ID, the
+	// Elastic Cloud API key ID or the PlainID API client ID.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._~:@-]+$`
+	ID string `json:"id"`
+
+	// UserID is the owner of an Elastic Cloud Enterprise API key: when set,
+	// the key is read with the user-scoped endpoint
+	// GET /api/v1/users/{userId}/auth/keys/{id}. elasticCloud providers only.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._~:@-]+$`
+	// +optional
+	UserID string `json:"userId,omitempty"`
+
+	// RefreshInterval is how often the vendor is asked again. At least 10s.
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	RefreshInterval metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// ExpiryWarning is how long before expiresAt the Expiring condition turns True.
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	ExpiryWarning metav1.Duration `json:"expiryWarning,omitempty"`
+}
+
+// RemoteCredentialStatus is the credential's metadata as the vendor last
+// reported it, and conditions saying whether that is current. Never holds
+// a secret.
+type RemoteCredentialStatus struct {
+	// ObservedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Vendor of the provider: tines, elasticCloud or plainid.
+	// +optional
+	Vendor string `json:"vendor,omitempty"`
+
+	// Name of the credential at the vendor.
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Description of the credential at the vendor.
+	// +optional
+	Description string `json:"description,omitempty"`
+
+	// CreatedAt is when the vendor says the credential was created.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
+	// UpdatedAt is when the vendor says the credential was last changed.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+
+	// ExpiresAt is when the credential stops working; absent when the
+	// vendor reports no expiry.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// TokenDuration (PlainID) is the lifetime of the tokens this client
+	// gets, as the vendor writes it (ISO-8601, e.g. PT60M).
+	// +optional
+	TokenDuration string `json:"tokenDuration,omitempty"`
+
+	// PlainID holds PlainID-specific metadata.
+	// +optional
+	PlainID *PlainIDCredentialStatus `json:"plainid,omitempty"`
+
+	// ElasticCloud holds Elastic Cloud-specific metadata.
+	// +optional
+	ElasticCloud *ElasticCloudCredentialStatus `json:"elasticCloud,omitempty"`
+
+	// Tines holds Tines-specific metadata.
+	// +optional
+	Tines *TinesCredentialStatus `json:"tines,omitempty"`
+
+	// LastHandledSyncRequest echoes the credsync.io/sync-requested-at
+	// annotation value last acted upon.
+	// +optional
+	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
+
+	// Conditions: Ready, Expiring, Stalled, Reconciling.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PlainIDCredentialStatus is PlainID API client metadata.
+type PlainIDCredentialStatus struct {
+	// OwnerID is the environment owning the client; empty for tenant clients.
+	// +optional
+	OwnerID string `json:"ownerId,omitempty"`
+	// OwnerType is ENVIRONMENT or TENANT.
+	// +optional
+	OwnerType string `json:"ownerType,omitempty"`
+	// Permission is ADMIN or VIEWER.
+	// +optional
+	Permission string `json:"permission,omitempty"`
+}
+
+// ElasticCloudCredentialStatus is Elastic Cloud API key metadata.
+type ElasticCloudCredentialStatus struct {
+	// UserID owning the key.
+	// +optional
+	UserID string `json:"userId,omitempty"`
+	// OrganizationID the key belongs to.
+	// +optional
+	OrganizationID string `json:"organizationId,omitempty"`
+}
+
+// TinesCredentialStatus is Tines credential metadata.
+type TinesCredentialStatus struct {
+	// Mode of the credential: TEXT, JWT, OAUTH, AWS, MTLS, HTTP_REQUEST_AGENT, MULTI_REQUEST.
+	// +optional
+	Mode string `json:"mode,omitempty"`
+	// TeamID owning the credential.
+	// +optional
+	TeamID *int64 `json:"teamId,omitempty"`
+	// FolderID holding the credential, if any.
+	// +optional
+	FolderID *int64 `json:"folderId,omitempty"`
+	// ReadAccess: TEAM, GLOBAL or SPECIFIC_TEAMS.
+	// +optional
+	ReadAccess string `json:"readAccess,omitempty"`
+	// RestrictionType: RESTRICTED, RESTRICTED_TO_CREDENTIALS or UNRESTRICTED.
+	// +optional
+	RestrictionType string `json:"restrictionType,omitempty"`
+	// Slug of the credential, as used in Tines formulas.
+	// +optional
+	Slug string `json:"slug,omitempty"`
+	// OwnerEmail is the email of the credential's owner.
+	// +optional
+	OwnerEmail string `json:"ownerEmail,omitempty"`
+}
+
+// RemoteCredential is one credential held at a vendor. The operator keeps
+// its status true to the vendor's metadata (never its secret).
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=rc;rcred,categories=credsync
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.providerRef.name`
+// +kubebuilder:printcolumn:name="Vendor",type=string,JSONPath=`.status.vendor`
+// +kubebuilder:printcolumn:name="ID",type=string,JSONPath=`.spec.id`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Name",type=string,JSONPath=`.status.name`,priority=1
+// +kubebuilder:printcolumn:name="Description",type=string,JSONPath=`.status.description`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RemoteCredential struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec names the credential.
+	Spec RemoteCredentialSpec `json:"spec"`
+	// Status is written by the operator.
+	// +optional
+	Status RemoteCredentialStatus `json:"status,omitempty"`
+}
+
+// RemoteCredentialList is a list of RemoteCredentials.
+// +kubebuilder:object:root=true
+type RemoteCredentialList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RemoteCredential `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RemoteCredential{}, &RemoteCredentialList{})
+}

@@ -1,0 +1,263 @@
+package vendors
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBodyBytes caps how much of a vendor's answer is read.
+const MaxBodyBytes = 1 << 20
+
+// maxMessageLen caps a vendor message copied into an error.
+const maxMessageLen = 256
+
+// Observer is told of every vendor request: status code (or "error") and latency.
+type Observer interface {
+	ObserveRequest(vendor, code string, elapsed time.Duration)
+}
+
+// Caller makes HTTP requests to one vendor account: TLS 1.2 or newer with
+// the provider's extra trust roots, a timeout per request, answers read up
+// to MaxBodyBytes, redirects to another host refused (so credentials never
+// travel there), and every error redacted of the provider's secrets.
+type Caller struct {
+	vendor   string
+	client   *http.Client
+	timeout  time.Duration
+	observer Observer
+	redactor *strings.Replacer
+}
+
+var errCrossHostRedirect = errors.New("redirect to another host refused")
+
+// NewCaller returns a Caller for vendor. caBundle, when set, must hold at
+// least one PEM certificate; secrets are redacted from every error.
+func NewCaller(vendor string, caBundle []byte, timeout time.Duration, obs Observer, secrets ...string) (*Caller, error) {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(caBundle) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(caBundle) {
+			return nil, fmt.Errorf("%w: caBundle holds no PEM certificate", ErrInvalidSpec)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+	transport.MaxIdleConnsPerHost = 64
+	transport.ResponseHeaderTimeout = timeout
+	client := &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			if req.URL.Scheme != "https" || req.URL.Host != via[0].URL.Host {
+				return errCrossHostRedirect
+			}
+			return nil
+		},
+	}
+	var pairs []string
+	for _, s := range secrets {
+		if len(s) >= 4 { // shorter values would redact ordinary words
+			pairs = append(pairs, s, "[redacted]")
+		}
+	}
+	return &Caller{
+		vendor:   vendor,
+		client:   client,
+		timeout:  timeout,
+		observer: obs,
+		redactor: strings.NewReplacer(pairs...),
+	}, nil
+}
+
+// Response is a vendor's answer with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	// Body holds at most MaxBodyBytes; Truncated says there was more.
+	Body      []byte
+	Truncated bool
+}
+
+// OK reports a 2xx status.
+func (r *Response) OK() bool { return r.Status >= 200 && r.Status < 300 }
+
+// NewRequest builds a request to a vendor URL with Accept: application/json.
+func (c *Caller) NewRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidSpec, c.redact(err.Error()))
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "credsync")
+	return req, nil
+}
+
+// Do sends req and reads the answer. Any HTTP status is a Response; a
+// transport failure, timeout or refused redirect is an *Error.
+func (c *Caller) Do(req *http.Request) (*Response, error) {
+	start := time.Now()
+	resp, err := c.client.Do(req)
+	if err != nil {
+		c.observe("error", start)
+		return nil, c.transportError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	c.observe(strconv.Itoa(resp.StatusCode), start)
+	if err != nil {
+		return nil, c.transportError(err)
+	}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	if len(body) > MaxBodyBytes {
+		out.Body, out.Truncated = body[:MaxBodyBytes], true
+	}
+	return out, nil
+}
+
+func (c *Caller) observe(code string, start time.Time) {
+	if c.observer != nil {
+		c.observer.ObserveRequest(c.vendor, code, time.Since(start))
+	}
+}
+
+func (c *Caller) transportError(err error) error {
+	if errors.Is(err, errCrossHostRedirect) {
+		return &Error{Class: ErrInvalidResponse, Message: errCrossHostRedirect.Error()}
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
+		return &Error{Class: ErrUnavailable, Message: fmt.Sprintf("no answer within %s", c.timeout)}
+	}
+	var uerr interface{ Unwrap() error }
+	if errors.As(err, &uerr) && uerr.Unwrap() != nil {
+		err = uerr.Unwrap() // drop "Get <url>:" — the URL is in the object already
+	}
+	return &Error{Class: ErrUnavailable, Message: c.redact(err.Error())}
+}
+
+// Fail returns the error for a non-2xx answer: its class from the status,
+// the vendor's code and message (cleaned, redacted, truncated), and
+// Retry-After when present.
+func (c *Caller) Fail(resp *Response, code, message string) error {
+	e := &Error{
+		Class:   ClassForStatus(resp.Status),
+		Status:  resp.Status,
+		Code:    c.clean(code),
+		Message: c.clean(message),
+	}
+	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = d
+	}
+	return e
+}
+
+// Invalid returns an InvalidResponse error for a 2xx answer that is not
+// what the vendor documents.
+func (c *Caller) Invalid(resp *Response, format string, args ...any) error {
+	return &Error{Class: ErrInvalidResponse, Status: resp.Status, Message: c.clean(fmt.Sprintf(format, args...))}
+}
+
+// DecodeJSON decodes a 2xx answer into v, or returns InvalidResponse.
+func (c *Caller) DecodeJSON(resp *Response, v any) error {
+	if resp.Truncated {
+		return c.Invalid(resp, "answer larger than %d bytes", MaxBodyBytes)
+	}
+	if len(strings.TrimSpace(string(resp.Body))) == 0 {
+		return c.Invalid(resp, "empty answer")
+	}
+	if looksHTML(resp.Body) {
+		return c.Invalid(resp, "HTML page instead of JSON")
+	}
+	if err := json.Unmarshal(resp.Body, v); err != nil {
+		return c.Invalid(resp, "answer is not the documented JSON: %v", err)
+	}
+	return nil
+}
+
+func (c *Caller) redact(s string) string { return c.redactor.Replace(s) }
+
+// clean makes vendor text fit for a condition message: HTML pages reduced
+// to their title, control characters and runs of space folded, secrets
+// redacted, length capped.
+func (c *Caller) clean(s string) string {
+	if looksHTML([]byte(s)) {
+		s = htmlTitle(s)
+	}
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == ' '
+	}), " ")
+	s = c.redact(s)
+	if r := []rune(s); len(r) > maxMessageLen {
+		s = string(r[:maxMessageLen]) + "…"
+	}
+	return s
+}
+
+func looksHTML(b []byte) bool {
+	head := strings.ToLower(strings.TrimSpace(string(b[:min(len(b), 512)])))
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html") ||
+		strings.HasPrefix(head, "<head") || strings.HasPrefix(head, "<body")
+}
+
+func htmlTitle(s string) string {
+	lower := strings.ToLower(s)
+	i := strings.Index(lower, "<title>")
+	j := strings.Index(lower, "</title>")
+	if i < 0 || j < i {
+		return "HTML error page"
+	}
+	return "HTML error page: " + s[i+len("<title>"):j]
+}
+
+// ErrorText digs a human message out of an error body whose shape is not
+// documented: {"message"}, {"error": "..."|{"message"}}, {"errors":
+// [{"message"}|"..."]}, a bare array, or plain text.
+func ErrorText(body []byte) string {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return string(body)
+	}
+	return messageOf(v, 0)
+}
+
+func messageOf(v any, depth int) string {
+	if depth > 3 {
+		return ""
+	}
+	switch t := v.(type) {
+	case string:
+		return t
+	case []any:
+		var parts []string
+		for _, e := range t {
+			if m := messageOf(e, depth+1); m != "" {
+				parts = append(parts, m)
+			}
+		}
+		return strings.Join(parts, "; ")
+	case map[string]any:
+		for _, k := range []string{"message", "error_description", "error", "errors", "detail", "title"} {
+			if m := messageOf(t[k], depth+1); m != "" {
+				return m
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,79 @@
+package vendors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+// DefaultTimeout bounds one vendor request, connection to last byte.
+const DefaultTimeout = 30 * time.Second
+
+// Registry knows the vendors the operator can talk to.
+type Registry struct {
+	vendors []Vendor
+	// Timeout bounds one vendor request; DefaultTimeout when zero.
+	Timeout time.Duration
+	// Observer, when set, is told of every vendor request (for metrics).
+	Observer Observer
+}
+
+// NewRegistry returns a registry of the given vendors.
+func NewRegistry(vendors ...Vendor) *Registry {
+	r := &Registry{}
+	for _, v := range vendors {
+		r.Register(v)
+	}
+	return r
+}
+
+// Register adds a vendor. It panics on a duplicate or incomplete
+// registration: that is a programming error caught by any test.
+func (r *Registry) Register(v Vendor) {
+	if v.Name == "" || v.Selected == nil || v.SecretRef == nil || v.New == nil {
+		panic(fmt.Sprintf("vendor %q: incomplete registration", v.Name))
+	}
+	for _, have := range r.vendors {
+		if have.Name == v.Name {
+			panic(fmt.Sprintf("vendor %q registered twice", v.Name))
+		}
+	}
+	r.vendors = append(r.vendors, v)
+}
+
+// For returns the vendor whose block the spec sets.
+func (r *Registry) For(spec *v1alpha1.CredentialProviderSpec) (*Vendor, error) {
+	var found *Vendor
+	for i := range r.vendors {
+		if !r.vendors[i].Selected(spec) {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("%w: more than one vendor block is set", ErrInvalidSpec)
+		}
+		found = &r.vendors[i]
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: no supported vendor block is set", ErrInvalidSpec)
+	}
+	return found, nil
+}
+
+// NewClient builds a client of vendor v for spec, authenticating with
+// secret (the values of v.SecretRef(spec).Keys).
+func (r *Registry) NewClient(v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string) (Client, error) {
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	secrets := make([]string, 0, len(secret))
+	for _, s := range secret {
+		secrets = append(secrets, s)
+	}
+	caller, err := NewCaller(v.Name, spec.CABundle, timeout, r.Observer, secrets...)
+	if err != nil {
+		return nil, err
+	}
+	return v.New(Config{Spec: spec, Secret: secret, Caller: caller})
+}

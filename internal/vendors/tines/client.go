@@ -1,0 +1,146 @@
+// Package tines reads Tines credential metadata:
+// GET {url}/api/v1/user_credentials/{id} with "Authorization: Bearer <key>".
+package tines
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// DefaultSecretKey is the Secret key holding the API key when the ref names none.
+const DefaultSecretKey = "apiKey"
+
+// Vendor is Tines' registration.
+func Vendor() vendors.Vendor {
+	return vendors.Vendor{
+		Name:     v1alpha1.VendorTines,
+		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.Tines != nil },
+		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
+			return vendors.SecretRef{Name: spec.Tines.APIKeySecretRef.Name, Keys: []string{secretKey(spec)}}
+		},
+		New: New,
+	}
+}
+
+func secretKey(spec *v1alpha1.CredentialProviderSpec) string {
+	if k := spec.Tines.APIKeySecretRef.Key; k != "" {
+		return k
+	}
+	return DefaultSecretKey
+}
+
+// Client reads one Tines tenant.
+type Client struct {
+	base   string
+	apiKey string
+	caller *vendors.Caller
+}
+
+var _ vendors.Client = (*Client)(nil)
+
+// New returns a client for the tenant in cfg.Spec.Tines.
+func New(cfg vendors.Config) (vendors.Client, error) {
+	u, err := url.Parse(cfg.Spec.Tines.URL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%w: tines url must be an https:// URL", vendors.ErrInvalidSpec)
+	}
+	return &Client{
+		base:   strings.TrimRight(cfg.Spec.Tines.URL, "/"),
+		apiKey: cfg.Secret[secretKey(cfg.Spec)],
+		caller: cfg.Caller,
+	}, nil
+}
+
+// Get fetches one credential's metadata.
+func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential, error) {
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+"/api/v1/user_credentials/"+url.PathEscape(ref.ID), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	resp, err := c.caller.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK() {
+		// Tines' error bodies vary by endpoint: classify by status, keep
+		// whatever text the body has.
+		return nil, c.caller.Fail(resp, "", vendors.ErrorText(resp.Body))
+	}
+	var body credential
+	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	cred, err := body.toCredential(ref.ID)
+	if err != nil {
+		return nil, c.caller.Invalid(resp, "%v", err)
+	}
+	return cred, nil
+}
+
+// credential is the documented answer. Only these fields are read:
+// metadata, allowed_hosts and anything else the vendor adds are dropped.
+type credential struct {
+	ID              json.Number `json:"id"`
+	Name            string      `json:"name"`
+	Description     string      `json:"description"`
+	Mode            string      `json:"mode"`
+	TeamID          *int64      `json:"team_id"`
+	FolderID        *int64      `json:"folder_id"`
+	ReadAccess      string      `json:"read_access"`
+	Slug            string      `json:"slug"`
+	RestrictionType string      `json:"restriction_type"`
+	CreatedAt       *string     `json:"created_at"`
+	UpdatedAt       *string     `json:"updated_at"`
+	ExpiresAt       *string     `json:"expires_at"`
+	Owner           *struct {
+		Email string `json:"email"`
+	} `json:"owner"`
+}
+
+func (b *credential) toCredential(id string) (*vendors.Credential, error) {
+	if b.ID.String() == "" {
+		return nil, fmt.Errorf("answer has no id")
+	}
+	if b.ID.String() != id {
+		return nil, fmt.Errorf("answer is for credential %q, not %q", b.ID.String(), id)
+	}
+	created, err := vendors.ParseTime("created_at", b.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	updated, err := vendors.ParseTime("updated_at", b.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	expires, err := vendors.ParseTime("expires_at", b.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	st := &v1alpha1.TinesCredentialStatus{
+		Mode:            b.Mode,
+		TeamID:          b.TeamID,
+		FolderID:        b.FolderID,
+		ReadAccess:      b.ReadAccess,
+		RestrictionType: b.RestrictionType,
+		Slug:            b.Slug,
+	}
+	if b.Owner != nil {
+		st.OwnerEmail = b.Owner.Email
+	}
+	return &vendors.Credential{
+		Name:        b.Name,
+		Description: b.Description,
+		CreatedAt:   created,
+		UpdatedAt:   updated,
+		ExpiresAt:   expires,
+		Tines:       st,
+	}, nil
+}

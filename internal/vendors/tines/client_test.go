@@ -1,0 +1,171 @@
+package tines_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/tines"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+const apiKey = "tines-canary-key-3f9a"
+
+func newClient(t *testing.T, srv *tinestest.Server, key string, timeout time.Duration) vendors.Client {
+	t.Helper()
+	reg := vendors.NewRegistry(tines.Vendor())
+	reg.Timeout = timeout
+	spec := &v1alpha1.CredentialProviderSpec{
+		Tines:    &v1alpha1.TinesProvider{URL: srv.URL + "/", APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "s"}},
+		CABundle: srv.CABundle(),
+	}
+	v, err := reg.For(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := reg.NewClient(v, spec, map[string]string{"apiKey": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestGetMapsDocumentedFields(t *testing.T) {
+	srv := tinestest.NewServer(apiKey)
+	defer srv.Close()
+	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	folder := int64(1)
+	c := tinestest.Sample(4821, "tines_github_credential")
+	c.ExpiresAt, c.FolderID, c.Description = &exp, &folder, "GitHub"
+	c.Metadata = map[string]string{"token": "metadata-canary-77"}
+	srv.Put(c)
+
+	got, err := newClient(t, srv, apiKey, time.Second).Get(context.Background(), vendors.Ref{ID: "4821"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "tines_github_credential" || got.Description != "GitHub" {
+		t.Errorf("name/description = %q/%q", got.Name, got.Description)
+	}
+	if got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) {
+		t.Errorf("expiresAt = %v, want %v", got.ExpiresAt, exp)
+	}
+	if got.CreatedAt == nil || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Errorf("createdAt = %v, want %v", got.CreatedAt, c.CreatedAt)
+	}
+	ts := got.Tines
+	if ts == nil || ts.Mode != "TEXT" || *ts.TeamID != 2 || *ts.FolderID != 1 || ts.ReadAccess != "TEAM" ||
+		ts.RestrictionType != "UNRESTRICTED" || ts.Slug != "tines_github_credential" || ts.OwnerEmail != "jane.doe@example.com" {
+		t.Errorf("tines status = %+v", ts)
+	}
+	if srv.Calls("4821") != 1 {
+		t.Errorf("calls = %d, want 1", srv.Calls("4821"))
+	}
+}
+
+func TestGetNoExpiryNoFolder(t *testing.T) {
+	srv := tinestest.NewServer(apiKey)
+	defer srv.Close()
+	srv.Put(tinestest.Sample(7, "plain"))
+	got, err := newClient(t, srv, apiKey, time.Second).Get(context.Background(), vendors.Ref{ID: "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ExpiresAt != nil || got.Tines.FolderID != nil {
+		t.Errorf("expiresAt=%v folderId=%v, want nil", got.ExpiresAt, got.Tines.FolderID)
+	}
+}
+
+func TestGetErrors(t *testing.T) {
+	srv := tinestest.NewServer(apiKey)
+	defer srv.Close()
+	srv.Put(tinestest.Sample(1, "one"))
+	other := vendortest.NewTLSServer(nil)
+	defer other.Close()
+
+	cases := []struct {
+		name       string
+		id         string
+		key        string
+		fault      *vendortest.Fault
+		class      error
+		reason     string
+		inMessage  string
+		retryAfter time.Duration
+	}{
+		{name: "missing", id: "404", class: vendors.ErrNotFound, reason: "NotFound", inMessage: "Couldn't find UserCredential with 'id'=404"},
+		{name: "forbidden", id: "1", fault: &vendortest.Forbidden, class: vendors.ErrForbidden, reason: "Forbidden", inMessage: "do not have permission"},
+		{name: "bad key", id: "1", key: "bad-key-canary-9", class: vendors.ErrUnauthorized, reason: "Unauthorized", inMessage: "sign in"},
+		{name: "rate limited seconds", id: "1", fault: ptr(vendortest.RateLimited("7")), class: vendors.ErrRateLimited, reason: "RateLimited", retryAfter: 7 * time.Second},
+		{name: "rate limited date", id: "1", fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT"))), class: vendors.ErrRateLimited, reason: "RateLimited", retryAfter: 89 * time.Second},
+		{name: "rate limited bare", id: "1", fault: ptr(vendortest.RateLimited("")), class: vendors.ErrRateLimited, reason: "RateLimited"},
+		{name: "server error", id: "1", fault: &vendortest.ServerError, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTTP 500"},
+		{name: "html 502", id: "1", fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTML error page: 502 Bad Gateway"},
+		{name: "broken json", id: "1", fault: &vendortest.BrokenJSON, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "not the documented JSON"},
+		{name: "empty body", id: "1", fault: &vendortest.EmptyBody, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "empty answer"},
+		{name: "huge body", id: "1", fault: ptr(vendortest.HugeBody()), class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "larger than"},
+		{name: "slow", id: "1", fault: ptr(vendortest.Latency(3 * time.Second)), class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "no answer within"},
+		{name: "reset", id: "1", fault: &vendortest.Reset, class: vendors.ErrUnavailable, reason: "VendorUnavailable"},
+		{name: "redirect elsewhere", id: "1", fault: &vendortest.Fault{RedirectTo: other.URL + "/steal"}, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "redirect to another host refused"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fault != nil {
+				srv.FailNext(tc.id, *tc.fault)
+			}
+			key := apiKey
+			if tc.key != "" {
+				key = tc.key
+			}
+			_, err := newClient(t, srv, key, time.Second).Get(context.Background(), vendors.Ref{ID: tc.id})
+			if !errors.Is(err, tc.class) {
+				t.Fatalf("err = %v, want class %v", err, tc.class)
+			}
+			if reason, _ := vendors.Reason(err); reason != tc.reason {
+				t.Errorf("reason = %s, want %s", reason, tc.reason)
+			}
+			if !strings.Contains(err.Error(), tc.inMessage) {
+				t.Errorf("message %q does not contain %q", err.Error(), tc.inMessage)
+			}
+			if got := vendors.RetryAfter(err); got < tc.retryAfter || got > tc.retryAfter+2*time.Second {
+				t.Errorf("retryAfter = %v, want about %v", got, tc.retryAfter)
+			}
+			for _, secret := range []string{apiKey, "bad-key-canary-9"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q holds a secret", err)
+				}
+			}
+		})
+	}
+}
+
+func TestRecoversAfterFaults(t *testing.T) {
+	srv := tinestest.NewServer(apiKey)
+	defer srv.Close()
+	srv.Put(tinestest.Sample(1, "one"))
+	srv.FailNext("1", vendortest.ServerError)
+	c := newClient(t, srv, apiKey, time.Second)
+	if _, err := c.Get(context.Background(), vendors.Ref{ID: "1"}); !errors.Is(err, vendors.ErrUnavailable) {
+		t.Fatalf("first call: %v", err)
+	}
+	if _, err := c.Get(context.Background(), vendors.Ref{ID: "1"}); err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+}
+
+func TestAnswerForAnotherCredentialIsInvalid(t *testing.T) {
+	srv := tinestest.NewServer(apiKey)
+	defer srv.Close()
+	srv.FailNext("5", vendortest.Fault{Status: 200, ContentType: "application/json", Body: `{"id":6,"name":"x"}`})
+	_, err := newClient(t, srv, apiKey, time.Second).Get(context.Background(), vendors.Ref{ID: "5"})
+	if !errors.Is(err, vendors.ErrInvalidResponse) {
+		t.Fatalf("err = %v, want InvalidResponse", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

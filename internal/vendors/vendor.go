@@ -1,0 +1,76 @@
+// Package vendors holds what every vendor client shares: the Client
+// interface, the registry that picks a vendor from a provider spec, the
+// typed errors that become condition reasons, and one HTTP caller (TLS from
+// caBundle, timeouts, body cap, Retry-After, redaction).
+package vendors
+
+import (
+	"context"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+// Ref names one credential at a vendor.
+type Ref struct {
+	// ID is the vendor's ID of the credential.
+	ID string
+	// UserID is the owner of the credential, for vendors that scope
+	// credentials by user (Vendor.SupportsUserID).
+	UserID string
+}
+
+// Credential is a credential's metadata, mapped field by field from the
+// vendor's answer. It never holds a secret: vendor fields that are not
+// mapped explicitly are dropped.
+type Credential struct {
+	Name          string
+	Description   string
+	CreatedAt     *time.Time
+	UpdatedAt     *time.Time
+	ExpiresAt     *time.Time
+	TokenDuration string
+
+	PlainID      *v1alpha1.PlainIDCredentialStatus
+	ElasticCloud *v1alpha1.ElasticCloudCredentialStatus
+	Tines        *v1alpha1.TinesCredentialStatus
+}
+
+// Client reads credential metadata from one vendor account. Implementations
+// are read-only, safe for concurrent use, and return errors built by Caller
+// (or wrapping the sentinels of this package).
+type Client interface {
+	Get(ctx context.Context, ref Ref) (*Credential, error)
+}
+
+// SecretRef names the Secret a provider authenticates with and the keys
+// the vendor needs from it.
+type SecretRef struct {
+	Name string
+	Keys []string
+}
+
+// Config is what a vendor's New gets to build a client.
+type Config struct {
+	// Spec is the provider's spec; the vendor reads its own block.
+	Spec *v1alpha1.CredentialProviderSpec
+	// Secret holds the values of SecretRef.Keys, all present and non-empty.
+	Secret map[string]string
+	// Caller makes HTTP requests for the client, with the provider's trust
+	// roots; it redacts the Secret's values from every error it builds.
+	Caller *Caller
+}
+
+// Vendor is one vendor's registration.
+type Vendor struct {
+	// Name as written in RemoteCredential status.vendor.
+	Name string
+	// Selected reports whether the spec's vendor block is this vendor's.
+	Selected func(spec *v1alpha1.CredentialProviderSpec) bool
+	// SecretRef names the Secret and keys the client needs.
+	SecretRef func(spec *v1alpha1.CredentialProviderSpec) SecretRef
+	// SupportsUserID is true when Ref.UserID means something to this vendor.
+	SupportsUserID bool
+	// New builds a client. It must not call the vendor.
+	New func(cfg Config) (Client, error)
+}

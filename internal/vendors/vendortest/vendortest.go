@@ -1,0 +1,228 @@
+// Package vendortest is what every vendor's fake server shares: an HTTPS
+// server on loopback, per-credential fault scenarios (one-shot or
+// persistent), global latency, and a record of the calls made. A vendor's
+// fake (tinestest, ...) supplies its routes, payloads and error bodies.
+package vendortest
+
+import (
+	"encoding/pem"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is how the fake answers one request instead of the normal answer.
+type Fault struct {
+	// Status, when set, answers with this status and, unless Body is set,
+	// the vendor's own error body for it.
+	Status int
+	// RetryAfter is sent as the Retry-After header when set.
+	RetryAfter string
+	// Body and ContentType, when Body is set, are sent verbatim.
+	Body        string
+	ContentType string
+	// Header holds extra response headers.
+	Header http.Header
+	// Delay is waited before answering (or before the normal answer when
+	// Status is 0). It ends early when the client goes away.
+	Delay time.Duration
+	// Reset closes the connection without answering.
+	Reset bool
+	// RedirectTo answers 302 with this Location.
+	RedirectTo string
+}
+
+// Ready-made faults. Vendor fakes render Status-only faults with their own
+// error bodies.
+var (
+	NotFound       = Fault{Status: http.StatusNotFound}
+	Forbidden      = Fault{Status: http.StatusForbidden}
+	Unauthorized   = Fault{Status: http.StatusUnauthorized}
+	ServerError    = Fault{Status: http.StatusInternalServerError}
+	BadGatewayHTML = Fault{
+		Status:      http.StatusBadGateway,
+		ContentType: "text/html",
+		Body: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n" +
+			"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+	}
+	BrokenJSON = Fault{Status: http.StatusOK, ContentType: "application/json", Body: `{"id": 1, "name": "trunc`}
+	EmptyBody  = Fault{Status: http.StatusOK, ContentType: "application/json", Body: " "}
+	Reset      = Fault{Reset: true}
+)
+
+// RateLimited is a 429 with the given Retry-After ("" for none).
+func RateLimited(retryAfter string) Fault {
+	return Fault{Status: http.StatusTooManyRequests, RetryAfter: retryAfter}
+}
+
+// Latency delays the normal answer by d.
+func Latency(d time.Duration) Fault { return Fault{Delay: d} }
+
+// HugeBody is a 200 whose body is larger than any client should read.
+func HugeBody() Fault {
+	return Fault{Status: http.StatusOK, ContentType: "application/json",
+		Body: `{"id":1,"name":"` + strings.Repeat("x", 2<<20) + `"}`}
+}
+
+// Scenarios holds the faults and call records of one fake server.
+// Safe for concurrent use.
+type Scenarios struct {
+	mu      sync.Mutex
+	once    map[string][]Fault
+	always  map[string]Fault
+	calls   map[string][]time.Time
+	latency time.Duration
+}
+
+func (s *Scenarios) init() {
+	if s.once == nil {
+		s.once = map[string][]Fault{}
+		s.always = map[string]Fault{}
+		s.calls = map[string][]time.Time{}
+	}
+}
+
+// FailNext makes the next len(faults) requests for id answer with faults,
+// in order; later requests are answered normally (or by Set's fault).
+func (s *Scenarios) FailNext(id string, faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	s.once[id] = append(s.once[id], faults...)
+}
+
+// Set makes every request for id answer with f until Clear.
+func (s *Scenarios) Set(id string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	s.always[id] = f
+}
+
+// Clear removes id's faults: the fake heals.
+func (s *Scenarios) Clear(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	delete(s.always, id)
+	delete(s.once, id)
+}
+
+// SetLatency delays every answer by d.
+func (s *Scenarios) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// Calls returns how many requests were made for id.
+func (s *Scenarios) Calls(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls[id])
+}
+
+// CallTimes returns when requests for id arrived.
+func (s *Scenarios) CallTimes(id string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.calls[id]...)
+}
+
+// TotalCalls returns how many requests were made for any id.
+func (s *Scenarios) TotalCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		n += len(c)
+	}
+	return n
+}
+
+// Record notes a request for id and returns the fault to apply, if any,
+// with the global latency folded in.
+func (s *Scenarios) Record(id string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	s.calls[id] = append(s.calls[id], time.Now())
+	f, ok := Fault{}, false
+	if q := s.once[id]; len(q) > 0 {
+		f, ok = q[0], true
+		s.once[id] = q[1:]
+	} else if a, found := s.always[id]; found {
+		f, ok = a, true
+	}
+	f.Delay += s.latency
+	return f, ok || f.Delay > 0
+}
+
+// ErrorBody renders a vendor's error answer for a status.
+type ErrorBody func(status int) (contentType, body string)
+
+// Apply carries out f on w. It returns true when it answered, false when
+// the fake should give its normal answer (a pure delay).
+func Apply(w http.ResponseWriter, r *http.Request, f Fault, errorBody ErrorBody) bool {
+	if f.Delay > 0 {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	switch {
+	case f.Reset:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return true
+			}
+		}
+		panic(http.ErrAbortHandler)
+	case f.RedirectTo != "":
+		http.Redirect(w, r, f.RedirectTo, http.StatusFound)
+		return true
+	case f.Status == 0:
+		return false
+	}
+	for k, v := range f.Header {
+		w.Header()[k] = v
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	ct, body := f.ContentType, f.Body
+	if body == "" {
+		ct, body = errorBody(f.Status)
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(f.Status)
+	_, _ = w.Write([]byte(body))
+	return true
+}
+
+// NewTLSServer starts an HTTPS server on loopback. Its certificate is valid
+// for 127.0.0.1, ::1 and example.com; CABundle returns its PEM.
+func NewTLSServer(h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise from clients that give up
+	srv.StartTLS()
+	return srv
+}
+
+// CABundle is the PEM certificate a client needs to trust srv.
+func CABundle(srv *httptest.Server) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// JSON writes v as a JSON answer.
+func JSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
