@@ -129,3 +129,15 @@ func init() {
 	SchemeBuilder.Register(&CredentialProvider{}, &CredentialProviderList{},
 		&ClusterCredentialProvider{}, &ClusterCredentialProviderList{})
 }
+
+// ProviderSpec returns the spec shared by both provider kinds.
+func (p *CredentialProvider) ProviderSpec() *CredentialProviderSpec { return &p.Spec }
+
+// ProviderStatus returns the status shared by both provider kinds.
+func (p *CredentialProvider) ProviderStatus() *CredentialProviderStatus { return &p.Status }
+
+// ProviderSpec returns the spec shared by both provider kinds.
+func (p *ClusterCredentialProvider) ProviderSpec() *CredentialProviderSpec { return &p.Spec }
+
+// ProviderStatus returns the status shared by both provider kinds.
+func (p *ClusterCredentialProvider) ProviderStatus() *CredentialProviderStatus { return &p.Status }

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -54,14 +56,36 @@ type RemoteCredentialSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +optional
-	RefreshInterval metav1.Duration `json:"refreshInterval,omitempty"`
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 
 	// ExpiryWarning is how long before expiresAt the Expiring condition turns True.
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +optional
-	ExpiryWarning metav1.Duration `json:"expiryWarning,omitempty"`
+	ExpiryWarning *metav1.Duration `json:"expiryWarning,omitempty"`
+}
+
+// Defaults of RemoteCredentialSpec, also applied by the API server.
+const (
+	DefaultRefreshInterval = time.Hour
+	DefaultExpiryWarning   = 720 * time.Hour
+)
+
+// Refresh returns spec.refreshInterval or its default.
+func (s *RemoteCredentialSpec) Refresh() time.Duration {
+	if s.RefreshInterval == nil || s.RefreshInterval.Duration <= 0 {
+		return DefaultRefreshInterval
+	}
+	return s.RefreshInterval.Duration
+}
+
+// Warning returns spec.expiryWarning or its default.
+func (s *RemoteCredentialSpec) Warning() time.Duration {
+	if s.ExpiryWarning == nil {
+		return DefaultExpiryWarning
+	}
+	return s.ExpiryWarning.Duration
 }
 
 // RemoteCredentialStatus is the credential's metadata as the vendor last
@@ -194,7 +218,10 @@ type RemoteCredential struct {
 
 	// Spec names the credential.
 	Spec RemoteCredentialSpec `json:"spec"`
-	// Status is written by the operator.
+	// Status is written by the operator. Defaulted to observedGeneration 0
+	// so that GitOps health checks (kstatus) see a new object as in
+	// progress until the operator's first write.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status RemoteCredentialStatus `json:"status,omitempty"`
 }

@@ -1,0 +1,293 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// providerRefIndex indexes RemoteCredentials by "<kind>/<name>" of their provider.
+const providerRefIndex = "spec.providerRef"
+
+// RemoteCredentialReconciler keeps a RemoteCredential's status true to the
+// vendor's metadata. It calls the vendor only when a sync is due (refresh
+// interval reached, spec or provider changed, sync requested, or a backoff
+// ended) and writes status only when it changed.
+type RemoteCredentialReconciler struct {
+	client.Client
+	Providers *Providers
+	// MaxConcurrentReconciles bounds parallel syncs (and so vendor calls).
+	MaxConcurrentReconciles int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	schedule schedule
+}
+
+// +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
+// +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// Reconcile syncs one RemoteCredential.
+func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rc := &v1alpha1.RemoteCredential{}
+	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
+		r.schedule.forget(req.NamespacedName)
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := rc.DeepCopy()
+	now := r.now()
+
+	next, err := r.sync(ctx, rc, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	setTimeConditions(rc, now)
+	if err := r.patchStatus(ctx, before, rc); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: wakeAfter(rc, next, now)}, nil
+}
+
+// sync calls the vendor when a sync is due and writes the result into
+// rc.Status. It returns when the vendor may next be called. An error is
+// returned only for Kubernetes API failures (retried by the work queue).
+func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, error) {
+	key := client.ObjectKeyFromObject(rc)
+	pkey := keyFor(rc.Namespace, rc.Spec.ProviderRef)
+	provider, err := r.Providers.Get(ctx, pkey)
+	if err != nil && !isProviderError(err) {
+		return time.Time{}, err
+	}
+	basis := syncBasis(rc, provider)
+	if !r.schedule.due(key, basis, now) {
+		return r.schedule.next(key), nil
+	}
+
+	log := ctrl.LoggerFrom(ctx)
+	rc.Status.ObservedGeneration = rc.Generation
+	rc.Status.LastHandledSyncRequest = rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]
+	if provider == nil {
+		return r.providerNotReady(rc, key, basis, err, now), nil
+	}
+	res, err := r.Providers.Load(ctx, pkey, provider)
+	if err != nil {
+		if !isProviderError(err) {
+			return time.Time{}, err
+		}
+		return r.providerNotReady(rc, key, basis, err, now), nil
+	}
+	rc.Status.Vendor = res.Vendor.Name
+	if rc.Spec.UserID != "" && !res.Vendor.SupportsUserID {
+		msg := fmt.Sprintf("spec.userId is not supported by %s providers (elasticCloud only)", res.Vendor.Name)
+		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonInvalidSpec, Message: msg, Terminal: true})
+		return r.schedule.succeeded(key, basis, now, rc.Spec.Refresh()), nil
+	}
+
+	cred, err := res.Client.Get(ctx, vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID})
+	if err != nil {
+		log.V(1).Info("vendor call failed", "vendor", res.Vendor.Name, "id", rc.Spec.ID, "error", err.Error())
+		if errors.Is(err, vendors.ErrUnauthorized) {
+			r.Providers.Forget(pkey) // read the Secret again before the next call
+		}
+		return r.vendorFailed(rc, key, basis, res.Vendor.Name, err, now), nil
+	}
+	log.V(1).Info("vendor call succeeded", "vendor", res.Vendor.Name, "id", rc.Spec.ID)
+	applyCredential(&rc.Status, cred)
+	setSynced(rc, now)
+	return r.schedule.succeeded(key, basis, now, rc.Spec.Refresh()), nil
+}
+
+func (r *RemoteCredentialReconciler) providerNotReady(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis string, err error, now time.Time) time.Time {
+	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: err.Error()})
+	return r.schedule.failed(key, basis, now, 0, providerBackoffCap)
+}
+
+func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis, vendor string, err error, now time.Time) time.Time {
+	reason, terminal := vendors.Reason(err)
+	msg := fmt.Sprintf("%s credential %s: %v", vendor, rc.Spec.ID, err)
+	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: reason, Message: msg, Terminal: terminal})
+	if terminal {
+		return r.schedule.succeeded(key, basis, now, rc.Spec.Refresh())
+	}
+	return r.schedule.failed(key, basis, now, vendors.RetryAfter(err), backoffCap)
+}
+
+// syncBasis is what a sync is made for: when it changes, the vendor is
+// called again at once.
+func syncBasis(rc *v1alpha1.RemoteCredential, provider providerObject) string {
+	pv := "missing"
+	if provider != nil {
+		pv = fmt.Sprintf("%s/%d", provider.GetUID(), provider.GetGeneration())
+	}
+	return fmt.Sprintf("%s/%d/%s/%s", rc.UID, rc.Generation, pv, rc.Annotations[v1alpha1.SyncRequestedAtAnnotation])
+}
+
+func isProviderError(err error) bool {
+	_, ok := asProviderError(err)
+	return ok
+}
+
+// applyCredential copies the vendor's metadata into status, field by field.
+func applyCredential(st *v1alpha1.RemoteCredentialStatus, c *vendors.Credential) {
+	st.Name = c.Name
+	st.Description = c.Description
+	st.CreatedAt = apiTime(c.CreatedAt)
+	st.UpdatedAt = apiTime(c.UpdatedAt)
+	st.ExpiresAt = apiTime(c.ExpiresAt)
+	st.TokenDuration = c.TokenDuration
+	st.PlainID = c.PlainID
+	st.ElasticCloud = c.ElasticCloud
+	st.Tines = c.Tines
+}
+
+// apiTime truncates to seconds, as the API server stores times, so that an
+// unchanged vendor answer compares equal to what is stored.
+func apiTime(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}
+
+// setSynced sets the outcome of a successful fetch: Synced, or Expired when
+// expiresAt has passed.
+func setSynced(rc *v1alpha1.RemoteCredential, now time.Time) {
+	o := outcome{Reason: v1alpha1.ReasonSynced, Message: fmt.Sprintf("%s credential %s synced", rc.Status.Vendor, rc.Spec.ID)}
+	if exp := rc.Status.ExpiresAt; exp != nil && !now.Before(exp.Time) {
+		o = outcome{Reason: v1alpha1.ReasonExpired, Terminal: true,
+			Message: fmt.Sprintf("%s credential %s expired at %s", rc.Status.Vendor, rc.Spec.ID, exp.UTC().Format(time.RFC3339))}
+	}
+	setOutcome(&rc.Status.Conditions, rc.Generation, o)
+}
+
+// setTimeConditions moves the conditions that depend only on the clock:
+// Expiring, and Synced → Expired when expiresAt passes without a sync.
+func setTimeConditions(rc *v1alpha1.RemoteCredential, now time.Time) {
+	exp := rc.Status.ExpiresAt
+	if exp == nil {
+		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionExpiring)
+		return
+	}
+	if ready := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady); ready != nil &&
+		ready.Reason == v1alpha1.ReasonSynced && !now.Before(exp.Time) {
+		setSynced(rc, now)
+	}
+	warnAt := exp.Add(-rc.Spec.Warning())
+	at := exp.UTC().Format(time.RFC3339)
+	if now.Before(warnAt) {
+		setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionExpiring, metav1.ConditionFalse,
+			v1alpha1.ReasonNotExpiring, "expires at "+at)
+		return
+	}
+	setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionExpiring, metav1.ConditionTrue,
+		v1alpha1.ReasonExpiresSoon, fmt.Sprintf("expires at %s, within the expiry warning of %s", at, rc.Spec.Warning()))
+}
+
+// wakeAfter is the time until the next thing can change: the next vendor
+// call, Expiring turning True, or expiry.
+func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration {
+	at := next
+	if exp := rc.Status.ExpiresAt; exp != nil {
+		for _, t := range []time.Time{exp.Add(-rc.Spec.Warning()), exp.Time} {
+			if t.After(now) && t.Before(at) {
+				at = t
+			}
+		}
+	}
+	d := at.Sub(now)
+	if d < time.Second {
+		d = time.Second
+	}
+	return d
+}
+
+// patchStatus writes status once, as a merge patch, only when it changed.
+func (r *RemoteCredentialReconciler) patchStatus(ctx context.Context, before, rc *v1alpha1.RemoteCredential) error {
+	if equality.Semantic.DeepEqual(before.Status, rc.Status) {
+		return nil
+	}
+	return r.Status().Patch(ctx, rc, client.MergeFrom(before))
+}
+
+func (r *RemoteCredentialReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager registers the controller: it watches RemoteCredentials
+// (spec and sync-annotation changes only: our own status writes do not
+// come back as work) and both provider kinds.
+func (r *RemoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.RemoteCredential{}, providerRefIndex,
+		func(o client.Object) []string {
+			rc := o.(*v1alpha1.RemoteCredential)
+			return []string{keyFor(rc.Namespace, rc.Spec.ProviderRef).Kind + "/" + rc.Spec.ProviderRef.Name}
+		}); err != nil {
+		return err
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 16
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
+		Watches(&v1alpha1.CredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.CredentialProviderKind)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.ClusterCredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.ClusterCredentialProviderKind)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Named("remotecredential").
+		Complete(r)
+}
+
+// syncRequested passes updates that set or change the sync annotation.
+var syncRequested = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetAnnotations()[v1alpha1.SyncRequestedAtAnnotation] !=
+			e.ObjectNew.GetAnnotations()[v1alpha1.SyncRequestedAtAnnotation]
+	},
+}
+
+// credentialsOf maps a provider to the RemoteCredentials that use it.
+func (r *RemoteCredentialReconciler) credentialsOf(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &v1alpha1.RemoteCredentialList{}
+		opts := []client.ListOption{client.MatchingFields{providerRefIndex: kind + "/" + o.GetName()}}
+		if kind == v1alpha1.CredentialProviderKind {
+			opts = append(opts, client.InNamespace(o.GetNamespace()))
+		}
+		if err := r.List(ctx, list, opts...); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list credentials of provider", "provider", o.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, len(list.Items))
+		for i := range list.Items {
+			reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+		}
+		return reqs
+	}
+}

@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"hash/fnv"
+	"math"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Backoff bounds for transient failures.
+const (
+	backoffBase = 5 * time.Second
+	// backoffCap caps the wait after vendor failures.
+	backoffCap = 5 * time.Minute
+	// providerBackoffCap caps the wait while the provider is not ready, so
+	// that a Secret created later is picked up within a minute.
+	providerBackoffCap = 30 * time.Second
+)
+
+// schedule remembers, per RemoteCredential, when the vendor may next be
+// called and what the last call was made for. It lives in memory: after a
+// restart every credential is synced once.
+type schedule struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]*scheduleEntry
+}
+
+type scheduleEntry struct {
+	// basis is what the last sync was made for: generation, provider
+	// version and sync request. A different basis makes a sync due at once.
+	basis    string
+	next     time.Time
+	failures int
+}
+
+// due reports whether a sync is due for key with the given basis.
+func (s *schedule) due(key types.NamespacedName, basis string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[key]
+	return e == nil || e.basis != basis || !now.Before(e.next)
+}
+
+// next returns when the vendor may next be called for key (zero if never synced).
+func (s *schedule) next(key types.NamespacedName) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[key]; e != nil {
+		return e.next
+	}
+	return time.Time{}
+}
+
+// succeeded records a sync whose next one is after interval.
+func (s *schedule) succeeded(key types.NamespacedName, basis string, now time.Time, interval time.Duration) time.Time {
+	return s.record(key, basis, now.Add(interval), 0)
+}
+
+// failed records a transient failure and returns when to try again:
+// exponential backoff with jitter up to limit, or retryAfter when the
+// vendor asked for longer.
+func (s *schedule) failed(key types.NamespacedName, basis string, now time.Time, retryAfter, limit time.Duration) time.Time {
+	s.mu.Lock()
+	failures := 1
+	if e := s.entries[key]; e != nil && e.basis == basis {
+		failures = e.failures + 1
+	}
+	s.mu.Unlock()
+	wait := backoff(key.String(), failures, limit)
+	if retryAfter > wait {
+		wait = retryAfter
+	}
+	return s.record(key, basis, now.Add(wait), failures)
+}
+
+func (s *schedule) record(key types.NamespacedName, basis string, next time.Time, failures int) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entries == nil {
+		s.entries = map[types.NamespacedName]*scheduleEntry{}
+	}
+	s.entries[key] = &scheduleEntry{basis: basis, next: next, failures: failures}
+	return next
+}
+
+// forget drops key (the object is gone).
+func (s *schedule) forget(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, key)
+}
+
+// backoff is base·2^(failures-1), capped, with ±10% jitter.
+func backoff(seed string, failures int, limit time.Duration) time.Duration {
+	d := float64(backoffBase) * math.Pow(2, float64(failures-1))
+	if d > float64(limit) {
+		d = float64(limit)
+	}
+	return time.Duration(d * (0.9 + 0.2*unitJitter(seed, failures)))
+}
+
+// unitJitter is a stable pseudo-random number in [0,1) for seed and salt.
+func unitJitter(seed string, salt int) float64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(seed))
+	_, _ = h.Write([]byte{byte(salt), byte(salt >> 8)})
+	return float64(h.Sum64()%10000) / 10000
+}

@@ -1,0 +1,205 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/controllers"
+	"github.com/credsync/credsync/internal/testenv"
+	"github.com/credsync/credsync/internal/vendors/all"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+)
+
+const (
+	// clusterNS is the manager's --cluster-resource-namespace in tests.
+	clusterNS  = "credsync-test-system"
+	tinesKey   = "tines-api-key-canary-5b1e"
+	eventually = 30 * time.Second
+	poll       = 100 * time.Millisecond
+)
+
+var (
+	testEnv   *envtest.Environment
+	cfg       *rest.Config
+	k8s       client.Client
+	tinesFake *tinestest.Server
+	logs      syncBuffer
+	nsCounter atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(&logs), zap.UseDevMode(true), zap.Level(zapDebug())))
+	var err error
+	testEnv, cfg, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = testEnv.Stop() }()
+	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	tinesFake = tinestest.NewServer(tinesKey)
+	defer tinesFake.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNS}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 testenv.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := controllers.Setup(mgr, controllers.Options{
+		Registry:                 all.Registry(),
+		ClusterResourceNamespace: clusterNS,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
+	return code
+}
+
+// newNamespace creates a namespace of the test's own.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-")
+	}
+	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	return name
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+func apiKeySecret(ns, name, key string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Data:       map[string][]byte{"apiKey": []byte(key)},
+	}
+}
+
+func tinesSpec(secret string) v1alpha1.CredentialProviderSpec {
+	return v1alpha1.CredentialProviderSpec{
+		Tines:    &v1alpha1.TinesProvider{URL: tinesFake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: secret}},
+		CABundle: tinesFake.CABundle(),
+	}
+}
+
+// tinesProvider creates a Secret and a CredentialProvider named "tines" in ns.
+func tinesProvider(t *testing.T, ns string) {
+	t.Helper()
+	create(t, apiKeySecret(ns, "tines-api", tinesKey))
+	create(t, &v1alpha1.CredentialProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
+		Spec:       tinesSpec("tines-api"),
+	})
+}
+
+// newCredential returns a RemoteCredential of provider "tines" for id.
+func newCredential(ns, name, id string, mutate ...func(*v1alpha1.RemoteCredential)) *v1alpha1.RemoteCredential {
+	rc := &v1alpha1.RemoteCredential{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.RemoteCredentialSpec{
+			ProviderRef: v1alpha1.ProviderReference{Name: "tines"},
+			ID:          id,
+		},
+	}
+	for _, m := range mutate {
+		m(rc)
+	}
+	return rc
+}
+
+// fakeID hands out vendor IDs unique across tests, so fault scenarios and
+// call counts of parallel tests never mix.
+var idCounter atomic.Int64
+
+func fakeID() int64 { return 100000 + idCounter.Add(1) }
+
+func get(g gomega.Gomega, obj client.Object) {
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(gomega.Succeed())
+}
+
+// waitReason waits until the Ready condition has reason and returns the object.
+func waitReason(t *testing.T, rc *v1alpha1.RemoteCredential, reason string) *v1alpha1.RemoteCredential {
+	t.Helper()
+	g := gomega.NewWithT(t)
+	got := rc.DeepCopy()
+	g.Eventually(func(g gomega.Gomega) {
+		get(g, got)
+		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+		g.Expect(c).NotTo(gomega.BeNil())
+		g.Expect(c.Reason).To(gomega.Equal(reason), "Ready: %s", c.Message)
+		g.Expect(got.Status.ObservedGeneration).To(gomega.Equal(got.Generation))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	return got
+}
+
+func condition(obj *v1alpha1.RemoteCredential, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(obj.Status.Conditions, typ)
+}
+
+// kstatus computes what Flux's health check would say of obj.
+func kstatus(t *testing.T, obj client.Object, gvk string) status.Status {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(v1alpha1.GroupVersion.String())
+	u.SetKind(gvk)
+	res, err := status.Compute(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status
+}

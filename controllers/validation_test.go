@@ -1,0 +1,116 @@
+package controllers_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// kubectl runs the real kubectl against the test control plane.
+func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, testEnv.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed")
+	}
+	cmd := exec.Command(path, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestAdmissionRejectsInvalidObjects(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	cases := []struct {
+		name, yaml, message string
+	}{
+		{"two vendor blocks", `
+apiVersion: credsync.io/v1alpha1
+kind: CredentialProvider
+metadata: {name: two}
+spec:
+  tines: {url: https://acme.tines.com, apiKeySecretRef: {name: t}}
+  elasticCloud: {apiKeySecretRef: {name: e}}
+`, "exactly one vendor block"},
+		{"no vendor block", `
+apiVersion: credsync.io/v1alpha1
+kind: ClusterCredentialProvider
+metadata: {name: none-` + ns + `}
+spec: {}
+`, "exactly one vendor block"},
+		{"http url", `
+apiVersion: credsync.io/v1alpha1
+kind: CredentialProvider
+metadata: {name: plain-http}
+spec:
+  tines: {url: http://acme.tines.com, apiKeySecretRef: {name: t}}
+`, "url must be an https:// URL"},
+		{"plainid without region or url", `
+apiVersion: credsync.io/v1alpha1
+kind: CredentialProvider
+metadata: {name: nowhere}
+spec:
+  plainid: {clientSecretRef: {name: p}}
+`, "one of region or url must be set"},
+		{"refresh 1s", `
+apiVersion: credsync.io/v1alpha1
+kind: RemoteCredential
+metadata: {name: fast}
+spec:
+  providerRef: {name: tines}
+  id: "1"
+  refreshInterval: 1s
+`, "refreshInterval must be at least 10s"},
+		{"bad provider kind", `
+apiVersion: credsync.io/v1alpha1
+kind: RemoteCredential
+metadata: {name: kind}
+spec:
+  providerRef: {name: tines, kind: Secret}
+  id: "1"
+`, "Unsupported value"},
+		{"empty id", `
+apiVersion: credsync.io/v1alpha1
+kind: RemoteCredential
+metadata: {name: noid}
+spec:
+  providerRef: {name: tines}
+  id: ""
+`, "spec.id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := kubectl(t, tc.yaml, "apply", "-n", ns, "-f", "-")
+			if err == nil {
+				t.Fatalf("kubectl apply accepted an invalid object:\n%s", out)
+			}
+			if !strings.Contains(out, tc.message) {
+				t.Fatalf("rejection does not say %q:\n%s", tc.message, out)
+			}
+		})
+	}
+
+	// And a valid one passes, with defaults filled in.
+	out, err := kubectl(t, `
+apiVersion: credsync.io/v1alpha1
+kind: RemoteCredential
+metadata: {name: ok}
+spec:
+  providerRef: {name: tines}
+  id: "1"
+`, "apply", "-n", ns, "-f", "-")
+	if err != nil {
+		t.Fatalf("valid object rejected: %v\n%s", err, out)
+	}
+	out, err = kubectl(t, "", "get", "-n", ns, "remotecredential", "ok", "-o", "jsonpath={.spec.refreshInterval} {.spec.expiryWarning} {.spec.providerRef.kind}")
+	if err != nil || out != "1h 720h CredentialProvider" {
+		t.Fatalf("defaults = %q (%v)", out, err)
+	}
+}

@@ -1,0 +1,295 @@
+// Command demo shows credsync at work on this machine alone: a local
+// control plane (envtest's kube-apiserver and etcd), fake vendor APIs over
+// HTTPS on loopback holding the credentials config/samples name, and the
+// real manager binary. It applies config/samples with kubectl, waits for
+// the operator, prints what `kubectl get` shows, and keeps everything up
+// for you to explore until Ctrl-C, which stops all of it and removes its
+// files. With --once it checks the result and exits instead.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/testenv"
+)
+
+func main() {
+	manager := flag.String("manager", "bin/manager", "path of the manager binary")
+	once := flag.Bool("once", false, "check the result and exit instead of waiting for Ctrl-C")
+	timeout := flag.Duration("timeout", 90*time.Second, "how long to wait for every RemoteCredential to get a Ready condition")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *manager, *once, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, manager string, once bool, timeout time.Duration) (err error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		return fmt.Errorf("kubectl is needed on PATH: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "credsync-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	step("starting a local control plane (kube-apiserver + etcd)")
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { step("stopping the control plane"); _ = env.Stop() }()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return err
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		return err
+	}
+
+	step("starting fake vendor APIs on loopback")
+	fakes := startFakes()
+	defer func() {
+		for _, f := range fakes {
+			f.close()
+		}
+	}()
+	for _, f := range fakes {
+		fmt.Printf("    %-13s %s\n", f.block, f.url)
+	}
+
+	logPath := filepath.Join(dir, "manager.log")
+	step("starting the manager: " + manager)
+	mgr, err := startManager(manager, kubeconfig, logPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("stopping the manager")
+		_ = mgr.Process.Signal(syscall.SIGTERM)
+		_ = mgr.Wait()
+		if err != nil {
+			printTail(logPath)
+		}
+	}()
+
+	step("applying config/samples with kubectl")
+	docs, err := samples(filepath.Join(root, "config", "samples"), fakes)
+	if err != nil {
+		return err
+	}
+	if err := kubectlRun(ctx, kubectl, kubeconfig, docs, os.Stdout, "create", "namespace", "credsync-system"); err != nil {
+		return err
+	}
+	if err := kubectlRun(ctx, kubectl, kubeconfig, docs, os.Stdout, "apply", "-n", "default", "-f", "-"); err != nil {
+		return err
+	}
+
+	step("waiting for the operator to sync every RemoteCredential")
+	list, err := waitSynced(ctx, k8s, timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	_ = kubectlRun(ctx, kubectl, kubeconfig, nil, os.Stdout, "get", "credsync", "-A")
+	fmt.Println()
+	_ = kubectlRun(ctx, kubectl, kubeconfig, nil, os.Stdout, "get", "remotecredentials", "-o", "wide")
+	fmt.Println()
+	if err := check(list); err != nil {
+		return err
+	}
+	if once {
+		step("demo check passed")
+		return nil
+	}
+	fmt.Printf(`The control plane, fake vendors and manager keep running. Explore with:
+
+    export KUBECONFIG=%s
+    kubectl get credsync -A
+    kubectl get remotecredential slack-webhook -o yaml
+    kubectl annotate remotecredential github-token credsync.io/sync-requested-at="$(date -Is)" --overwrite
+
+Manager log: %s
+Press Ctrl-C to stop everything and remove these files.
+`, kubeconfig, logPath)
+	<-ctx.Done()
+	fmt.Println()
+	return nil
+}
+
+func step(msg string) { fmt.Printf("==> %s\n", msg) }
+
+func startManager(path, kubeconfig, logPath string) (*exec.Cmd, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path,
+		"--kubeconfig", kubeconfig,
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "0",
+		"--cluster-resource-namespace", "credsync-system",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start manager (run `make build` first): %w", err)
+	}
+	return cmd, nil
+}
+
+func printTail(logPath string) {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	fmt.Fprintln(os.Stderr, "last lines of the manager log:")
+	for _, l := range lines {
+		fmt.Fprintln(os.Stderr, "    "+l)
+	}
+}
+
+func kubectlRun(ctx context.Context, kubectl, kubeconfig string, stdin []byte, out *os.File, args ...string) error {
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// samples reads config/samples and points every provider at its fake
+// vendor, trusting the fake's certificate with caBundle.
+func samples(dir string, fakes []fake) ([]byte, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out bytes.Buffer
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range strings.Split(string(b), "\n---") {
+			obj := map[string]any{}
+			if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			if len(obj) == 0 {
+				continue
+			}
+			redirect(obj, fakes)
+			j, err := json.Marshal(obj)
+			if err != nil {
+				return nil, err
+			}
+			out.Write(j)
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes(), nil
+}
+
+func redirect(obj map[string]any, fakes []fake) {
+	kind, _ := obj["kind"].(string)
+	if kind != v1alpha1.CredentialProviderKind && kind != v1alpha1.ClusterCredentialProviderKind {
+		return
+	}
+	spec, _ := obj["spec"].(map[string]any)
+	for _, f := range fakes {
+		block, ok := spec[f.block].(map[string]any)
+		if !ok {
+			continue
+		}
+		block["url"] = f.url
+		delete(block, "region")
+		spec["caBundle"] = f.caBundle
+	}
+}
+
+// waitSynced waits until every RemoteCredential has a Ready condition for
+// its current generation.
+func waitSynced(ctx context.Context, k8s client.Client, timeout time.Duration) (*v1alpha1.RemoteCredentialList, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		list := &v1alpha1.RemoteCredentialList{}
+		if err := k8s.List(ctx, list); err != nil {
+			return nil, err
+		}
+		pending := 0
+		for _, rc := range list.Items {
+			c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
+			if c == nil || rc.Status.ObservedGeneration != rc.Generation || c.Reason == v1alpha1.ReasonProviderNotReady {
+				pending++
+			}
+		}
+		if len(list.Items) > 0 && pending == 0 {
+			return list, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d of %d RemoteCredentials not synced in time", pending, len(list.Items))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// check compares each sample's Ready condition with what its fake data
+// makes true.
+func check(list *v1alpha1.RemoteCredentialList) error {
+	var errs []error
+	for _, rc := range list.Items {
+		want, ok := expected[rc.Name]
+		if !ok {
+			continue
+		}
+		c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
+		if c.Reason != want {
+			errs = append(errs, fmt.Errorf("%s: Ready reason %s (%s), want %s", rc.Name, c.Reason, c.Message, want))
+		}
+		if want == v1alpha1.ReasonSynced && c.Status != metav1.ConditionTrue {
+			errs = append(errs, fmt.Errorf("%s: not Ready", rc.Name))
+		}
+	}
+	return errors.Join(errs...)
+}

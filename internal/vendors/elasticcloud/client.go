@@ -1,0 +1,215 @@
+// Package elasticcloud reads API key metadata from Elastic Cloud (ESS) and
+// Elastic Cloud Enterprise (ECE): GET {url}/api/v1/users/auth/keys/{id} for
+// the caller's own keys, or GET {url}/api/v1/users/{userId}/auth/keys/{id}
+// (ECE) when the reference names the key's owner, with
+// "Authorization: ApiKey <key>".
+package elasticcloud
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// DefaultURL is Elastic Cloud's API, used when the provider names no URL.
+const DefaultURL = "https://api.elastic-cloud.com"
+
+// DefaultSecretKey is the Secret key holding the API key when the ref names none.
+const DefaultSecretKey = "apiKey"
+
+// errorCodesHeader carries Elastic's error codes on every error answer.
+const errorCodesHeader = "X-Cloud-Error-Codes"
+
+// Vendor is Elastic Cloud's registration. A RemoteCredential's userId
+// selects the ECE user-scoped endpoint.
+func Vendor() vendors.Vendor {
+	return vendors.Vendor{
+		Name:     v1alpha1.VendorElasticCloud,
+		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.ElasticCloud != nil },
+		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
+			return vendors.SecretRef{Name: spec.ElasticCloud.APIKeySecretRef.Name, Keys: []string{secretKey(spec)}}
+		},
+		SupportsUserID: true,
+		New:            New,
+	}
+}
+
+func secretKey(spec *v1alpha1.CredentialProviderSpec) string {
+	if k := spec.ElasticCloud.APIKeySecretRef.Key; k != "" {
+		return k
+	}
+	return DefaultSecretKey
+}
+
+// Client reads one Elastic Cloud organization or ECE installation.
+type Client struct {
+	base   string
+	apiKey string
+	caller *vendors.Caller
+}
+
+var _ vendors.Client = (*Client)(nil)
+
+// New returns a client for the API in cfg.Spec.ElasticCloud: DefaultURL
+// when its URL is empty, else an https:// URL, possibly with a path prefix.
+func New(cfg vendors.Config) (vendors.Client, error) {
+	raw := cfg.Spec.ElasticCloud.URL
+	if raw == "" {
+		raw = DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: elasticCloud url must be an https:// URL without query or fragment", vendors.ErrInvalidSpec)
+	}
+	return &Client{
+		base:   strings.TrimRight(raw, "/"),
+		apiKey: cfg.Secret[secretKey(cfg.Spec)],
+		caller: cfg.Caller,
+	}, nil
+}
+
+// Get fetches one API key's metadata. The answer's key field, when
+// present, is never read.
+func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential, error) {
+	u, err := c.keyURL(ref)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "ApiKey "+c.apiKey)
+	resp, err := c.caller.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK() {
+		code, message := parseError(resp.Header, resp.Body)
+		return nil, c.caller.Fail(resp, code, message)
+	}
+	return c.parseAPIKey(resp, ref.ID)
+}
+
+// keyURL is the own-key endpoint, or ECE's user-scoped one when ref names
+// the owner.
+func (c *Client) keyURL(ref vendors.Ref) (string, error) {
+	if err := checkSegment("id", ref.ID); err != nil {
+		return "", err
+	}
+	if ref.UserID == "" {
+		return c.base + "/api/v1/users/auth/keys/" + url.PathEscape(ref.ID), nil
+	}
+	if err := checkSegment("userId", ref.UserID); err != nil {
+		return "", err
+	}
+	return c.base + "/api/v1/users/" + url.PathEscape(ref.UserID) + "/auth/keys/" + url.PathEscape(ref.ID), nil
+}
+
+// checkSegment refuses values that PathEscape leaves able to change the
+// path: empty, "." and "..".
+func checkSegment(field, v string) error {
+	if v == "" || v == "." || v == ".." {
+		return fmt.Errorf("%w: elasticCloud %s %q is not a usable path segment", vendors.ErrInvalidSpec, field, v)
+	}
+	return nil
+}
+
+// parseAPIKey reads a 2xx answer for key id, or returns InvalidResponse.
+func (c *Client) parseAPIKey(resp *vendors.Response, id string) (*vendors.Credential, error) {
+	var body apiKey
+	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	cred, err := body.toCredential(id)
+	if err != nil {
+		return nil, c.caller.Invalid(resp, "%v", err)
+	}
+	return cred, nil
+}
+
+// apiKey is the documented answer (ApiKeyResponse). Only these fields are
+// read: key (sent only at creation, a secret) and anything else the vendor
+// adds are dropped.
+type apiKey struct {
+	ID             string  `json:"id"`
+	UserID         string  `json:"user_id"`
+	OrganizationID string  `json:"organization_id"`
+	Description    string  `json:"description"`
+	CreationDate   *string `json:"creation_date"`
+	ExpirationDate *string `json:"expiration_date"`
+}
+
+// toCredential maps the answer for key id. An Elastic API key has no name
+// apart from its description, so the description is both Name and
+// Description.
+func (b *apiKey) toCredential(id string) (*vendors.Credential, error) {
+	if b.ID == "" {
+		return nil, fmt.Errorf("answer has no id")
+	}
+	if b.ID != id {
+		return nil, fmt.Errorf("answer is for API key %q, not %q", b.ID, id)
+	}
+	created, err := vendors.ParseTime("creation_date", b.CreationDate)
+	if err != nil {
+		return nil, err
+	}
+	if created == nil {
+		return nil, fmt.Errorf("answer has no creation_date")
+	}
+	expires, err := vendors.ParseTime("expiration_date", b.ExpirationDate)
+	if err != nil {
+		return nil, err
+	}
+	return &vendors.Credential{
+		Name:        b.Description,
+		Description: b.Description,
+		CreatedAt:   created,
+		ExpiresAt:   expires,
+		ElasticCloud: &v1alpha1.ElasticCloudCredentialStatus{
+			UserID:         b.UserID,
+			OrganizationID: b.OrganizationID,
+		},
+	}, nil
+}
+
+// errorReply is Elastic's error answer (BasicFailedReply).
+type errorReply struct {
+	Errors []struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// parseError returns the vendor's error code and message from a non-2xx
+// answer: the errors[] codes joined with ", " (else the x-cloud-error-codes
+// header) and their messages joined with "; " (else whatever text the body
+// has, as from a proxy's HTML page).
+func parseError(h http.Header, body []byte) (code, message string) {
+	var reply errorReply
+	if json.Unmarshal(body, &reply) == nil {
+		var codes, messages []string
+		for _, e := range reply.Errors {
+			if e.Code != "" {
+				codes = append(codes, e.Code)
+			}
+			if e.Message != "" {
+				messages = append(messages, e.Message)
+			}
+		}
+		code, message = strings.Join(codes, ", "), strings.Join(messages, "; ")
+	}
+	if code == "" {
+		code = strings.Join(h.Values(errorCodesHeader), ", ")
+	}
+	if message == "" {
+		message = vendors.ErrorText(body)
+	}
+	return code, message
+}

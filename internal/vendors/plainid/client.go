@@ -1,0 +1,417 @@
+// Package plainid reads PlainID API client metadata through the Policy
+// Management APIs: a client-credentials token from
+// POST {url}/api/1.0/api-key/token, then
+// GET {url}/env-mgmt/1.0/api-key/clients/{id} with "Authorization: Bearer <token>".
+package plainid
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// Keys of the provider's Secret.
+const (
+	// ClientIDKey holds the ID of the API client credsync authenticates as.
+	ClientIDKey = "clientId"
+	// ClientSecretKey holds that API client's secret.
+	ClientSecretKey = "clientSecret"
+)
+
+const (
+	tokenPath   = "/api/1.0/api-key/token"
+	clientsPath = "/env-mgmt/1.0/api-key/clients/"
+
+	// maxRefreshMargin is how long before expires_in a token is replaced;
+	// tokens living less than ten times this are replaced at 90% of their life.
+	maxRefreshMargin = 60 * time.Second
+	// maxTokenLifetime caps expires_in, against a bogus answer.
+	maxTokenLifetime = 365 * 24 * time.Hour
+	// minTokenLen is the shortest access token accepted: a shorter one could
+	// not be told apart from ordinary text when scrubbing it from answers.
+	minTokenLen = 8
+)
+
+// Vendor is PlainID's registration.
+func Vendor() vendors.Vendor {
+	return vendors.Vendor{
+		Name:     v1alpha1.VendorPlainID,
+		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.PlainID != nil },
+		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
+			return vendors.SecretRef{
+				Name: spec.PlainID.ClientSecretRef.Name,
+				Keys: []string{ClientIDKey, ClientSecretKey},
+			}
+		},
+		SupportsUserID: false,
+		New:            New,
+	}
+}
+
+// Client reads one PlainID tenant. It holds one access token, shared by all
+// credentials of the provider: reused until shortly before it expires,
+// replaced at once when the API rejects it. Safe for concurrent use.
+type Client struct {
+	base         string
+	clientID     string
+	clientSecret string
+	caller       *vendors.Caller
+	now          func() time.Time
+
+	mu      sync.Mutex
+	tok     token
+	pending *tokenCall // the token request in flight, if any
+}
+
+var _ vendors.Client = (*Client)(nil)
+
+// token is an access token and when to stop reusing it.
+type token struct {
+	value string
+	// refreshAt is when to fetch a new token; zero when the vendor gave no
+	// lifetime: the token is then reused until the API rejects it.
+	refreshAt time.Time
+}
+
+func (t token) valid(now time.Time) bool {
+	return t.value != "" && (t.refreshAt.IsZero() || now.Before(t.refreshAt))
+}
+
+// tokenCall is one token request that concurrent Gets wait for together.
+type tokenCall struct {
+	done  chan struct{}
+	value string
+	err   error
+}
+
+// New returns a client for the tenant in cfg.Spec.PlainID. It does not
+// call the vendor.
+func New(cfg vendors.Config) (vendors.Client, error) {
+	base, err := baseURL(cfg.Spec.PlainID)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		base:         base,
+		clientID:     cfg.Secret[ClientIDKey],
+		clientSecret: cfg.Secret[ClientSecretKey],
+		caller:       cfg.Caller,
+		now:          time.Now,
+	}, nil
+}
+
+// baseURL is the spec's url (https, may carry a path prefix) or, without
+// one, https://api.{region}.plainid.io.
+func baseURL(p *v1alpha1.PlainIDProvider) (string, error) {
+	if p.URL != "" {
+		u, err := url.Parse(p.URL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
+			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			return "", fmt.Errorf("%w: plainid url must be an https:// URL without user, query or fragment", vendors.ErrInvalidSpec)
+		}
+		return strings.TrimRight(p.URL, "/"), nil
+	}
+	if !validRegion(p.Region) {
+		return "", fmt.Errorf("%w: plainid region %q is not a region name such as us1", vendors.ErrInvalidSpec, p.Region)
+	}
+	return "https://api." + p.Region + ".plainid.io", nil
+}
+
+// validRegion reports whether r is a DNS label (lower case), as the CRD
+// requires: it becomes part of a host name.
+func validRegion(r string) bool {
+	if r == "" || len(r) > 63 || r[0] == '-' || r[len(r)-1] == '-' {
+		return false
+	}
+	for _, c := range r {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// Get fetches one API client's metadata.
+func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential, error) {
+	if ref.ID == "" || ref.ID == "." || ref.ID == ".." {
+		return nil, fmt.Errorf("%w: plainid client id %q cannot be part of a URL", vendors.ErrInvalidSpec, ref.ID)
+	}
+	resp, err := c.getAuthorized(ctx, ref.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK() {
+		code, message := errorFields(resp.Body)
+		return nil, c.caller.Fail(resp, code, message)
+	}
+	var body apiClient
+	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	cred, err := body.toCredential(ref.ID)
+	if err != nil {
+		return nil, c.caller.Invalid(resp, "%v", err)
+	}
+	return cred, nil
+}
+
+// getAuthorized GETs client id with the shared token. On a 401 it drops
+// that token and tries once more with a new one.
+func (c *Client) getAuthorized(ctx context.Context, id string) (*vendors.Response, error) {
+	tok, err := c.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.getClient(ctx, id, tok)
+	if err != nil || resp.Status != http.StatusUnauthorized {
+		return resp, err
+	}
+	c.dropToken(tok)
+	if tok, err = c.token(ctx); err != nil {
+		return nil, err
+	}
+	return c.getClient(ctx, id, tok)
+}
+
+func (c *Client) getClient(ctx context.Context, id, tok string) (*vendors.Response, error) {
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+clientsPath+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.caller.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	// The Caller redacts the Secret's values, not the token: should the
+	// answer echo it (a proxy, a debug page), it must go before anything
+	// reads the body into an error or a Credential.
+	resp.Body = bytes.ReplaceAll(resp.Body, []byte(tok), []byte("[redacted]"))
+	return resp, nil
+}
+
+// token returns the shared token, fetching a new one when there is none
+// or it is about to expire. Concurrent callers share one token request,
+// which runs apart from any caller's cancellation (the Caller's timeout
+// bounds it); each caller stops waiting when its own ctx ends.
+func (c *Client) token(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	if c.tok.valid(c.now()) {
+		v := c.tok.value
+		c.mu.Unlock()
+		return v, nil
+	}
+	call := c.pending
+	if call == nil {
+		call = &tokenCall{done: make(chan struct{})}
+		c.pending = call
+		go c.refresh(context.WithoutCancel(ctx), call)
+	}
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.value, call.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: waiting for a plainid token: %w", vendors.ErrUnavailable, ctx.Err())
+	}
+}
+
+// refresh carries out call and keeps the token it got.
+func (c *Client) refresh(ctx context.Context, call *tokenCall) {
+	tok, err := c.requestToken(ctx)
+	if err != nil {
+		err = fmt.Errorf("plainid token request failed: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		c.tok = tok
+	}
+	call.value, call.err = tok.value, err
+	c.pending = nil
+	close(call.done)
+}
+
+// dropToken forgets tok after the API rejected it, unless another caller
+// has replaced it already.
+func (c *Client) dropToken(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok.value == tok {
+		c.tok = token{}
+	}
+}
+
+// requestToken asks for a token with the OAuth client-credentials grant,
+// form-encoded as public tools send it.
+func (c *Client) requestToken(ctx context.Context) (token, error) {
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {c.clientID},
+		"client_secret": {c.clientSecret},
+	}
+	req, err := c.caller.NewRequest(ctx, http.MethodPost, c.base+tokenPath, strings.NewReader(form.Encode()))
+	if err != nil {
+		return token{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	start := c.now()
+	resp, err := c.caller.Do(req)
+	if err != nil {
+		return token{}, err
+	}
+	if !resp.OK() {
+		return token{}, c.tokenFailure(resp)
+	}
+	return c.parseToken(resp, start)
+}
+
+// tokenFailure classifies a refused token request. Bad credentials answer
+// 401, or 400 with an OAuth code (invalid_client, ...): both Unauthorized.
+func (c *Client) tokenFailure(resp *vendors.Response) error {
+	code, message := errorFields(resp.Body)
+	err := c.caller.Fail(resp, code, message)
+	var e *vendors.Error
+	if badCredentials(resp.Status, code) && errors.As(err, &e) {
+		e.Class = vendors.ErrUnauthorized
+	}
+	return err
+}
+
+func badCredentials(status int, code string) bool {
+	if status != http.StatusBadRequest {
+		return false
+	}
+	switch code = strings.ToLower(code); code {
+	case "invalid_client", "invalid_grant", "unauthorized_client":
+		return true
+	}
+	return strings.Contains(code, "credential") || strings.Contains(code, "unauthorized")
+}
+
+// tokenAnswer is the documented token answer; token_type is always Bearer.
+// expires_in is in seconds; json.Number also takes it quoted, as some
+// gateways send it.
+type tokenAnswer struct {
+	AccessToken string      `json:"access_token"`
+	ExpiresIn   json.Number `json:"expires_in"`
+}
+
+// parseToken reads a 2xx token answer. The answer holds the token, so no
+// error quotes it, nor the decoder's message (which may quote a value).
+func (c *Client) parseToken(resp *vendors.Response, start time.Time) (token, error) {
+	var a tokenAnswer
+	if resp.Truncated || json.Unmarshal(resp.Body, &a) != nil {
+		return token{}, c.caller.Invalid(resp, "token answer is not the documented JSON")
+	}
+	if len(a.AccessToken) < minTokenLen {
+		return token{}, c.caller.Invalid(resp, "token answer has no usable access_token")
+	}
+	at, err := refreshAt(start, a.ExpiresIn)
+	if err != nil {
+		return token{}, c.caller.Invalid(resp, "%v", err)
+	}
+	return token{value: a.AccessToken, refreshAt: at}, nil
+}
+
+// refreshAt is when a token requested at start should be replaced: its
+// lifetime less 60s, or less 10% of it when that is shorter. Without
+// expires_in it is zero: reuse until the API rejects the token.
+func refreshAt(start time.Time, expiresIn json.Number) (time.Time, error) {
+	if expiresIn == "" {
+		return time.Time{}, nil
+	}
+	secs, err := strconv.ParseFloat(expiresIn.String(), 64)
+	if err != nil || math.IsNaN(secs) {
+		return time.Time{}, errors.New("expires_in is not a number of seconds")
+	}
+	secs = min(max(secs, 0), maxTokenLifetime.Seconds())
+	lifetime := time.Duration(secs * float64(time.Second))
+	return start.Add(lifetime - min(maxRefreshMargin, lifetime/10)), nil
+}
+
+// errorFields reads PlainID's error body {"id","status","name","message"}
+// (or OAuth's {"error","error_description"}): the vendor's code and
+// message. Other bodies (HTML, plain text, other JSON) give their text.
+func errorFields(body []byte) (code, message string) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) == nil {
+		code = firstString(m, "name", "error", "code")
+		message = firstString(m, "message", "error_description")
+		if code != "" || message != "" {
+			return code, message
+		}
+	}
+	return "", vendors.ErrorText(body)
+}
+
+func firstString(m map[string]json.RawMessage, keys ...string) string {
+	for _, k := range keys {
+		var s string
+		if json.Unmarshal(m[k], &s) == nil && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// apiClient is the documented answer. Only these fields are read: secret
+// and anything else the vendor adds are dropped.
+type apiClient struct {
+	ID            string `json:"id"`
+	OwnerID       string `json:"ownerId"`
+	OwnerType     string `json:"ownerType"`
+	Name          string `json:"name"`
+	Description   string `json:"description"`
+	TokenDuration string `json:"tokenDuration"`
+	Permission    string `json:"permission"`
+}
+
+func (b *apiClient) toCredential(id string) (*vendors.Credential, error) {
+	if b.ID == "" {
+		return nil, errors.New("answer has no id")
+	}
+	if b.ID != id {
+		return nil, fmt.Errorf("answer is for client %s, not %q", quoteShort(b.ID), id)
+	}
+	if b.TokenDuration != "" {
+		if _, err := ParseDuration(b.TokenDuration); err != nil {
+			return nil, fmt.Errorf("tokenDuration %s: %w", quoteShort(b.TokenDuration), err)
+		}
+	}
+	st := &v1alpha1.PlainIDCredentialStatus{
+		OwnerType:  b.OwnerType,
+		Permission: b.Permission,
+	}
+	if b.OwnerID != "-" { // tenant clients: null or "-"
+		st.OwnerID = b.OwnerID
+	}
+	return &vendors.Credential{
+		Name:          b.Name,
+		Description:   b.Description,
+		TokenDuration: b.TokenDuration,
+		PlainID:       st,
+	}, nil
+}
+
+// quoteShort quotes a value from an answer for an error message, cut to a
+// length that fits a condition message.
+func quoteShort(s string) string {
+	const maxLen = 64
+	if len(s) > maxLen {
+		return strconv.Quote(s[:maxLen]) + "…"
+	}
+	return strconv.Quote(s)
+}
