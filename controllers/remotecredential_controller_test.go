@@ -97,84 +97,6 @@ func TestTinesExpired(t *testing.T) {
 	g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.FailedStatus))
 }
 
-func TestTerminalVendorErrors(t *testing.T) {
-	t.Parallel()
-	ns := newNamespace(t)
-	tinesProvider(t, ns)
-	create(t, apiKeySecret(ns, "tines-bad", "revoked-key-canary-77aa"))
-	create(t, &v1alpha1.CredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-bad"},
-		Spec:       tinesSpec("tines-bad"),
-	})
-	forbidden := fakeID()
-	tinesFake.Put(tinestest.Sample(forbidden, "forbidden"))
-	tinesFake.Set(strconv.FormatInt(forbidden, 10), vendortest.Forbidden)
-	unauthorized := fakeID()
-	tinesFake.Put(tinestest.Sample(unauthorized, "unauthorized"))
-
-	cases := []struct {
-		name, id, provider, reason, message string
-	}{
-		{"missing", strconv.FormatInt(fakeID(), 10), "tines", v1alpha1.ReasonNotFound, "Couldn't find UserCredential"},
-		{"forbidden", strconv.FormatInt(forbidden, 10), "tines", v1alpha1.ReasonForbidden, "do not have permission"},
-		{"unauthorized", strconv.FormatInt(unauthorized, 10), "tines-bad", v1alpha1.ReasonUnauthorized, "sign in"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rc := waitReason(t, createRC(t, newCredential(ns, tc.name, tc.id, func(rc *v1alpha1.RemoteCredential) {
-				rc.Spec.ProviderRef.Name = tc.provider
-			})), tc.reason)
-			g := gomega.NewWithT(t)
-			ready := condition(rc, v1alpha1.ConditionReady)
-			g.Expect(ready.Status).To(gomega.Equal(metav1.ConditionFalse))
-			g.Expect(ready.Message).To(gomega.ContainSubstring(tc.message))
-			g.Expect(ready.Message).NotTo(gomega.ContainSubstring("canary"))
-			g.Expect(condition(rc, v1alpha1.ConditionStalled).Reason).To(gomega.Equal(tc.reason))
-			g.Expect(condition(rc, v1alpha1.ConditionReconciling)).To(gomega.BeNil())
-			g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.FailedStatus))
-			// Terminal: no fast retry loop.
-			calls := tinesFake.Calls(tc.id)
-			g.Consistently(func() int { return tinesFake.Calls(tc.id) }).WithTimeout(2 * time.Second).Should(gomega.Equal(calls))
-		})
-	}
-}
-
-func TestTransientErrorsRecover(t *testing.T) {
-	t.Parallel()
-	ns := newNamespace(t)
-	tinesProvider(t, ns)
-	cases := []struct {
-		name    string
-		fault   vendortest.Fault
-		reason  string
-		message string
-	}{
-		{"server-error", vendortest.ServerError, v1alpha1.ReasonVendorUnavailable, "HTTP 500"},
-		{"html-502", vendortest.BadGatewayHTML, v1alpha1.ReasonVendorUnavailable, "HTML error page: 502 Bad Gateway"},
-		{"broken-json", vendortest.BrokenJSON, v1alpha1.ReasonInvalidResponse, "not the documented JSON"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			id := fakeID()
-			tinesFake.Put(tinestest.Sample(id, tc.name))
-			tinesFake.FailNext(strconv.FormatInt(id, 10), tc.fault)
-			rc := waitReason(t, createRC(t, newCredential(ns, tc.name, strconv.FormatInt(id, 10))), tc.reason)
-			g := gomega.NewWithT(t)
-			g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring(tc.message))
-			g.Expect(condition(rc, v1alpha1.ConditionReconciling).Reason).To(gomega.Equal(tc.reason))
-			g.Expect(condition(rc, v1alpha1.ConditionStalled)).To(gomega.BeNil())
-			g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.InProgressStatus))
-
-			rc = waitReason(t, rc, v1alpha1.ReasonSynced)
-			g.Expect(condition(rc, v1alpha1.ConditionReconciling)).To(gomega.BeNil())
-			g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.CurrentStatus))
-			g.Expect(tinesFake.Calls(strconv.FormatInt(id, 10))).To(gomega.Equal(2))
-		})
-	}
-}
-
 func TestRateLimitedHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
@@ -396,7 +318,7 @@ func providerReason(conds []metav1.Condition) string {
 	return ""
 }
 
-func objectJSON(t *testing.T, obj client.Object) string {
+func objectJSON(t *testing.T, obj any) string {
 	t.Helper()
 	b, err := jsonMarshal(obj)
 	if err != nil {

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -27,6 +28,8 @@ import (
 	"github.com/credsync/credsync/controllers"
 	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/all"
+	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
+	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 )
 
@@ -34,6 +37,11 @@ const (
 	// clusterNS is the manager's --cluster-resource-namespace in tests.
 	clusterNS  = "credsync-test-system"
 	tinesKey   = "tines-api-key-canary-5b1e"
+	// PlainID: the admin client credsync authenticates as.
+	plainClientID = "PVNTYSTFE2L9R4OJ9YY5"
+	plainSecret   = "plainid-secret-canary-93c0"
+	elasticKey    = "elastic-api-key-canary-e4d2"
+	elasticUser   = "u-credsync"
 	eventually = 30 * time.Second
 	poll       = 100 * time.Millisecond
 )
@@ -43,12 +51,26 @@ var (
 	cfg       *rest.Config
 	k8s       client.Client
 	tinesFake *tinestest.Server
+	plainFake *plainidtest.Server
+	elastic   *elastictest.Server
 	logs      syncBuffer
 	nsCounter atomic.Int64
 )
 
 func TestMain(m *testing.M) {
+	// The tests mostly wait on the control plane and the operator's
+	// backoffs, not on the CPU: run them all at once, whatever GOMAXPROCS is.
+	flag.Parse()
+	if !parallelSet() {
+		_ = flag.Set("test.parallel", "64")
+	}
 	os.Exit(run(m))
+}
+
+func parallelSet() bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	return set
 }
 
 func run(m *testing.M) int {
@@ -67,6 +89,11 @@ func run(m *testing.M) int {
 	}
 	tinesFake = tinestest.NewServer(tinesKey)
 	defer tinesFake.Close()
+	plainFake = plainidtest.NewServer(plainClientID, plainSecret)
+	defer plainFake.Close()
+	elastic = elastictest.NewServer()
+	elastic.AddAPIKey(elasticKey, elasticUser)
+	defer elastic.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -92,8 +119,11 @@ func run(m *testing.M) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	start := time.Now()
 	code := m.Run()
+	fmt.Fprintf(os.Stderr, "tests took %s\n", time.Since(start).Round(time.Second))
 	cancel()
+	defer func(stopped time.Time) { fmt.Fprintf(os.Stderr, "shutdown took %s\n", time.Since(stopped).Round(time.Second)) }(time.Now())
 	if err := <-done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		return 1

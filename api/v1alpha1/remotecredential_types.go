@@ -40,6 +40,7 @@ type RemoteCredentialSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._~:@-]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && self != '..'",message="id must not be . or .."
 	ID string `json:"id"`
 
 	// UserID is the owner of an Elastic Cloud Enterprise API key: when set,
@@ -48,6 +49,7 @@ type RemoteCredentialSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._~:@-]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && self != '..'",message="userId must not be . or .."
 	// +optional
 	UserID string `json:"userId,omitempty"`
 

@@ -110,7 +110,7 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 	if err := kubectlRun(ctx, kubectl, kubeconfig, docs, os.Stdout, "create", "namespace", "credsync-system"); err != nil {
 		return err
 	}
-	if err := kubectlRun(ctx, kubectl, kubeconfig, docs, os.Stdout, "apply", "-n", "default", "-f", "-"); err != nil {
+	if err := kubectlRun(ctx, kubectl, kubeconfig, docs, os.Stdout, "apply", "-f", "-"); err != nil {
 		return err
 	}
 

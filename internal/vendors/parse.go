@@ -2,6 +2,7 @@ package vendors
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -16,4 +17,13 @@ func ParseTime(field string, v *string) (*time.Time, error) {
 		return nil, fmt.Errorf("%s is not an ISO-8601 time", field)
 	}
 	return &t, nil
+}
+
+// PathSegment escapes v for use as one segment of a URL path. It refuses
+// the values escaping leaves able to change the path: empty, "." and "..".
+func PathSegment(field, v string) (string, error) {
+	if v == "" || v == "." || v == ".." {
+		return "", fmt.Errorf("%w: %s %q cannot be part of a URL", ErrInvalidSpec, field, v)
+	}
+	return url.PathEscape(v), nil
 }

@@ -4,6 +4,8 @@ package all
 
 import (
 	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/elasticcloud"
+	"github.com/credsync/credsync/internal/vendors/plainid"
 	"github.com/credsync/credsync/internal/vendors/tines"
 )
 
@@ -11,6 +13,8 @@ import (
 func Vendors() []vendors.Vendor {
 	return []vendors.Vendor{
 		tines.Vendor(),
+		elasticcloud.Vendor(),
+		plainid.Vendor(),
 	}
 }
 

@@ -100,25 +100,18 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 // keyURL is the own-key endpoint, or ECE's user-scoped one when ref names
 // the owner.
 func (c *Client) keyURL(ref vendors.Ref) (string, error) {
-	if err := checkSegment("id", ref.ID); err != nil {
+	id, err := vendors.PathSegment("id", ref.ID)
+	if err != nil {
 		return "", err
 	}
 	if ref.UserID == "" {
-		return c.base + "/api/v1/users/auth/keys/" + url.PathEscape(ref.ID), nil
+		return c.base + "/api/v1/users/auth/keys/" + id, nil
 	}
-	if err := checkSegment("userId", ref.UserID); err != nil {
+	user, err := vendors.PathSegment("userId", ref.UserID)
+	if err != nil {
 		return "", err
 	}
-	return c.base + "/api/v1/users/" + url.PathEscape(ref.UserID) + "/auth/keys/" + url.PathEscape(ref.ID), nil
-}
-
-// checkSegment refuses values that PathEscape leaves able to change the
-// path: empty, "." and "..".
-func checkSegment(field, v string) error {
-	if v == "" || v == "." || v == ".." {
-		return fmt.Errorf("%w: elasticCloud %s %q is not a usable path segment", vendors.ErrInvalidSpec, field, v)
-	}
-	return nil
+	return c.base + "/api/v1/users/" + user + "/auth/keys/" + id, nil
 }
 
 // parseAPIKey reads a 2xx answer for key id, or returns InvalidResponse.

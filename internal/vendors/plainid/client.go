@@ -145,10 +145,11 @@ func validRegion(r string) bool {
 
 // Get fetches one API client's metadata.
 func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential, error) {
-	if ref.ID == "" || ref.ID == "." || ref.ID == ".." {
-		return nil, fmt.Errorf("%w: plainid client id %q cannot be part of a URL", vendors.ErrInvalidSpec, ref.ID)
+	id, err := vendors.PathSegment("id", ref.ID)
+	if err != nil {
+		return nil, err
 	}
-	resp, err := c.getAuthorized(ctx, ref.ID)
+	resp, err := c.getAuthorized(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func (c *Client) getAuthorized(ctx context.Context, id string) (*vendors.Respons
 }
 
 func (c *Client) getClient(ctx context.Context, id, tok string) (*vendors.Response, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+clientsPath+url.PathEscape(id), nil)
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+clientsPath+id, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,11 @@ func New(cfg vendors.Config) (vendors.Client, error) {
 
 // Get fetches one credential's metadata.
 func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+"/api/v1/user_credentials/"+url.PathEscape(ref.ID), nil)
+	id, err := vendors.PathSegment("id", ref.ID)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+"/api/v1/user_credentials/"+id, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func TestGetErrors(t *testing.T) {
 		{name: "forbidden", id: "1", fault: &vendortest.Forbidden, class: vendors.ErrForbidden, reason: "Forbidden", inMessage: "do not have permission"},
 		{name: "bad key", id: "1", key: "bad-key-canary-9", class: vendors.ErrUnauthorized, reason: "Unauthorized", inMessage: "sign in"},
 		{name: "rate limited seconds", id: "1", fault: ptr(vendortest.RateLimited("7")), class: vendors.ErrRateLimited, reason: "RateLimited", retryAfter: 7 * time.Second},
-		{name: "rate limited date", id: "1", fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT"))), class: vendors.ErrRateLimited, reason: "RateLimited", retryAfter: 89 * time.Second},
+		{name: "rate limited date", id: "1", fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT"))), class: vendors.ErrRateLimited, reason: "RateLimited", retryAfter: 88 * time.Second},
 		{name: "rate limited bare", id: "1", fault: ptr(vendortest.RateLimited("")), class: vendors.ErrRateLimited, reason: "RateLimited"},
 		{name: "server error", id: "1", fault: &vendortest.ServerError, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTTP 500"},
 		{name: "html 502", id: "1", fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTML error page: 502 Bad Gateway"},

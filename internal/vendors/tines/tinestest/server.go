@@ -96,43 +96,41 @@ func (s *Server) authorized(r *http.Request) bool {
 
 func (s *Server) getCredential(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if f, ok := s.Record(id); ok && vendortest.Apply(w, r, f, errorBody) {
+	if f, ok := s.Record(id); ok && vendortest.Apply(w, r, f, func(status int) (string, string) { return errorBody(status, id) }) {
 		return
 	}
 	if !s.authorized(r) {
-		writeError(w, http.StatusUnauthorized)
+		writeError(w, http.StatusUnauthorized, id)
 		return
 	}
 	s.mu.Lock()
 	c, ok := s.creds[id]
 	s.mu.Unlock()
 	if !ok {
-		ct, body := errorBody(http.StatusNotFound)
-		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = fmt.Fprint(w, strings.Replace(body, "%ID%", id, 1))
+		writeError(w, http.StatusNotFound, id)
 		return
 	}
 	b, _ := json.Marshal(render(c))
 	vendortest.JSON(w, http.StatusOK, b)
 }
 
-func writeError(w http.ResponseWriter, status int) {
-	ct, body := errorBody(status)
+func writeError(w http.ResponseWriter, status int, id string) {
+	ct, body := errorBody(status, id)
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)
 	_, _ = fmt.Fprint(w, body)
 }
 
 // errorBody mimics Tines: Rails-style bodies that vary by status.
-func errorBody(status int) (string, string) {
+func errorBody(status int, id string) (string, string) {
 	switch status {
 	case http.StatusUnauthorized:
 		return "application/json", `{"error":"You need to sign in or sign up before continuing."}`
 	case http.StatusForbidden:
 		return "application/json", `{"errors":[{"message":"You do not have permission to access this credential"}]}`
 	case http.StatusNotFound:
-		return "application/json", `{"errors":[{"message":"Couldn't find UserCredential with 'id'=%ID%"}]}`
+		msg, _ := json.Marshal("Couldn't find UserCredential with 'id'=" + id)
+		return "application/json", `{"errors":[{"message":` + string(msg) + `}]}`
 	case http.StatusTooManyRequests:
 		return "text/plain", "Retry later\n"
 	default:
