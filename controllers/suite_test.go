@@ -35,15 +35,15 @@ import (
 
 const (
 	// clusterNS is the manager's --cluster-resource-namespace in tests.
-	clusterNS  = "credsync-test-system"
-	tinesKey   = "tines-api-key-canary-5b1e"
+	clusterNS = "credsync-test-system"
+	tinesKey  = "tines-api-key-canary-5b1e"
 	// PlainID: the admin client credsync authenticates as.
 	plainClientID = "PVNTYSTFE2L9R4OJ9YY5"
 	plainSecret   = "plainid-secret-canary-93c0"
 	elasticKey    = "elastic-api-key-canary-e4d2"
 	elasticUser   = "u-credsync"
-	eventually = 30 * time.Second
-	poll       = 100 * time.Millisecond
+	eventually    = 30 * time.Second
+	poll          = 100 * time.Millisecond
 )
 
 var (
@@ -123,7 +123,9 @@ func run(m *testing.M) int {
 	code := m.Run()
 	fmt.Fprintf(os.Stderr, "tests took %s\n", time.Since(start).Round(time.Second))
 	cancel()
-	defer func(stopped time.Time) { fmt.Fprintf(os.Stderr, "shutdown took %s\n", time.Since(stopped).Round(time.Second)) }(time.Now())
+	defer func(stopped time.Time) {
+		fmt.Fprintf(os.Stderr, "shutdown took %s\n", time.Since(stopped).Round(time.Second))
+	}(time.Now())
 	if err := <-done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		return 1
