@@ -17,6 +17,9 @@ func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
 	}
 	path, err := exec.LookPath("kubectl")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kubectl is needed on PATH in CI")
+		}
 		t.Skip("kubectl not installed")
 	}
 	cmd := exec.Command(path, append([]string{"--kubeconfig", kubeconfig}, args...)...)
@@ -112,5 +115,24 @@ spec:
 	out, err = kubectl(t, "", "get", "-n", ns, "remotecredential", "ok", "-o", "jsonpath={.spec.refreshInterval} {.spec.expiryWarning} {.spec.providerRef.kind}")
 	if err != nil || out != "1h 720h CredentialProvider" {
 		t.Fatalf("defaults = %q (%v)", out, err)
+	}
+}
+
+func TestDeployManifestsApply(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join("..", "config", "default")
+	// A server-side dry run creates nothing: the namespace must exist.
+	if out, err := kubectl(t, "", "create", "namespace", "credsync-system"); err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("create namespace: %v\n%s", err, out)
+	}
+	out, err := kubectl(t, "", "apply", "--dry-run=server", "-k", root)
+	if err != nil {
+		t.Fatalf("config/default does not apply: %v\n%s", err, out)
+	}
+	for _, want := range []string{"deployment.apps/credsync-manager", "clusterrole.rbac.authorization.k8s.io/credsync-manager-role",
+		"customresourcedefinition.apiextensions.k8s.io/remotecredentials.credsync.io"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry-run output lacks %s:\n%s", want, out)
+		}
 	}
 }

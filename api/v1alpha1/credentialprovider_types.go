@@ -47,6 +47,17 @@ type SecretKeySelector struct {
 	Key string `json:"key,omitempty"`
 }
 
+// DefaultSecretKey is the key of SecretKeySelector when none is named.
+const DefaultSecretKey = "apiKey"
+
+// KeyOrDefault returns the selected key, DefaultSecretKey when empty.
+func (s SecretKeySelector) KeyOrDefault() string {
+	if s.Key == "" {
+		return DefaultSecretKey
+	}
+	return s.Key
+}
+
 // SecretReference names a Secret whose keys are fixed by the vendor block.
 // Its namespace is implied as for SecretKeySelector.
 type SecretReference struct {

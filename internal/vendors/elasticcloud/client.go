@@ -20,9 +20,6 @@ import (
 // DefaultURL is Elastic Cloud's API, used when the provider names no URL.
 const DefaultURL = "https://api.elastic-cloud.com"
 
-// DefaultSecretKey is the Secret key holding the API key when the ref names none.
-const DefaultSecretKey = "apiKey"
-
 // errorCodesHeader carries Elastic's error codes on every error answer.
 const errorCodesHeader = "X-Cloud-Error-Codes"
 
@@ -33,18 +30,11 @@ func Vendor() vendors.Vendor {
 		Name:     v1alpha1.VendorElasticCloud,
 		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.ElasticCloud != nil },
 		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
-			return vendors.SecretRef{Name: spec.ElasticCloud.APIKeySecretRef.Name, Keys: []string{secretKey(spec)}}
+			return vendors.SecretRef{Name: spec.ElasticCloud.APIKeySecretRef.Name, Keys: []string{spec.ElasticCloud.APIKeySecretRef.KeyOrDefault()}}
 		},
 		SupportsUserID: true,
 		New:            New,
 	}
-}
-
-func secretKey(spec *v1alpha1.CredentialProviderSpec) string {
-	if k := spec.ElasticCloud.APIKeySecretRef.Key; k != "" {
-		return k
-	}
-	return DefaultSecretKey
 }
 
 // Client reads one Elastic Cloud organization or ECE installation.
@@ -69,7 +59,7 @@ func New(cfg vendors.Config) (vendors.Client, error) {
 	}
 	return &Client{
 		base:   strings.TrimRight(raw, "/"),
-		apiKey: cfg.Secret[secretKey(cfg.Spec)],
+		apiKey: cfg.Secret[cfg.Spec.ElasticCloud.APIKeySecretRef.KeyOrDefault()],
 		caller: cfg.Caller,
 	}, nil
 }

@@ -14,26 +14,16 @@ import (
 	"github.com/credsync/credsync/internal/vendors"
 )
 
-// DefaultSecretKey is the Secret key holding the API key when the ref names none.
-const DefaultSecretKey = "apiKey"
-
 // Vendor is Tines' registration.
 func Vendor() vendors.Vendor {
 	return vendors.Vendor{
 		Name:     v1alpha1.VendorTines,
 		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.Tines != nil },
 		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
-			return vendors.SecretRef{Name: spec.Tines.APIKeySecretRef.Name, Keys: []string{secretKey(spec)}}
+			return vendors.SecretRef{Name: spec.Tines.APIKeySecretRef.Name, Keys: []string{spec.Tines.APIKeySecretRef.KeyOrDefault()}}
 		},
 		New: New,
 	}
-}
-
-func secretKey(spec *v1alpha1.CredentialProviderSpec) string {
-	if k := spec.Tines.APIKeySecretRef.Key; k != "" {
-		return k
-	}
-	return DefaultSecretKey
 }
 
 // Client reads one Tines tenant.
@@ -53,7 +43,7 @@ func New(cfg vendors.Config) (vendors.Client, error) {
 	}
 	return &Client{
 		base:   strings.TrimRight(cfg.Spec.Tines.URL, "/"),
-		apiKey: cfg.Secret[secretKey(cfg.Spec)],
+		apiKey: cfg.Secret[cfg.Spec.Tines.APIKeySecretRef.KeyOrDefault()],
 		caller: cfg.Caller,
 	}, nil
 }

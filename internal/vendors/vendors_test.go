@@ -1,0 +1,146 @@
+package vendors_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"7", 7 * time.Second, true},
+		{" 120 ", 2 * time.Minute, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"99999999999999999999", 24 * time.Hour, true},
+		{"Mon, 23 Nov 2026 12:01:30 GMT", 90 * time.Second, true},
+		{"Mon, 23 Nov 2026 11:00:00 GMT", 0, true},
+		{"soon", 0, false},
+	}
+	for _, tc := range cases {
+		got, ok := vendors.ParseRetryAfter(tc.in, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestReasonAndClass(t *testing.T) {
+	cases := []struct {
+		status   int
+		reason   string
+		terminal bool
+	}{
+		{404, v1alpha1.ReasonNotFound, true},
+		{410, v1alpha1.ReasonNotFound, true},
+		{403, v1alpha1.ReasonForbidden, true},
+		{401, v1alpha1.ReasonUnauthorized, true},
+		{429, v1alpha1.ReasonRateLimited, false},
+		{500, v1alpha1.ReasonVendorUnavailable, false},
+		{503, v1alpha1.ReasonVendorUnavailable, false},
+		{408, v1alpha1.ReasonVendorUnavailable, false},
+		{400, v1alpha1.ReasonInvalidResponse, false},
+		{302, v1alpha1.ReasonInvalidResponse, false},
+	}
+	for _, tc := range cases {
+		err := &vendors.Error{Class: vendors.ClassForStatus(tc.status), Status: tc.status}
+		reason, terminal := vendors.Reason(err)
+		if reason != tc.reason || terminal != tc.terminal {
+			t.Errorf("status %d: reason %s terminal %v; want %s %v", tc.status, reason, terminal, tc.reason, tc.terminal)
+		}
+	}
+	if r, terminal := vendors.Reason(errors.New("something else")); r != v1alpha1.ReasonVendorUnavailable || terminal {
+		t.Errorf("unclassified error: %s %v", r, terminal)
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	cases := map[string]string{
+		`{"message":"m"}`:                              "m",
+		`{"error":"e"}`:                                "e",
+		`{"error":{"message":"nested"}}`:               "nested",
+		`{"errors":[{"message":"a"},{"message":"b"}]}`: "a; b",
+		`["x","y"]`:                                    "x; y",
+		`plain text`:                                   "plain text",
+		`{"unrelated":1}`:                              "",
+	}
+	for in, want := range cases {
+		if got := vendors.ErrorText([]byte(in)); got != want {
+			t.Errorf("ErrorText(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCallerFailCleansAndRedacts(t *testing.T) {
+	c, err := vendors.NewCaller("test", nil, time.Second, nil, "s3cr3t-value", "abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &vendors.Response{Status: 502, Header: http.Header{"Retry-After": {"4"}}}
+	msg := "<html><head><title>Bad s3cr3t-value gateway</title></head></html>"
+	err = c.Fail(resp, "", msg)
+	if !errors.Is(err, vendors.ErrUnavailable) || vendors.RetryAfter(err) != 4*time.Second {
+		t.Fatalf("err = %v, retryAfter %v", err, vendors.RetryAfter(err))
+	}
+	if got := err.Error(); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "HTML error page: Bad [redacted] gateway") {
+		t.Errorf("message = %q", got)
+	}
+	long := c.Fail(&vendors.Response{Status: 500, Header: http.Header{}}, "code", strings.Repeat("x\n", 1000))
+	if n := len([]rune(long.Error())); n > 300 {
+		t.Errorf("message not capped: %d runes", n)
+	}
+	if strings.Contains(long.Error(), "\n") {
+		t.Error("control characters kept")
+	}
+}
+
+func TestNewCallerRejectsBadCABundle(t *testing.T) {
+	if _, err := vendors.NewCaller("test", []byte("not a pem"), time.Second, nil); !errors.Is(err, vendors.ErrInvalidSpec) {
+		t.Fatalf("err = %v, want InvalidSpec", err)
+	}
+}
+
+func TestPathSegment(t *testing.T) {
+	for _, bad := range []string{"", ".", ".."} {
+		if _, err := vendors.PathSegment("id", bad); !errors.Is(err, vendors.ErrInvalidSpec) {
+			t.Errorf("PathSegment(%q) = %v, want InvalidSpec", bad, err)
+		}
+	}
+	if got, _ := vendors.PathSegment("id", "a/b c"); got != "a%2Fb%20c" {
+		t.Errorf("escaped = %q", got)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	v := vendors.Vendor{
+		Name:      "x",
+		Selected:  func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
+		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef { return vendors.SecretRef{} },
+		New:       func(vendors.Config) (vendors.Client, error) { return nil, nil },
+	}
+	r := vendors.NewRegistry(v)
+	if _, err := r.For(&v1alpha1.CredentialProviderSpec{}); !errors.Is(err, vendors.ErrInvalidSpec) {
+		t.Errorf("no block: %v", err)
+	}
+	got, err := r.For(&v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{}})
+	if err != nil || got.Name != "x" {
+		t.Errorf("For = %v, %v", got, err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a vendor twice did not panic")
+		}
+	}()
+	r.Register(v)
+}
