@@ -64,11 +64,13 @@ run: ## Run the manager against the current kubeconfig's cluster.
 
 .PHONY: demo
 demo: build ## Start a local control plane, fake vendors and the manager; apply config/samples; show the result. Ctrl-C stops it all.
-	$(GO) run ./hack/demo --manager $(LOCALBIN)/manager
+	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
+	$(LOCALBIN)/demo --manager $(LOCALBIN)/manager
 
 .PHONY: demo-check
 demo-check: build ## Run the demo once, non-interactively, and fail unless every sample that should be Ready is.
-	$(GO) run ./hack/demo --manager $(LOCALBIN)/manager --once
+	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
+	$(LOCALBIN)/demo --manager $(LOCALBIN)/manager --once
 
 .PHONY: help
 help: ## Show this help.
