@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,8 +97,9 @@ type Providers struct {
 	// SecretTTL defaults to DefaultSecretTTL.
 	SecretTTL time.Duration
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards entries and locks; never held during I/O
 	entries map[providerKey]*providerEntry
+	locks   map[providerKey]*sync.Mutex
 }
 
 // Get reads the provider object named by key.
@@ -129,14 +131,18 @@ func (p *Providers) Resolve(ctx context.Context, key providerKey) (*resolved, er
 }
 
 // Load returns a client for the provider obj, reading its Secret when the
-// cached one is older than SecretTTL.
+// cached one is older than SecretTTL. Loads of one provider run one at a
+// time; other providers' cached clients stay available meanwhile.
 func (p *Providers) Load(ctx context.Context, key providerKey, obj providerObject) (*resolved, error) {
 	version := fmt.Sprintf("%s/%d", obj.GetUID(), obj.GetGeneration())
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e := p.entries[key]
-	if e != nil && e.version == version && time.Since(e.readAt) < p.secretTTL() {
-		return &e.resolved, nil
+	if r := p.cached(key, version); r != nil {
+		return r, nil
+	}
+	lock := p.keyLock(key)
+	lock.Lock()
+	defer lock.Unlock()
+	if r := p.cached(key, version); r != nil { // loaded while we waited
+		return r, nil
 	}
 	spec := obj.ProviderSpec()
 	v, err := p.Registry.For(spec)
@@ -148,20 +154,51 @@ func (p *Providers) Load(ctx context.Context, key providerKey, obj providerObjec
 		return nil, err
 	}
 	hash := hashSecret(secret)
-	if e != nil && e.version == version && e.secretHash == hash {
+	p.mu.Lock()
+	if e := p.entries[key]; e != nil && e.version == version && e.secretHash == hash {
 		e.readAt = time.Now()
+		p.mu.Unlock()
 		return &e.resolved, nil
 	}
+	p.mu.Unlock()
 	c, err := p.Registry.NewClient(v, spec, secret)
 	if err != nil {
 		return nil, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}
 	}
+	e := &providerEntry{resolved: resolved{Key: key, Vendor: v, Client: c, version: version}, secretHash: hash, readAt: time.Now()}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.entries == nil {
 		p.entries = map[providerKey]*providerEntry{}
 	}
-	e = &providerEntry{resolved: resolved{Key: key, Vendor: v, Client: c, version: version}, secretHash: hash, readAt: time.Now()}
 	p.entries[key] = e
 	return &e.resolved, nil
+}
+
+// cached returns the provider's client when it was built for version and
+// its Secret was read less than SecretTTL ago.
+func (p *Providers) cached(key providerKey, version string) *resolved {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.entries[key]; e != nil && e.version == version && time.Since(e.readAt) < p.secretTTL() {
+		return &e.resolved
+	}
+	return nil
+}
+
+// keyLock returns the lock serializing loads of one provider.
+func (p *Providers) keyLock(key providerKey) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.locks == nil {
+		p.locks = map[providerKey]*sync.Mutex{}
+	}
+	l := p.locks[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		p.locks[key] = l
+	}
+	return l
 }
 
 // Forget drops the cached client and Secret of a provider, so the next use
@@ -204,7 +241,8 @@ func (p *Providers) readSecret(ctx context.Context, key providerKey, ref vendors
 	}
 	out := make(map[string]string, len(ref.Keys))
 	for _, k := range ref.Keys {
-		v := string(s.Data[k])
+		// Secrets made with --from-file often end in a newline: not part of the key.
+		v := strings.TrimSpace(string(s.Data[k]))
 		if v == "" {
 			return nil, &ProviderError{Reason: v1alpha1.ReasonSecretInvalid, Message: fmt.Sprintf("Secret %s has no non-empty key %q", name, k)}
 		}

@@ -67,6 +67,8 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	setTimeConditions(rc, now)
 	if err := r.patchStatus(ctx, before, rc); err != nil {
+		// The vendor's answer is lost: fetch again soon, not at the next refresh.
+		r.schedule.retrySoon(req.NamespacedName, now)
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: wakeAfter(rc, next, now)}, nil

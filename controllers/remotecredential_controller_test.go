@@ -328,3 +328,17 @@ func objectJSON(t *testing.T, obj any) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestSecretValueWithTrailingNewline(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	// As `kubectl create secret generic --from-file` makes it.
+	create(t, apiKeySecret(ns, "tines-api", tinesKey+"\n"))
+	create(t, &v1alpha1.CredentialProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
+		Spec:       tinesSpec("tines-api"),
+	})
+	id := fakeID()
+	tinesFake.Put(tinestest.Sample(id, "from-file"))
+	waitReason(t, createRC(t, newCredential(ns, "from-file", strconv.FormatInt(id, 10))), v1alpha1.ReasonSynced)
+}

@@ -85,6 +85,17 @@ func (s *schedule) record(key types.NamespacedName, basis string, next time.Time
 	return next
 }
 
+// retrySoon makes the next sync due after a backoff step, keeping the
+// basis: used when a sync's result could not be written.
+func (s *schedule) retrySoon(key types.NamespacedName, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[key]; e != nil {
+		e.failures++
+		e.next = now.Add(backoff(key.String(), e.failures, backoffCap))
+	}
+}
+
 // forget drops key (the object is gone).
 func (s *schedule) forget(key types.NamespacedName) {
 	s.mu.Lock()

@@ -53,3 +53,17 @@ func TestScheduleDue(t *testing.T) {
 		t.Fatal("forgotten: due")
 	}
 }
+
+func TestRetrySoonKeepsBasis(t *testing.T) {
+	var s schedule
+	key := types.NamespacedName{Namespace: "a", Name: "b"}
+	now := time.Now()
+	s.succeeded(key, "v1", now, time.Hour)
+	s.retrySoon(key, now)
+	if s.due(key, "v1", now.Add(time.Second)) {
+		t.Fatal("due at once after a failed write: would hammer the vendor")
+	}
+	if !s.due(key, "v1", now.Add(10*time.Second)) {
+		t.Fatal("not due after one backoff step: the answer would be lost until the next refresh")
+	}
+}

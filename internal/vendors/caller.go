@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -145,11 +147,28 @@ func (c *Caller) transportError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 		return &Error{Class: ErrUnavailable, Message: fmt.Sprintf("no answer within %s", c.timeout)}
 	}
-	var uerr interface{ Unwrap() error }
-	if errors.As(err, &uerr) && uerr.Unwrap() != nil {
-		err = uerr.Unwrap() // drop "Get <url>:" — the URL is in the object already
+	return &Error{Class: ErrUnavailable, Message: c.redact(rootCause(err).Error())}
+}
+
+// rootCause strips the layers of a transport error that change from one
+// attempt to the next ("Get <url>:", "read tcp 10.0.0.5:43122->…:"), so an
+// unchanged outage gives an unchanged message: "connection reset by peer",
+// "connection refused", "no such host", a TLS verification failure.
+func rootCause(err error) error {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		err = opErr.Err
+		var sysErr *os.SyscallError
+		if errors.As(err, &sysErr) {
+			return sysErr.Err
+		}
+		return err
 	}
-	return &Error{Class: ErrUnavailable, Message: c.redact(err.Error())}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err
+	}
+	return err
 }
 
 // Fail returns the error for a non-2xx answer: its class from the status,

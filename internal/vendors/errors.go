@@ -133,7 +133,7 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if d := t.Sub(now); d > 0 {
-		return d, true
+		return min(d, maxRetryAfter), true
 	}
 	return 0, true
 }

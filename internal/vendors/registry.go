@@ -2,6 +2,7 @@ package vendors
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -71,6 +72,8 @@ func (r *Registry) NewClient(v *Vendor, spec *v1alpha1.CredentialProviderSpec, s
 	for _, s := range secret {
 		secrets = append(secrets, s)
 	}
+	// Longest first: a value that prefixes another must not leave its tail.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	caller, err := NewCaller(v.Name, spec.CABundle, timeout, r.Observer, secrets...)
 	if err != nil {
 		return nil, err

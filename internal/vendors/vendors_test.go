@@ -27,6 +27,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Mon, 23 Nov 2026 12:01:30 GMT", 90 * time.Second, true},
 		{"Mon, 23 Nov 2026 11:00:00 GMT", 0, true},
 		{"soon", 0, false},
+		{"Fri, 31 Dec 2100 23:59:59 GMT", 24 * time.Hour, true},
 	}
 	for _, tc := range cases {
 		got, ok := vendors.ParseRetryAfter(tc.in, now)
