@@ -7,9 +7,10 @@
 set -euo pipefail
 
 K8S_VERSION="${ENVTEST_K8S_VERSION:-1.37.2}"
+ETCD_VERSION="${ENVTEST_ETCD_VERSION:-v3.7.3}"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
 CACHE_ROOT="${CREDSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/credsync}"
-ASSETS="$CACHE_ROOT/envtest/$K8S_VERSION"
+ASSETS="$CACHE_ROOT/envtest/$K8S_VERSION"  # etcd version is pinned per kubernetes version below
 
 have() { [ -x "$1/kube-apiserver" ] && [ -x "$1/etcd" ]; }
 
@@ -48,7 +49,7 @@ import (
 )
 EOF
 go mod tidy -e >/dev/null 2>&1 || true
-go get "k8s.io/kubernetes@v$K8S_VERSION" go.etcd.io/etcd/server/v3 >&2
+go get "k8s.io/kubernetes@v$K8S_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
 
 mkdir -p "$ASSETS.tmp"
 go build -trimpath -ldflags=-s -o "$ASSETS.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
