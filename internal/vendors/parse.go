@@ -3,6 +3,7 @@ package vendors
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -26,4 +27,40 @@ func PathSegment(field, v string) (string, error) {
 		return "", fmt.Errorf("%w: %s %q cannot be part of a URL", ErrInvalidSpec, field, v)
 	}
 	return url.PathEscape(v), nil
+}
+
+// BaseURL checks a provider's base URL: https, a host, no user info, query
+// or fragment (a path prefix is fine). It returns the URL without trailing
+// slashes, ready for paths to be appended.
+func BaseURL(vendor, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("%w: %s url must be an https:// URL without user, query or fragment", ErrInvalidSpec, vendor)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// Answer is a vendor's documented answer for one credential.
+type Answer interface {
+	// Credential maps the answer, field by field, for the credential id;
+	// an answer that is not what the vendor documents is an error.
+	Credential(id string) (*Credential, error)
+}
+
+// DecodeCredential decodes a 2xx answer into a T and maps it for the
+// credential id. Either failing is InvalidResponse.
+func DecodeCredential[T any, A interface {
+	*T
+	Answer
+}](c *Caller, resp *Response, id string) (*Credential, error) {
+	var body T
+	if err := c.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	cred, err := A(&body).Credential(id)
+	if err != nil {
+		return nil, c.Invalid(resp, "%v", err)
+	}
+	return cred, nil
 }

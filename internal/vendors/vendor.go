@@ -74,3 +74,9 @@ type Vendor struct {
 	// New builds a client. It must not call the vendor.
 	New func(cfg Config) (Client, error)
 }
+
+// APIKeyRef is the SecretRef of a vendor that authenticates with one API
+// key, named by a SecretKeySelector.
+func APIKeyRef(sel v1alpha1.SecretKeySelector) SecretRef {
+	return SecretRef{Name: sel.Name, Keys: []string{sel.KeyOrDefault()}}
+}

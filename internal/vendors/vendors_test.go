@@ -145,3 +145,22 @@ func TestRegistry(t *testing.T) {
 	}()
 	r.Register(v)
 }
+
+func TestBaseURL(t *testing.T) {
+	good := map[string]string{
+		"https://acme.tines.com":           "https://acme.tines.com",
+		"https://ece.internal:12443/":      "https://ece.internal:12443",
+		"https://gw.example.com/plainid//": "https://gw.example.com/plainid",
+	}
+	for in, want := range good {
+		if got, err := vendors.BaseURL("v", in); err != nil || got != want {
+			t.Errorf("BaseURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "http://acme.tines.com", "https://", "https://u:p@acme.tines.com",
+		"https://acme.tines.com/?x=1", "https://acme.tines.com?", "https://acme.tines.com/#f", "acme.tines.com"} {
+		if _, err := vendors.BaseURL("v", bad); !errors.Is(err, vendors.ErrInvalidSpec) {
+			t.Errorf("BaseURL(%q) = %v, want InvalidSpec", bad, err)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -30,7 +29,7 @@ func Vendor() vendors.Vendor {
 		Name:     v1alpha1.VendorElasticCloud,
 		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.ElasticCloud != nil },
 		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
-			return vendors.SecretRef{Name: spec.ElasticCloud.APIKeySecretRef.Name, Keys: []string{spec.ElasticCloud.APIKeySecretRef.KeyOrDefault()}}
+			return vendors.APIKeyRef(spec.ElasticCloud.APIKeySecretRef)
 		},
 		SupportsUserID: true,
 		New:            New,
@@ -53,12 +52,12 @@ func New(cfg vendors.Config) (vendors.Client, error) {
 	if raw == "" {
 		raw = DefaultURL
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%w: elasticCloud url must be an https:// URL without query or fragment", vendors.ErrInvalidSpec)
+	base, err := vendors.BaseURL("elasticCloud", raw)
+	if err != nil {
+		return nil, err
 	}
 	return &Client{
-		base:   strings.TrimRight(raw, "/"),
+		base:   base,
 		apiKey: cfg.Secret[cfg.Spec.ElasticCloud.APIKeySecretRef.KeyOrDefault()],
 		caller: cfg.Caller,
 	}, nil
@@ -84,7 +83,7 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		code, message := parseError(resp.Header, resp.Body)
 		return nil, c.caller.Fail(resp, code, message)
 	}
-	return c.parseAPIKey(resp, ref.ID)
+	return vendors.DecodeCredential[apiKey](c.caller, resp, ref.ID)
 }
 
 // keyURL is the own-key endpoint, or ECE's user-scoped one when ref names
@@ -104,19 +103,6 @@ func (c *Client) keyURL(ref vendors.Ref) (string, error) {
 	return c.base + "/api/v1/users/" + user + "/auth/keys/" + id, nil
 }
 
-// parseAPIKey reads a 2xx answer for key id, or returns InvalidResponse.
-func (c *Client) parseAPIKey(resp *vendors.Response, id string) (*vendors.Credential, error) {
-	var body apiKey
-	if err := c.caller.DecodeJSON(resp, &body); err != nil {
-		return nil, err
-	}
-	cred, err := body.toCredential(id)
-	if err != nil {
-		return nil, c.caller.Invalid(resp, "%v", err)
-	}
-	return cred, nil
-}
-
 // apiKey is the documented answer (ApiKeyResponse). Only these fields are
 // read: key (sent only at creation, a secret) and anything else the vendor
 // adds are dropped.
@@ -129,10 +115,10 @@ type apiKey struct {
 	ExpirationDate *string `json:"expiration_date"`
 }
 
-// toCredential maps the answer for key id. An Elastic API key has no name
+// Credential maps the answer for key id. An Elastic API key has no name
 // apart from its description, so the description is both Name and
 // Description.
-func (b *apiKey) toCredential(id string) (*vendors.Credential, error) {
+func (b *apiKey) Credential(id string) (*vendors.Credential, error) {
 	if b.ID == "" {
 		return nil, fmt.Errorf("answer has no id")
 	}

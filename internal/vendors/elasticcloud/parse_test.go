@@ -93,10 +93,10 @@ func FuzzParseAPIKey(f *testing.F) {
 // parseOutput parses body as the answer for k1, checks the invariants and
 // returns the credential as JSON, or the error text.
 func parseOutput(t *testing.T, c *Client, body []byte) string {
-	cred, err := c.parseAPIKey(&vendors.Response{Status: http.StatusOK, Body: body}, "k1")
+	cred, err := vendors.DecodeCredential[apiKey](c.caller, &vendors.Response{Status: http.StatusOK, Body: body}, "k1")
 	if err != nil {
 		if cred != nil || !errors.Is(err, vendors.ErrInvalidResponse) {
-			t.Fatalf("parseAPIKey = %+v, %v; want nil and InvalidResponse", cred, err)
+			t.Fatalf("DecodeCredential = %+v, %v; want nil and InvalidResponse", cred, err)
 		}
 		return err.Error()
 	}

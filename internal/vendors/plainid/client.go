@@ -116,12 +116,7 @@ func New(cfg vendors.Config) (vendors.Client, error) {
 // one, https://api.{region}.plainid.io.
 func baseURL(p *v1alpha1.PlainIDProvider) (string, error) {
 	if p.URL != "" {
-		u, err := url.Parse(p.URL)
-		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
-			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-			return "", fmt.Errorf("%w: plainid url must be an https:// URL without user, query or fragment", vendors.ErrInvalidSpec)
-		}
-		return strings.TrimRight(p.URL, "/"), nil
+		return vendors.BaseURL("plainid", p.URL)
 	}
 	if !validRegion(p.Region) {
 		return "", fmt.Errorf("%w: plainid region %q is not a region name such as us1", vendors.ErrInvalidSpec, p.Region)
@@ -157,15 +152,7 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		code, message := errorFields(resp.Body)
 		return nil, c.caller.Fail(resp, code, message)
 	}
-	var body apiClient
-	if err := c.caller.DecodeJSON(resp, &body); err != nil {
-		return nil, err
-	}
-	cred, err := body.toCredential(ref.ID)
-	if err != nil {
-		return nil, c.caller.Invalid(resp, "%v", err)
-	}
-	return cred, nil
+	return vendors.DecodeCredential[apiClient](c.caller, resp, ref.ID)
 }
 
 // getAuthorized GETs client id with the shared token. On a 401 it drops
@@ -380,7 +367,7 @@ type apiClient struct {
 	Permission    string `json:"permission"`
 }
 
-func (b *apiClient) toCredential(id string) (*vendors.Credential, error) {
+func (b *apiClient) Credential(id string) (*vendors.Credential, error) {
 	if b.ID == "" {
 		return nil, errors.New("answer has no id")
 	}

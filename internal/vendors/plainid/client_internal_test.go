@@ -284,7 +284,7 @@ func parseClient(body []byte, id string) (*vendors.Credential, error) {
 	if err := json.Unmarshal(body, &b); err != nil {
 		return nil, err
 	}
-	return b.toCredential(id)
+	return b.Credential(id)
 }
 
 const fuzzCanary = "fuzz-secret-canary-7Qx"

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
@@ -20,7 +18,7 @@ func Vendor() vendors.Vendor {
 		Name:     v1alpha1.VendorTines,
 		Selected: func(spec *v1alpha1.CredentialProviderSpec) bool { return spec.Tines != nil },
 		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
-			return vendors.SecretRef{Name: spec.Tines.APIKeySecretRef.Name, Keys: []string{spec.Tines.APIKeySecretRef.KeyOrDefault()}}
+			return vendors.APIKeyRef(spec.Tines.APIKeySecretRef)
 		},
 		New: New,
 	}
@@ -37,12 +35,12 @@ var _ vendors.Client = (*Client)(nil)
 
 // New returns a client for the tenant in cfg.Spec.Tines.
 func New(cfg vendors.Config) (vendors.Client, error) {
-	u, err := url.Parse(cfg.Spec.Tines.URL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("%w: tines url must be an https:// URL", vendors.ErrInvalidSpec)
+	base, err := vendors.BaseURL("tines", cfg.Spec.Tines.URL)
+	if err != nil {
+		return nil, err
 	}
 	return &Client{
-		base:   strings.TrimRight(cfg.Spec.Tines.URL, "/"),
+		base:   base,
 		apiKey: cfg.Secret[cfg.Spec.Tines.APIKeySecretRef.KeyOrDefault()],
 		caller: cfg.Caller,
 	}, nil
@@ -68,15 +66,7 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		// whatever text the body has.
 		return nil, c.caller.Fail(resp, "", vendors.ErrorText(resp.Body))
 	}
-	var body credential
-	if err := c.caller.DecodeJSON(resp, &body); err != nil {
-		return nil, err
-	}
-	cred, err := body.toCredential(ref.ID)
-	if err != nil {
-		return nil, c.caller.Invalid(resp, "%v", err)
-	}
-	return cred, nil
+	return vendors.DecodeCredential[credential](c.caller, resp, ref.ID)
 }
 
 // credential is the documented answer. Only these fields are read:
@@ -99,7 +89,7 @@ type credential struct {
 	} `json:"owner"`
 }
 
-func (b *credential) toCredential(id string) (*vendors.Credential, error) {
+func (b *credential) Credential(id string) (*vendors.Credential, error) {
 	if b.ID.String() == "" {
 		return nil, fmt.Errorf("answer has no id")
 	}
