@@ -1,8 +1,12 @@
 package controllers
 
 import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -15,6 +19,16 @@ type outcome struct {
 	// Terminal: Stalled (waiting will not help); otherwise Reconciling
 	// (a transient error) unless Reason is Synced.
 	Terminal bool
+}
+
+// patchStatusIfChanged writes obj's status as a merge patch against
+// before, and only when the status (given by status) changed: a reconcile
+// that finds nothing new writes nothing.
+func patchStatusIfChanged[T client.Object](ctx context.Context, c client.Client, before, obj T, status func(T) any) error {
+	if equality.Semantic.DeepEqual(status(before), status(obj)) {
+		return nil
+	}
+	return c.Status().Patch(ctx, obj, client.MergeFrom(before))
 }
 
 // setCondition sets a condition with the object's generation; the

@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"sync"
 
@@ -32,5 +31,3 @@ func (b *syncBuffer) String() string {
 
 // zapDebug logs at V(1), so that tests see (and check) debug lines too.
 func zapDebug() zapcore.Level { return zapcore.Level(-1) }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

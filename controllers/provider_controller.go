@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,10 +52,8 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	st := obj.ProviderStatus()
 	st.ObservedGeneration = obj.GetGeneration()
 	setOutcome(&st.Conditions, obj.GetGeneration(), o)
-	if !equality.Semantic.DeepEqual(before.ProviderStatus(), st) {
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := patchStatusIfChanged(ctx, r.Client, before, obj, func(o providerObject) any { return o.ProviderStatus() }); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: retry}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,7 +65,7 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	setTimeConditions(rc, now)
-	if err := r.patchStatus(ctx, before, rc); err != nil {
+	if err := patchStatusIfChanged(ctx, r.Client, before, rc, func(o *v1alpha1.RemoteCredential) any { return o.Status }); err != nil {
 		// The vendor's answer is lost: fetch again soon, not at the next refresh.
 		r.schedule.retrySoon(req.NamespacedName, now)
 		return ctrl.Result{}, err
@@ -226,14 +225,6 @@ func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration
 		d = time.Second
 	}
 	return d
-}
-
-// patchStatus writes status once, as a merge patch, only when it changed.
-func (r *RemoteCredentialReconciler) patchStatus(ctx context.Context, before, rc *v1alpha1.RemoteCredential) error {
-	if equality.Semantic.DeepEqual(before.Status, rc.Status) {
-		return nil
-	}
-	return r.Status().Patch(ctx, rc, client.MergeFrom(before))
 }
 
 func (r *RemoteCredentialReconciler) now() time.Time {

@@ -2,11 +2,13 @@ package controllers_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -147,7 +149,7 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, provider)
-		g.Expect(providerReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSecretNotFound))
+		g.Expect(meta.FindStatusCondition(provider.Status.Conditions, v1alpha1.ConditionReady).Reason).To(gomega.Equal(v1alpha1.ReasonSecretNotFound))
 	}).WithTimeout(eventually).Should(gomega.Succeed())
 
 	create(t, apiKeySecret(ns, "tines-api", tinesKey))
@@ -156,7 +158,7 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	t.Logf("picked up the Secret after %s", time.Since(start).Round(time.Second))
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, provider)
-		g.Expect(providerReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
+		g.Expect(meta.FindStatusCondition(provider.Status.Conditions, v1alpha1.ConditionReady).Reason).To(gomega.Equal(v1alpha1.ReasonValid))
 	}).WithTimeout(time.Minute).Should(gomega.Succeed())
 }
 
@@ -205,7 +207,7 @@ func TestClusterCredentialProvider(t *testing.T) {
 	cp := &v1alpha1.ClusterCredentialProvider{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, cp)
-		g.Expect(providerReason(cp.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
+		g.Expect(meta.FindStatusCondition(cp.Status.Conditions, v1alpha1.ConditionReady).Reason).To(gomega.Equal(v1alpha1.ReasonValid))
 		g.Expect(kstatus(t, cp, "ClusterCredentialProvider")).To(gomega.Equal(status.CurrentStatus))
 	}).WithTimeout(eventually).Should(gomega.Succeed())
 }
@@ -299,28 +301,9 @@ func createRC(t *testing.T, rc *v1alpha1.RemoteCredential) *v1alpha1.RemoteCrede
 	return rc
 }
 
-func waitReasonWithin(t *testing.T, rc *v1alpha1.RemoteCredential, reason string, within time.Duration) {
-	t.Helper()
-	g := gomega.NewWithT(t)
-	g.Eventually(func(g gomega.Gomega) {
-		get(g, rc)
-		g.Expect(condition(rc, v1alpha1.ConditionReady)).NotTo(gomega.BeNil())
-		g.Expect(condition(rc, v1alpha1.ConditionReady).Reason).To(gomega.Equal(reason))
-	}).WithTimeout(within).WithPolling(poll).Should(gomega.Succeed())
-}
-
-func providerReason(conds []metav1.Condition) string {
-	for _, c := range conds {
-		if c.Type == v1alpha1.ConditionReady {
-			return c.Reason
-		}
-	}
-	return ""
-}
-
 func objectJSON(t *testing.T, obj any) string {
 	t.Helper()
-	b, err := jsonMarshal(obj)
+	b, err := json.Marshal(obj)
 	if err != nil {
 		t.Fatal(err)
 	}

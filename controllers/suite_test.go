@@ -119,13 +119,8 @@ func run(m *testing.M) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	start := time.Now()
 	code := m.Run()
-	fmt.Fprintf(os.Stderr, "tests took %s\n", time.Since(start).Round(time.Second))
 	cancel()
-	defer func(stopped time.Time) {
-		fmt.Fprintf(os.Stderr, "shutdown took %s\n", time.Since(stopped).Round(time.Second))
-	}(time.Now())
 	if err := <-done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		return 1
@@ -203,6 +198,13 @@ func get(g gomega.Gomega, obj client.Object) {
 // waitReason waits until the Ready condition has reason and returns the object.
 func waitReason(t *testing.T, rc *v1alpha1.RemoteCredential, reason string) *v1alpha1.RemoteCredential {
 	t.Helper()
+	return waitReasonWithin(t, rc, reason, eventually)
+}
+
+// waitReasonWithin waits up to within until the Ready condition has reason
+// for the object's current generation, and returns the object.
+func waitReasonWithin(t *testing.T, rc *v1alpha1.RemoteCredential, reason string, within time.Duration) *v1alpha1.RemoteCredential {
+	t.Helper()
 	g := gomega.NewWithT(t)
 	got := rc.DeepCopy()
 	g.Eventually(func(g gomega.Gomega) {
@@ -211,7 +213,7 @@ func waitReason(t *testing.T, rc *v1alpha1.RemoteCredential, reason string) *v1a
 		g.Expect(c).NotTo(gomega.BeNil())
 		g.Expect(c.Reason).To(gomega.Equal(reason), "Ready: %s", c.Message)
 		g.Expect(got.Status.ObservedGeneration).To(gomega.Equal(got.Generation))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	}).WithTimeout(within).WithPolling(poll).Should(gomega.Succeed())
 	return got
 }
 
