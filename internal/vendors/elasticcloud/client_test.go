@@ -34,13 +34,7 @@ func providerSpec(srv *elastictest.Server) *v1alpha1.CredentialProviderSpec {
 
 func clientFor(t *testing.T, spec *v1alpha1.CredentialProviderSpec, key string, timeout time.Duration) (vendors.Client, error) {
 	t.Helper()
-	reg := vendors.NewRegistry(elasticcloud.Vendor())
-	reg.Timeout = timeout
-	v, err := reg.For(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reg.NewClient(v, spec, map[string]string{"apiKey": key})
+	return vendortest.NewClient(elasticcloud.Vendor(), spec, map[string]string{"apiKey": key}, timeout)
 }
 
 func newClient(t *testing.T, srv *elastictest.Server, key string, timeout time.Duration) vendors.Client {

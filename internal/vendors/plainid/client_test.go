@@ -35,17 +35,11 @@ func newServer(t *testing.T) *plainidtest.Server {
 
 func newClient(t *testing.T, srv *plainidtest.Server, secret string, timeout time.Duration) vendors.Client {
 	t.Helper()
-	reg := vendors.NewRegistry(plainid.Vendor())
-	reg.Timeout = timeout
 	spec := &v1alpha1.CredentialProviderSpec{
 		PlainID:  &v1alpha1.PlainIDProvider{URL: srv.URL + "/", ClientSecretRef: v1alpha1.SecretReference{Name: "s"}},
 		CABundle: srv.CABundle(),
 	}
-	v, err := reg.For(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := reg.NewClient(v, spec, map[string]string{plainid.ClientIDKey: adminID, plainid.ClientSecretKey: secret})
+	c, err := vendortest.NewClient(plainid.Vendor(), spec, map[string]string{plainid.ClientIDKey: adminID, plainid.ClientSecretKey: secret}, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,17 +18,11 @@ const apiKey = "tines-canary-key-3f9a"
 
 func newClient(t *testing.T, srv *tinestest.Server, key string, timeout time.Duration) vendors.Client {
 	t.Helper()
-	reg := vendors.NewRegistry(tines.Vendor())
-	reg.Timeout = timeout
 	spec := &v1alpha1.CredentialProviderSpec{
 		Tines:    &v1alpha1.TinesProvider{URL: srv.URL + "/", APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "s"}},
 		CABundle: srv.CABundle(),
 	}
-	v, err := reg.For(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := reg.NewClient(v, spec, map[string]string{"apiKey": key})
+	c, err := vendortest.NewClient(tines.Vendor(), spec, map[string]string{"apiKey": key}, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
 )
 
 // Fault is how the fake answers one request instead of the normal answer.
@@ -225,4 +228,16 @@ func JSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// NewClient builds vendor v's client for spec through a registry, as the
+// operator does: the registry picks the vendor block and builds the Caller.
+func NewClient(v vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string, timeout time.Duration) (vendors.Client, error) {
+	reg := vendors.NewRegistry(v)
+	reg.Timeout = timeout
+	selected, err := reg.For(spec)
+	if err != nil {
+		return nil, err
+	}
+	return reg.NewClient(selected, spec, secret)
 }
