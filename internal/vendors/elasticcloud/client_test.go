@@ -226,7 +226,7 @@ func TestGetErrors(t *testing.T) {
 		{name: "bad key user path", ref: vendors.Ref{ID: "k1", UserID: userID}, key: badKey, class: vendors.ErrUnauthorized, code: "root.unauthenticated", inMessage: "authentication is invalid"},
 		{name: "forbidden", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Forbidden, class: vendors.ErrForbidden, code: "root.unauthorized.rbac", inMessage: "does not have access"},
 		{name: "rate limited seconds", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited("7")), class: vendors.ErrRateLimited, code: "root.too_many_requests", retryAfter: 7 * time.Second},
-		{name: "rate limited date", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat))), class: vendors.ErrRateLimited, code: "root.too_many_requests", retryAfter: 89 * time.Second},
+		{name: "rate limited date", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat))), class: vendors.ErrRateLimited, code: "root.too_many_requests", retryAfter: 88 * time.Second},
 		{name: "rate limited bare", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited("")), class: vendors.ErrRateLimited, code: "root.too_many_requests"},
 		{name: "server error", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.ServerError, class: vendors.ErrUnavailable, code: "root.unexpected_error", inMessage: "HTTP 500"},
 		{name: "error echoes secrets", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 500, ContentType: "application/json", Body: echo}, class: vendors.ErrUnavailable, code: "root.unexpected_error", inMessage: "[redacted]"},
