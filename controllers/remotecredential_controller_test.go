@@ -149,7 +149,7 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, provider)
-		g.Expect(meta.FindStatusCondition(provider.Status.Conditions, v1alpha1.ConditionReady).Reason).To(gomega.Equal(v1alpha1.ReasonSecretNotFound))
+		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSecretNotFound))
 	}).WithTimeout(eventually).Should(gomega.Succeed())
 
 	create(t, apiKeySecret(ns, "tines-api", tinesKey))
@@ -158,7 +158,7 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	t.Logf("picked up the Secret after %s", time.Since(start).Round(time.Second))
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, provider)
-		g.Expect(meta.FindStatusCondition(provider.Status.Conditions, v1alpha1.ConditionReady).Reason).To(gomega.Equal(v1alpha1.ReasonValid))
+		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
 	}).WithTimeout(time.Minute).Should(gomega.Succeed())
 }
 
@@ -207,7 +207,7 @@ func TestClusterCredentialProvider(t *testing.T) {
 	cp := &v1alpha1.ClusterCredentialProvider{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, cp)
-		g.Expect(meta.FindStatusCondition(cp.Status.Conditions, v1alpha1.ConditionReady).Reason).To(gomega.Equal(v1alpha1.ReasonValid))
+		g.Expect(readyReason(cp.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
 		g.Expect(kstatus(t, cp, "ClusterCredentialProvider")).To(gomega.Equal(status.CurrentStatus))
 	}).WithTimeout(eventually).Should(gomega.Succeed())
 }
@@ -281,6 +281,13 @@ func TestNewObjectIsInProgressBeforeFirstSync(t *testing.T) {
 	sid := strconv.FormatInt(id, 10)
 	tinesFake.Put(tinestest.Sample(id, "slow"))
 	tinesFake.FailNext(sid, vendortest.Latency(3*time.Second))
+	// Wait until the operator knows the provider: otherwise its first
+	// reconcile writes ProviderNotReady at once, before we can look.
+	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		get(g, provider)
+		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	rc := createRC(t, newCredential(ns, "slow", sid))
 	g := gomega.NewWithT(t)
 	// Read as unstructured, as Flux does: the typed struct would drop
@@ -299,6 +306,14 @@ func createRC(t *testing.T, rc *v1alpha1.RemoteCredential) *v1alpha1.RemoteCrede
 	t.Helper()
 	create(t, rc)
 	return rc
+}
+
+// readyReason is the Ready condition's reason, "" before there is one.
+func readyReason(conds []metav1.Condition) string {
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return ""
 }
 
 func objectJSON(t *testing.T, obj any) string {
