@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -26,6 +27,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, clusterNS string
+		labelAllowlist                    string
 		secureMetrics, leaderElect        bool
 		concurrency                       int
 	)
@@ -35,6 +37,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Enable leader election: only one manager calls vendors.")
 	flag.StringVar(&clusterNS, "cluster-resource-namespace", "credsync-system", "Namespace holding the Secrets of ClusterCredentialProviders.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "How many RemoteCredentials are synced in parallel.")
+	flag.StringVar(&labelAllowlist, "metrics-label-allowlist", "", "Comma-separated RemoteCredential label keys copied into credential metric labels (e.g. team), for alert routing. Characters Prometheus does not allow become _.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -69,6 +72,7 @@ func main() {
 		Registry:                 all.Registry(),
 		ClusterResourceNamespace: clusterNS,
 		MaxConcurrentReconciles:  concurrency,
+		MetricsLabelAllowlist:    strings.Split(labelAllowlist, ","),
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	eventsv1 "k8s.io/api/events/v1"
 	"testing"
 	"time"
 
@@ -130,7 +131,10 @@ func assertNoSecrets(t *testing.T) {
 	g.Expect(k8s.List(ctx, rcs)).To(gomega.Succeed())
 	g.Expect(k8s.List(ctx, cps)).To(gomega.Succeed())
 	g.Expect(k8s.List(ctx, ccps)).To(gomega.Succeed())
-	haystack := objectJSON(t, rcs) + objectJSON(t, cps) + objectJSON(t, ccps) + logs.String()
+	evs := &eventsv1.EventList{}
+	g.Expect(k8s.List(ctx, evs)).To(gomega.Succeed())
+	g.Expect(evs.Items).NotTo(gomega.BeEmpty(), "the fault matrix made no events")
+	haystack := objectJSON(t, rcs) + objectJSON(t, cps) + objectJSON(t, ccps) + objectJSON(t, evs) + logs.String() + metricsText(t)
 	secrets := []string{vendorCanary, tinesKey, plainSecret, elasticKey}
 	secrets = append(secrets, plainFake.IssuedTokens()...)
 	for _, s := range secrets {

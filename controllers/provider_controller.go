@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +31,8 @@ type ProviderReconciler struct {
 	Providers *Providers
 	// Kind is CredentialProvider or ClusterCredentialProvider.
 	Kind string
+	// Recorder emits an event when Ready's reason changes; none when nil.
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch
@@ -54,6 +57,9 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	setOutcome(&st.Conditions, obj.GetGeneration(), o)
 	if err := patchStatusIfChanged(ctx, r.Client, before, obj, func(o providerObject) any { return o.ProviderStatus() }); err != nil {
 		return ctrl.Result{}, err
+	}
+	if e := readyTransition(before.ProviderStatus().Conditions, st.Conditions, actionCheck); e != nil {
+		emit(r.Recorder, obj, []eventSpec{*e})
 	}
 	return ctrl.Result{RequeueAfter: retry}, nil
 }

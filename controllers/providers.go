@@ -44,6 +44,15 @@ func (k providerKey) String() string {
 	return k.Kind + " " + k.Namespace + "/" + k.Name
 }
 
+// label names the provider in metrics: "namespace/name" for a
+// CredentialProvider, "name" for a ClusterCredentialProvider.
+func (k providerKey) label() string {
+	if k.Namespace == "" {
+		return k.Name
+	}
+	return k.Namespace + "/" + k.Name
+}
+
 // keyFor returns the provider a RemoteCredential in namespace refers to. A
 // CredentialProvider is always looked up in the credential's own namespace.
 func keyFor(namespace string, ref v1alpha1.ProviderReference) providerKey {
@@ -161,7 +170,7 @@ func (p *Providers) Load(ctx context.Context, key providerKey, obj providerObjec
 		return &e.resolved, nil
 	}
 	p.mu.Unlock()
-	c, err := p.Registry.NewClient(v, spec, secret)
+	c, err := p.Registry.NewClient(key.label(), v, spec, secret)
 	if err != nil {
 		return nil, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}
 	}

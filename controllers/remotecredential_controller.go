@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/metrics"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -37,6 +39,10 @@ type RemoteCredentialReconciler struct {
 	MaxConcurrentReconciles int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Recorder emits events on transitions; none when nil.
+	Recorder events.EventRecorder
+	// SyncTimes records successful checks, for metrics; optional.
+	SyncTimes *metrics.SyncTimes
 
 	schedule schedule
 }
@@ -44,6 +50,7 @@ type RemoteCredentialReconciler struct {
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one RemoteCredential.
 func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -51,6 +58,7 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
+			r.SyncTimes.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -70,6 +78,7 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		r.schedule.retrySoon(req.NamespacedName, now)
 		return ctrl.Result{}, err
 	}
+	emit(r.Recorder, rc, credentialEvents(before, rc))
 	return ctrl.Result{RequeueAfter: wakeAfter(rc, next, now)}, nil
 }
 
@@ -105,7 +114,7 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if rc.Spec.UserID != "" && !res.Vendor.SupportsUserID {
 		msg := fmt.Sprintf("spec.userId is not supported by %s providers (elasticCloud only)", res.Vendor.Name)
 		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonInvalidSpec, Message: msg, Terminal: true})
-		return r.schedule.succeeded(key, basis, now, rc.Spec.Refresh()), nil
+		return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 	}
 
 	cred, err := res.Client.Get(ctx, vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID})
@@ -119,7 +128,8 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	log.V(1).Info("vendor call succeeded", "vendor", res.Vendor.Name, "id", rc.Spec.ID)
 	applyCredential(&rc.Status, cred)
 	setSynced(rc, now)
-	return r.schedule.succeeded(key, basis, now, rc.Spec.Refresh()), nil
+	r.SyncTimes.Record(key, rc.UID, now)
+	return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 }
 
 func (r *RemoteCredentialReconciler) providerNotReady(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis string, err error, now time.Time) time.Time {
@@ -132,9 +142,17 @@ func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential,
 	msg := fmt.Sprintf("%s credential %s: %v", vendor, rc.Spec.ID, err)
 	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: reason, Message: msg, Terminal: terminal})
 	if terminal {
-		return r.schedule.succeeded(key, basis, now, rc.Spec.Refresh())
+		return r.schedule.succeeded(key, basis, now, refreshInterval(rc))
 	}
 	return r.schedule.failed(key, basis, now, vendors.RetryAfter(err), backoffCap)
+}
+
+// refreshInterval is the credential's refresh interval with a stable
+// per-object jitter of ±10% drawn from its UID, so that credentials created
+// together do not all call the vendor in the same second, refresh after
+// refresh.
+func refreshInterval(rc *v1alpha1.RemoteCredential) time.Duration {
+	return time.Duration(float64(rc.Spec.Refresh()) * (0.9 + 0.2*unitJitter(string(rc.UID), 0)))
 }
 
 // syncBasis is what a sync is made for: when it changes, the vendor is

@@ -1,10 +1,15 @@
 package controllers
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/credsync/credsync/api/v1alpha1"
 )
 
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
@@ -65,5 +70,48 @@ func TestRetrySoonKeepsBasis(t *testing.T) {
 	}
 	if !s.due(key, "v1", now.Add(10*time.Second)) {
 		t.Fatal("not due after one backoff step: the answer would be lost until the next refresh")
+	}
+}
+
+// A thousand credentials created (and so first synced) in the same second
+// must not all refresh in the same second: the stable per-UID jitter
+// spreads them over ±10% of the interval, evenly enough that the busiest
+// second holds at most 1.5× the average.
+func TestRefreshJitterSpreadsCredentialsCreatedTogether(t *testing.T) {
+	const n = 1000
+	interval := time.Minute
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var s schedule
+	perSecond := map[int64]int{}
+	first, last := time.Time{}, time.Time{}
+	for i := range n {
+		rc := &v1alpha1.RemoteCredential{}
+		rc.Namespace, rc.Name = "team-a", fmt.Sprintf("cred-%d", i)
+		rc.UID = types.UID(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rnd.Uint32(), rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint64()&0xffffffffffff))
+		rc.Spec.RefreshInterval = &metav1.Duration{Duration: interval}
+		next := s.succeeded(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, "b", now, refreshInterval(rc))
+		if d := next.Sub(now); d < interval*9/10 || d > interval*11/10 {
+			t.Fatalf("refresh after %s: outside ±10%% of %s", d, interval)
+		}
+		if again := refreshInterval(rc); now.Add(again) != next {
+			t.Fatalf("jitter is not stable per object: %s then %s", next.Sub(now), again)
+		}
+		perSecond[next.Unix()]++
+		if first.IsZero() || next.Before(first) {
+			first = next
+		}
+		if next.After(last) {
+			last = next
+		}
+	}
+	average := float64(n) / last.Sub(first).Seconds()
+	busiest := 0
+	for _, c := range perSecond {
+		busiest = max(busiest, c)
+	}
+	t.Logf("%d refreshes over %s: average %.1f/s, busiest second %d", n, last.Sub(first).Round(time.Millisecond), average, busiest)
+	if float64(busiest) > 1.5*average {
+		t.Fatalf("busiest second holds %d refreshes, more than 1.5× the average %.1f", busiest, average)
 	}
 }

@@ -5,11 +5,17 @@ package controllers
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/metrics"
 	"github.com/credsync/credsync/internal/vendors"
 )
+
+// EventSource is the reporting controller of credsync's events.
+const EventSource = "credsync"
 
 // Options configure the controllers.
 type Options struct {
@@ -20,11 +26,37 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// SecretTTL is how long a provider Secret is trusted once read.
 	SecretTTL time.Duration
+	// MetricsLabelAllowlist names RemoteCredential labels copied into
+	// credential metric labels.
+	MetricsLabelAllowlist []string
+	// MetricsRegisterer receives credsync's metrics; controller-runtime's
+	// registry (served on the manager's metrics endpoint) when nil.
+	MetricsRegisterer prometheus.Registerer
 }
 
-// Setup registers every controller with mgr. Secrets are read with the
-// manager's uncached API reader: the operator may only get them.
+// Setup registers every controller and credsync's metrics with mgr.
+// Secrets are read with the manager's uncached API reader: the operator
+// may only get them.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	reg := opts.MetricsRegisterer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	vendorMetrics, err := metrics.NewVendor(reg)
+	if err != nil {
+		return err
+	}
+	opts.Registry.Observer = vendorMetrics
+	syncTimes := &metrics.SyncTimes{}
+	collector, err := metrics.NewCredentialCollector(mgr.GetCache(), syncTimes, mgr.Elected(), opts.MetricsLabelAllowlist)
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(collector); err != nil {
+		return err
+	}
+
+	recorder := mgr.GetEventRecorder(EventSource)
 	providers := &Providers{
 		Reader:                   mgr.GetClient(),
 		SecretReader:             mgr.GetAPIReader(),
@@ -33,7 +65,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		SecretTTL:                opts.SecretTTL,
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
-		if err := (&ProviderReconciler{Client: mgr.GetClient(), Providers: providers, Kind: kind}).SetupWithManager(mgr); err != nil {
+		if err := (&ProviderReconciler{Client: mgr.GetClient(), Providers: providers, Kind: kind, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}
@@ -41,5 +73,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Client:                  mgr.GetClient(),
 		Providers:               providers,
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Recorder:                recorder,
+		SyncTimes:               syncTimes,
 	}).SetupWithManager(mgr)
 }

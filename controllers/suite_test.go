@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -43,7 +44,9 @@ const (
 	elasticKey    = "elastic-api-key-canary-e4d2"
 	elasticUser   = "u-credsync"
 	eventually    = 30 * time.Second
-	poll          = 100 * time.Millisecond
+	// metricsLabel is the RemoteCredential label copied into metric labels.
+	metricsLabel = "team"
+	poll         = 100 * time.Millisecond
 )
 
 var (
@@ -54,7 +57,9 @@ var (
 	plainFake *plainidtest.Server
 	elastic   *elastictest.Server
 	logs      syncBuffer
-	nsCounter atomic.Int64
+	// metricsURL is the manager's metrics endpoint (plain HTTP in tests).
+	metricsURL string
+	nsCounter  atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -101,9 +106,15 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	metricsURL = "http://" + metricsAddr + "/metrics"
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 testenv.Scheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
@@ -113,6 +124,7 @@ func run(m *testing.M) int {
 	if err := controllers.Setup(mgr, controllers.Options{
 		Registry:                 all.Registry(),
 		ClusterResourceNamespace: clusterNS,
+		MetricsLabelAllowlist:    []string{metricsLabel},
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -126,6 +138,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return code
+}
+
+// freeAddr returns a loopback address with a port free at the time of asking.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // newNamespace creates a namespace of the test's own.

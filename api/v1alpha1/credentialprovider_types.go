@@ -95,7 +95,10 @@ type CredentialProvider struct {
 
 	// Spec says which vendor account and how to authenticate to it.
 	Spec CredentialProviderSpec `json:"spec"`
-	// Status is written by the operator.
+	// Status is written by the operator. Defaulted to observedGeneration 0
+	// so that GitOps health checks (kstatus) see a new object as in
+	// progress until the operator's first write.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status CredentialProviderStatus `json:"status,omitempty"`
 }
@@ -123,7 +126,10 @@ type ClusterCredentialProvider struct {
 
 	// Spec says which vendor account and how to authenticate to it.
 	Spec CredentialProviderSpec `json:"spec"`
-	// Status is written by the operator.
+	// Status is written by the operator. Defaulted to observedGeneration 0
+	// so that GitOps health checks (kstatus) see a new object as in
+	// progress until the operator's first write.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status CredentialProviderStatus `json:"status,omitempty"`
 }

@@ -23,9 +23,10 @@ const MaxBodyBytes = 1 << 20
 // maxMessageLen caps a vendor message copied into an error.
 const maxMessageLen = 256
 
-// Observer is told of every vendor request: status code (or "error") and latency.
+// Observer is told of every vendor request: the vendor, the provider it
+// was made for, the status code (or "error") and the latency.
 type Observer interface {
-	ObserveRequest(vendor, code string, elapsed time.Duration)
+	ObserveRequest(vendor, provider, code string, elapsed time.Duration)
 }
 
 // Caller makes HTTP requests to one vendor account: TLS 1.2 or newer with
@@ -34,6 +35,7 @@ type Observer interface {
 // travel there), and every error redacted of the provider's secrets.
 type Caller struct {
 	vendor   string
+	provider string // label for the observer
 	client   *http.Client
 	timeout  time.Duration
 	observer Observer
@@ -135,7 +137,7 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 
 func (c *Caller) observe(code string, start time.Time) {
 	if c.observer != nil {
-		c.observer.ObserveRequest(c.vendor, code, time.Since(start))
+		c.observer.ObserveRequest(c.vendor, c.provider, code, time.Since(start))
 	}
 }
 

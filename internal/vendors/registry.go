@@ -62,8 +62,9 @@ func (r *Registry) For(spec *v1alpha1.CredentialProviderSpec) (*Vendor, error) {
 }
 
 // NewClient builds a client of vendor v for spec, authenticating with
-// secret (the values of v.SecretRef(spec).Keys).
-func (r *Registry) NewClient(v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string) (Client, error) {
+// secret (the values of v.SecretRef(spec).Keys). provider names the
+// provider object in request metrics.
+func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string) (Client, error) {
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
@@ -78,5 +79,6 @@ func (r *Registry) NewClient(v *Vendor, spec *v1alpha1.CredentialProviderSpec, s
 	if err != nil {
 		return nil, err
 	}
+	caller.provider = provider
 	return v.New(Config{Spec: spec, Secret: secret, Caller: caller})
 }

@@ -1,0 +1,118 @@
+package controllers
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+// Event reasons beyond the condition reasons (which are used as they are).
+const (
+	// EventRecovered: Ready turned True again after a failure.
+	EventRecovered = "Recovered"
+	// EventExpiring: the Expiring condition turned True.
+	EventExpiring = "Expiring"
+)
+
+// Event actions (events.k8s.io requires one).
+const (
+	actionSync        = "Sync"
+	actionCheckExpiry = "CheckExpiry"
+	actionCheck       = "Check"
+)
+
+// eventSpec is one event to emit.
+type eventSpec struct {
+	Type, Reason, Action, Note string
+}
+
+// emit records events about obj; a nil recorder records nothing.
+func emit(rec events.EventRecorder, obj runtime.Object, evs []eventSpec) {
+	if rec == nil {
+		return
+	}
+	for _, e := range evs {
+		rec.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
+	}
+}
+
+// readyTransition is the event for a change of the Ready condition's
+// reason, or nil when the reason did not change. Turning Ready for the first
+// time is a Normal event named after the reason, turning Ready again after
+// a failure is Recovered, and any failure is a Warning named after its reason.
+func readyTransition(before, after []metav1.Condition, action string) *eventSpec {
+	was := meta.FindStatusCondition(before, v1alpha1.ConditionReady)
+	now := meta.FindStatusCondition(after, v1alpha1.ConditionReady)
+	if now == nil || (was != nil && was.Reason == now.Reason) {
+		return nil
+	}
+	switch {
+	case now.Status != metav1.ConditionTrue:
+		return &eventSpec{Type: corev1.EventTypeWarning, Reason: now.Reason, Action: action, Note: now.Message}
+	case was == nil || was.Reason == v1alpha1.ReasonProgressing:
+		return &eventSpec{Type: corev1.EventTypeNormal, Reason: now.Reason, Action: action, Note: now.Message}
+	default:
+		return &eventSpec{Type: corev1.EventTypeNormal, Reason: EventRecovered, Action: action,
+			Note: "recovered from " + was.Reason + ": " + now.Message}
+	}
+}
+
+// credentialEvents are the events for what a reconcile changed in a
+// RemoteCredential's status: transitions only, so a refresh that finds
+// nothing new emits nothing.
+func credentialEvents(before, after *v1alpha1.RemoteCredential) []eventSpec {
+	var out []eventSpec
+	if e := readyTransition(before.Status.Conditions, after.Status.Conditions, actionSync); e != nil {
+		out = append(out, *e)
+	} else if isReason(after.Status.Conditions, v1alpha1.ConditionReady, v1alpha1.ReasonSynced) {
+		if changed := changedFields(&before.Status, &after.Status); len(changed) > 0 {
+			out = append(out, eventSpec{Type: corev1.EventTypeNormal, Reason: v1alpha1.ReasonSynced, Action: actionSync,
+				Note: "vendor metadata changed: " + strings.Join(changed, ", ")})
+		}
+	}
+	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionExpiring) &&
+		meta.IsStatusConditionTrue(after.Status.Conditions, v1alpha1.ConditionExpiring) &&
+		!isReason(after.Status.Conditions, v1alpha1.ConditionReady, v1alpha1.ReasonExpired) {
+		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: EventExpiring, Action: actionCheckExpiry,
+			Note: meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionExpiring).Message})
+	}
+	return out
+}
+
+func isReason(conds []metav1.Condition, typ, reason string) bool {
+	c := meta.FindStatusCondition(conds, typ)
+	return c != nil && c.Reason == reason
+}
+
+// changedFields names the vendor metadata fields that differ, by their
+// status field names.
+func changedFields(a, b *v1alpha1.RemoteCredentialStatus) []string {
+	fields := []struct {
+		name string
+		a, b any
+	}{
+		{"name", a.Name, b.Name},
+		{"description", a.Description, b.Description},
+		{"createdAt", a.CreatedAt, b.CreatedAt},
+		{"updatedAt", a.UpdatedAt, b.UpdatedAt},
+		{"expiresAt", a.ExpiresAt, b.ExpiresAt},
+		{"tokenDuration", a.TokenDuration, b.TokenDuration},
+		{"plainid", a.PlainID, b.PlainID},
+		{"elasticCloud", a.ElasticCloud, b.ElasticCloud},
+		{"tines", a.Tines, b.Tines},
+	}
+	var out []string
+	for _, f := range fields {
+		if !equality.Semantic.DeepEqual(f.a, f.b) {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}

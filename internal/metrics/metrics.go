@@ -1,0 +1,259 @@
+// Package metrics exports credsync's Prometheus metrics. Credential series
+// are computed at scrape time from the manager's cache (as cert-manager
+// does), so a deleted RemoteCredential leaves no series behind; vendor
+// request series are counted as requests happen.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+// Metric names.
+const (
+	CredentialReady           = "credsync_credential_ready"
+	CredentialExpiration      = "credsync_credential_expiration_timestamp_seconds"
+	CredentialExpiring        = "credsync_credential_expiring"
+	CredentialLastSync        = "credsync_credential_last_sync_timestamp_seconds"
+	CredentialRefreshInterval = "credsync_credential_refresh_interval_seconds"
+	VendorRequests            = "credsync_vendor_requests_total"
+	VendorRequestDuration     = "credsync_vendor_request_duration_seconds"
+)
+
+// credentialLabels label every credential series, before allow-listed ones.
+var credentialLabels = []string{"namespace", "name", "vendor", "provider"}
+
+// ProviderLabel names a provider in metrics: "namespace/name" for a
+// CredentialProvider, "name" for a ClusterCredentialProvider.
+func ProviderLabel(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+// Vendor counts vendor requests; it is a vendors.Observer.
+type Vendor struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewVendor returns vendor request metrics, registered with reg.
+func NewVendor(reg prometheus.Registerer) (*Vendor, error) {
+	v := &Vendor{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: VendorRequests,
+			Help: "Vendor API requests by vendor, provider and HTTP status code (\"error\" when no answer came).",
+		}, []string{"vendor", "provider", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    VendorRequestDuration,
+			Help:    "Latency of vendor API requests, connection to last byte.",
+			Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"vendor", "provider"}),
+	}
+	for _, c := range []prometheus.Collector{v.requests, v.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// ObserveRequest records one vendor request.
+func (v *Vendor) ObserveRequest(vendor, provider, code string, elapsed time.Duration) {
+	v.requests.WithLabelValues(vendor, provider, code).Inc()
+	v.duration.WithLabelValues(vendor, provider).Observe(elapsed.Seconds())
+}
+
+// SyncTimes remembers when each RemoteCredential was last checked at its
+// vendor successfully. A refresh that changes nothing writes nothing to the
+// API server, so this lives in memory; it restarts empty with the manager,
+// which then checks every credential once. A nil *SyncTimes records nothing.
+type SyncTimes struct {
+	mu sync.RWMutex
+	m  map[types.NamespacedName]syncTime
+}
+
+type syncTime struct {
+	uid types.UID
+	at  time.Time
+}
+
+// Record notes a successful check of the object key with uid at at.
+func (s *SyncTimes) Record(key types.NamespacedName, uid types.UID, at time.Time) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[types.NamespacedName]syncTime{}
+	}
+	s.m[key] = syncTime{uid: uid, at: at}
+}
+
+// Forget drops key (the object is gone).
+func (s *SyncTimes) Forget(key types.NamespacedName) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+}
+
+// Get returns the last successful check of key, if it was of the object uid.
+func (s *SyncTimes) Get(key types.NamespacedName, uid types.UID) (time.Time, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.m[key]
+	return t.at, ok && t.uid == uid
+}
+
+// CredentialCollector computes credential series from the cache at scrape time.
+type CredentialCollector struct {
+	reader    client.Reader
+	syncTimes *SyncTimes
+	elected   <-chan struct{}
+	// allowKeys are RemoteCredential label keys copied into metric labels
+	// named allowNames.
+	allowKeys, allowNames []string
+
+	ready, expiration, expiring, lastSync, refresh *prometheus.Desc
+}
+
+var invalidLabelRune = regexp.MustCompile(`[^a-zA-Z0-9_]`)
+
+// LabelName turns a Kubernetes label key into a metric label name:
+// characters Prometheus does not allow become "_" (app.kubernetes.io/team
+// → app_kubernetes_io_team).
+func LabelName(key string) string {
+	name := invalidLabelRune.ReplaceAllString(key, "_")
+	if name != "" && name[0] >= '0' && name[0] <= '9' {
+		name = "_" + name
+	}
+	return name
+}
+
+// NewCredentialCollector returns a collector reading RemoteCredentials from
+// reader. Series are produced only once elected is closed (nil: at once),
+// so that of several replicas only the leader, which does the checks,
+// reports them. allowlist holds RemoteCredential label keys to copy into
+// metric labels; it is an error when two of them, or one and a built-in
+// label, map to the same metric label name.
+func NewCredentialCollector(reader client.Reader, syncTimes *SyncTimes, elected <-chan struct{}, allowlist []string) (*CredentialCollector, error) {
+	c := &CredentialCollector{reader: reader, syncTimes: syncTimes, elected: elected}
+	taken := map[string]string{"reason": "built-in"}
+	for _, l := range credentialLabels {
+		taken[l] = "built-in"
+	}
+	for _, key := range allowlist {
+		key = strings.TrimSpace(key)
+		if key == "" {
+			continue
+		}
+		name := LabelName(key)
+		if strings.HasPrefix(name, "__") {
+			return nil, fmt.Errorf("metrics label %q: names starting with __ are reserved by Prometheus", key)
+		}
+		if by, ok := taken[name]; ok {
+			return nil, fmt.Errorf("metrics label %q maps to %q, which is already taken (%s)", key, name, by)
+		}
+		taken[name] = "by label " + key
+		c.allowKeys, c.allowNames = append(c.allowKeys, key), append(c.allowNames, name)
+	}
+	labels := append(append([]string{}, credentialLabels...), c.allowNames...)
+	desc := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, append(append([]string{}, labels...), extra...), nil)
+	}
+	c.ready = desc(CredentialReady, "1 when the credential's Ready condition is True, else 0; reason is the Ready reason.", "reason")
+	c.expiration = desc(CredentialExpiration, "When the credential expires (Unix seconds), as the vendor reports it; absent when it reports none.")
+	c.expiring = desc(CredentialExpiring, "1 when the credential expires within its expiryWarning, else 0; absent when the vendor reports no expiry.")
+	c.lastSync = desc(CredentialLastSync, "When this manager last checked the credential at its vendor successfully (Unix seconds).")
+	c.refresh = desc(CredentialRefreshInterval, "The credential's refresh interval (seconds).")
+	return c, nil
+}
+
+// Describe implements prometheus.Collector.
+func (c *CredentialCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastSync, c.refresh} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *CredentialCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.elected != nil {
+		select {
+		case <-c.elected:
+		default:
+			return // not the leader: the leader reports
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list := &v1alpha1.RemoteCredentialList{}
+	// Read-only walk over the cache: no deep copies.
+	if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		for _, d := range []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastSync, c.refresh} {
+			ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("list RemoteCredentials: %w", err))
+		}
+		return
+	}
+	for i := range list.Items {
+		c.collect(ch, &list.Items[i])
+	}
+}
+
+func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.RemoteCredential) {
+	provider := rc.Spec.ProviderRef.Name
+	if rc.Spec.ProviderRef.Kind != v1alpha1.ClusterCredentialProviderKind {
+		provider = ProviderLabel(rc.Namespace, provider)
+	}
+	labels := make([]string, 0, len(credentialLabels)+len(c.allowKeys)+1)
+	labels = append(labels, rc.Namespace, rc.Name, rc.Status.Vendor, provider)
+	for _, k := range c.allowKeys {
+		labels = append(labels, rc.Labels[k])
+	}
+	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(labels, extra...)...)
+	}
+
+	ready, reason := 0.0, v1alpha1.ReasonProgressing
+	if cond := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady); cond != nil {
+		reason = cond.Reason
+		if cond.Status == metav1.ConditionTrue {
+			ready = 1
+		}
+	}
+	gauge(c.ready, ready, reason)
+	gauge(c.refresh, rc.Spec.Refresh().Seconds())
+	if exp := rc.Status.ExpiresAt; exp != nil {
+		gauge(c.expiration, float64(exp.Unix()))
+	}
+	if cond := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionExpiring); cond != nil {
+		gauge(c.expiring, boolValue(cond.Status == metav1.ConditionTrue))
+	}
+	if at, ok := c.syncTimes.Get(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, rc.UID); ok {
+		gauge(c.lastSync, float64(at.Unix()))
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
