@@ -160,6 +160,8 @@ func TestMissingSecretThenCreated(t *testing.T) {
 		get(g, provider)
 		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
 	}).WithTimeout(time.Minute).Should(gomega.Succeed())
+	waitEvents(t, provider, []string{"Warning SecretNotFound", "Normal Recovered"})
+	waitEvents(t, rc, []string{"Warning ProviderNotReady", "Normal Recovered"})
 }
 
 func TestCredentialProviderOfAnotherNamespace(t *testing.T) {

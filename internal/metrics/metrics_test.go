@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestLabelName(t *testing.T) {
+	for key, want := range map[string]string{
+		"team":                   "team",
+		"app.kubernetes.io/team": "app_kubernetes_io_team",
+		"cost-center":            "cost_center",
+		"1st":                    "_1st",
+	} {
+		if got := LabelName(key); got != want {
+			t.Errorf("LabelName(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestAllowlistRejectsCollisions(t *testing.T) {
+	for _, list := range [][]string{
+		{"namespace"},                  // a built-in label
+		{"reason"},                     // the ready series' own label
+		{"cost-center", "cost.center"}, // two keys, one name
+		{"__meta"},                     // reserved by Prometheus
+	} {
+		if _, err := NewCredentialCollector(nil, nil, nil, list); err == nil {
+			t.Errorf("allowlist %q accepted", list)
+		}
+	}
+	c, err := NewCredentialCollector(nil, nil, nil, []string{" team ", "", "app.kubernetes.io/part-of"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.allowNames, ","); got != "team,app_kubernetes_io_part_of" {
+		t.Errorf("label names = %s", got)
+	}
+}
+
+// A replica that is not the leader reports no credential series (and does
+// not even read the cache: the nil reader would panic).
+func TestCollectorSilentUntilElected(t *testing.T) {
+	c, err := NewCredentialCollector(nil, &SyncTimes{}, make(chan struct{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("%d series before election", n)
+	}
+}
+
+func TestVendorMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	v, err := NewVendor(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.ObserveRequest("tines", "team-a/tines", "200", 0)
+	v.ObserveRequest("tines", "team-a/tines", "429", 0)
+	v.ObserveRequest("tines", "team-a/tines", "429", 0)
+	if got := testutil.ToFloat64(v.requests.WithLabelValues("tines", "team-a/tines", "429")); got != 2 {
+		t.Errorf("429 count = %v", got)
+	}
+	if _, err := NewVendor(reg); err == nil {
+		t.Error("registering twice succeeded")
+	}
+}
+
+// A check recorded for an object does not count for a new object of the
+// same name.
+func TestSyncTimesMatchUID(t *testing.T) {
+	var s SyncTimes
+	key := types.NamespacedName{Namespace: "ns", Name: "a"}
+	now := time.Now()
+	s.Record(key, "uid-1", now)
+	if at, ok := s.Get(key, "uid-1"); !ok || !at.Equal(now) {
+		t.Errorf("Get = %v, %v", at, ok)
+	}
+	if _, ok := s.Get(key, "uid-2"); ok {
+		t.Error("a recreated object inherited the old one's check")
+	}
+	s.Forget(key)
+	if _, ok := s.Get(key, "uid-1"); ok {
+		t.Error("forgotten")
+	}
+	var none *SyncTimes
+	none.Record(key, "uid-1", now) // a nil SyncTimes records nothing
+}
