@@ -2,9 +2,13 @@ package controllers_test
 
 import (
 	"context"
-	eventsv1 "k8s.io/api/events/v1"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
 
 	"github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,9 +37,12 @@ var vendorText = map[string]map[string]string{
 
 // TestVendorFaultMatrix runs every fault against every vendor: terminal
 // faults end Stalled with the vendor's own code in the message and no fast
-// retry; transient ones show Reconciling and recover once the fake heals.
+// retry; transient ones show Reconciling, call the vendor no faster than
+// the backoff (or Retry-After), and recover once the fake heals. Each case
+// has a provider of its own: a 401 or a 429 pauses the whole provider.
 func TestVendorFaultMatrix(t *testing.T) {
 	t.Parallel()
+	thief := newThief(t)
 	terminal := []struct {
 		name   string
 		fault  *vendortest.Fault // nil: the credential does not exist
@@ -52,19 +59,23 @@ func TestVendorFaultMatrix(t *testing.T) {
 		message string
 	}{
 		{"rate-limited", vendortest.RateLimited("3"), v1alpha1.ReasonRateLimited, "retry after 3s"},
+		{"rate-limited-no-retry-after", vendortest.RateLimited(""), v1alpha1.ReasonRateLimited, "429"},
 		{"server-error", vendortest.ServerError, v1alpha1.ReasonVendorUnavailable, "HTTP 500"},
 		{"html-502", vendortest.BadGatewayHTML, v1alpha1.ReasonVendorUnavailable, "HTML error page: 502 Bad Gateway"},
 		{"broken-json", vendortest.BrokenJSON, v1alpha1.ReasonInvalidResponse, "not the documented JSON"},
 		{"reset", vendortest.Reset, v1alpha1.ReasonVendorUnavailable, ""},
+		{"slow", vendortest.Latency(vendorTimeout + 2*time.Second), v1alpha1.ReasonVendorUnavailable, "no answer within " + vendorTimeout.String()},
+		{"huge-body", vendortest.HugeBody(), v1alpha1.ReasonInvalidResponse, "larger than"},
+		{"redirect-other-host", vendortest.Fault{RedirectTo: thief.URL + "/collect"}, v1alpha1.ReasonInvalidResponse, "redirect to another host refused"},
 	}
 	for _, h := range harnesses() {
 		t.Run(h.vendor, func(t *testing.T) {
 			t.Parallel()
-			ns := newNamespace(t)
-			h.provider(t, ns)
 			for _, tc := range terminal {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
+					ns := newNamespace(t)
+					h.provider(t, ns)
 					id := newVendorID()
 					if tc.fault != nil {
 						h.put(id, nil)
@@ -79,6 +90,7 @@ func TestVendorFaultMatrix(t *testing.T) {
 					g.Expect(condition(rc, v1alpha1.ConditionReconciling)).To(gomega.BeNil())
 					g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.FailedStatus))
 					calls := h.fake.Calls(id)
+					g.Expect(calls).To(gomega.BeNumerically("<=", 2), "one call (PlainID: and one retry with a new token)")
 					g.Consistently(func() int { return h.fake.Calls(id) }).WithTimeout(2*time.Second).
 						Should(gomega.Equal(calls), "terminal errors are not retried before the refresh interval")
 				})
@@ -86,6 +98,8 @@ func TestVendorFaultMatrix(t *testing.T) {
 			for _, tc := range transient {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
+					ns := newNamespace(t)
+					h.provider(t, ns)
 					id := newVendorID()
 					h.put(id, nil)
 					h.fake.Set(id, tc.fault)
@@ -116,7 +130,30 @@ func TestVendorFaultMatrix(t *testing.T) {
 			}
 		})
 	}
-	t.Cleanup(func() { assertNoSecrets(t) })
+	t.Cleanup(func() {
+		assertNoSecrets(t)
+		if n := thief.requests.Load(); n != 0 {
+			t.Errorf("the host a vendor redirected to got %d requests", n)
+		}
+	})
+}
+
+// thief is a TLS server on another host (port) that a vendor redirects to:
+// credsync must never call it, so it never sees a credential.
+type thief struct {
+	URL      string
+	requests atomic.Int64
+}
+
+func newThief(t *testing.T) *thief {
+	th := &thief{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		th.requests.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	th.URL = srv.URL
+	return th
 }
 
 // assertNoSecrets checks that no secret (provider credentials, vendor

@@ -5,19 +5,24 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
 
 // Provider re-check intervals. Secrets are not watched (the operator may
-// only get them), so a provider is checked again on a timer.
+// only get them), so a provider is checked again on a timer, reading its
+// Secret each time: a rotated Secret takes effect within a minute.
 const (
-	providerRecheck        = 5 * time.Minute
+	providerRecheck        = time.Minute
 	providerNotReadyRetry  = 30 * time.Second
 	providerInvalidRecheck = time.Hour
 )
@@ -33,6 +38,9 @@ type ProviderReconciler struct {
 	Kind string
 	// Recorder emits an event when Ready's reason changes; none when nil.
 	Recorder events.EventRecorder
+	// Changes names providers to check again now (the vendor refused
+	// their credentials); optional.
+	Changes <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch
@@ -43,7 +51,9 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	key := providerKey{Kind: r.Kind, Namespace: req.Namespace, Name: req.Name}
 	obj := newProvider(r.Kind)
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		r.Providers.Forget(key)
+		if apierrors.IsNotFound(err) {
+			r.Providers.Drop(key)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := obj.DeepCopyObject().(providerObject)
@@ -66,8 +76,12 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 // check loads the provider and says what its conditions should be.
 func (r *ProviderReconciler) check(ctx context.Context, key providerKey, obj providerObject) (outcome, time.Duration, error) {
-	res, err := r.Providers.Load(ctx, key, obj)
+	res, err := r.Providers.Reload(ctx, key, obj)
 	if err == nil {
+		if authErr := res.Gate.AuthFailure(); authErr != nil {
+			return outcome{Reason: v1alpha1.ReasonUnauthorized, Terminal: true,
+				Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a retry succeeds", res.Vendor.Name, authErr)}, providerRecheck, nil
+		}
 		return outcome{Reason: v1alpha1.ReasonValid, Message: res.Vendor.Name + " provider is usable"}, providerRecheck, nil
 	}
 	pe, ok := asProviderError(err)
@@ -82,7 +96,11 @@ func (r *ProviderReconciler) check(ctx context.Context, key providerKey, obj pro
 
 // SetupWithManager registers the controller for r.Kind.
 func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Changes != nil {
+		b = b.WatchesRawSource(source.Channel(r.Changes, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
 		For(newProvider(r.Kind), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named(map[string]string{
 			v1alpha1.CredentialProviderKind:        "credentialprovider",

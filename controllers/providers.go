@@ -78,23 +78,49 @@ func (e *ProviderError) terminal() bool { return e.Reason == v1alpha1.ReasonInva
 
 // resolved is a usable provider: its vendor and a client for it.
 type resolved struct {
-	Key     providerKey
-	Vendor  *vendors.Vendor
-	Client  vendors.Client
+	Key    providerKey
+	Vendor *vendors.Vendor
+	Client vendors.Client
+	// Gate is the provider's request budget, shared by all its clients.
+	Gate    *vendors.Gate
 	version string // uid/generation: changes when the provider is replaced or edited
+}
+
+// providerState is what Providers knows of one provider.
+type providerState struct {
+	load sync.Mutex // serializes loads of this provider
+
+	// Guarded by Providers.mu:
+	entry         *providerEntry // the usable client, or nil
+	gate          *vendors.Gate
+	secretHash    [32]byte // of the last Secret read, kept across Forget
+	secretKnown   bool
+	secretVersion int // bumped when the Secret's content changes
+	failure       *failedLoad
 }
 
 type providerEntry struct {
 	resolved
-	secretHash [32]byte
-	readAt     time.Time
+	readAt time.Time
 }
+
+// failedLoad remembers a load that failed, so that the credentials of a
+// provider whose Secret is missing do not each read it again at once.
+type failedLoad struct {
+	version string
+	err     error
+	at      time.Time
+}
+
+// failedLoadTTL is how long a failed load is trusted.
+const failedLoadTTL = 5 * time.Second
 
 // Providers turns provider objects into vendor clients. It keeps one client
 // per provider (so a PlainID token is shared by all its credentials),
-// rebuilt when the provider's spec or Secret changes. Secrets are read with
-// a direct GET (no Secret cache, no list or watch) at most once per
-// SecretTTL per provider, and again after Forget.
+// rebuilt when the provider's spec or Secret changes, and one request
+// budget (vendors.Gate) per provider. Secrets are read with a direct GET
+// (no Secret cache, no list or watch) at most once per SecretTTL per
+// provider, and again after Forget or on Reload.
 type Providers struct {
 	// Reader reads provider objects (the manager's cache).
 	Reader client.Reader
@@ -105,10 +131,15 @@ type Providers struct {
 	ClusterResourceNamespace string
 	// SecretTTL defaults to DefaultSecretTTL.
 	SecretTTL time.Duration
+	// OnSecretChange, when set, is called when a provider's Secret is
+	// found changed: its credentials should sync again.
+	OnSecretChange func(providerKey)
+	// OnAuthFailure, when set, is called when the vendor starts refusing a
+	// provider's own credentials.
+	OnAuthFailure func(providerKey)
 
-	mu      sync.Mutex // guards entries and locks; never held during I/O
-	entries map[providerKey]*providerEntry
-	locks   map[providerKey]*sync.Mutex
+	mu     sync.Mutex // guards states' contents; never held during I/O
+	states map[providerKey]*providerState
 }
 
 // Get reads the provider object named by key.
@@ -130,29 +161,50 @@ func newProvider(kind string) providerObject {
 	return &v1alpha1.CredentialProvider{}
 }
 
-// Resolve returns a client for the provider named by key.
-func (p *Providers) Resolve(ctx context.Context, key providerKey) (*resolved, error) {
-	obj, err := p.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	return p.Load(ctx, key, obj)
-}
-
 // Load returns a client for the provider obj, reading its Secret when the
 // cached one is older than SecretTTL. Loads of one provider run one at a
 // time; other providers' cached clients stay available meanwhile.
 func (p *Providers) Load(ctx context.Context, key providerKey, obj providerObject) (*resolved, error) {
+	return p.load(ctx, key, obj, false)
+}
+
+// Reload is Load that always reads the Secret: the provider's periodic
+// check, which notices a rotated Secret.
+func (p *Providers) Reload(ctx context.Context, key providerKey, obj providerObject) (*resolved, error) {
+	return p.load(ctx, key, obj, true)
+}
+
+func (p *Providers) load(ctx context.Context, key providerKey, obj providerObject, fresh bool) (*resolved, error) {
 	version := fmt.Sprintf("%s/%d", obj.GetUID(), obj.GetGeneration())
-	if r := p.cached(key, version); r != nil {
-		return r, nil
+	st := p.state(key)
+	if !fresh {
+		if r, err := p.cached(st, version); r != nil || err != nil {
+			return r, err
+		}
 	}
-	lock := p.keyLock(key)
-	lock.Lock()
-	defer lock.Unlock()
-	if r := p.cached(key, version); r != nil { // loaded while we waited
-		return r, nil
+	st.load.Lock()
+	defer st.load.Unlock()
+	if !fresh {
+		if r, err := p.cached(st, version); r != nil || err != nil { // loaded while we waited
+			return r, err
+		}
 	}
+	r, err := p.build(ctx, key, st, obj, version)
+	if err != nil {
+		var pe *ProviderError
+		if errors.As(err, &pe) {
+			p.mu.Lock()
+			st.failure = &failedLoad{version: version, err: err, at: time.Now()}
+			p.mu.Unlock()
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// build reads the provider's Secret and returns its client: the cached
+// one when neither the spec nor the Secret changed.
+func (p *Providers) build(ctx context.Context, key providerKey, st *providerState, obj providerObject, version string) (*resolved, error) {
 	spec := obj.ProviderSpec()
 	v, err := p.Registry.For(spec)
 	if err != nil {
@@ -164,58 +216,103 @@ func (p *Providers) Load(ctx context.Context, key providerKey, obj providerObjec
 	}
 	hash := hashSecret(secret)
 	p.mu.Lock()
-	if e := p.entries[key]; e != nil && e.version == version && e.secretHash == hash {
-		e.readAt = time.Now()
-		p.mu.Unlock()
-		return &e.resolved, nil
+	changed := st.secretKnown && st.secretHash != hash
+	st.secretHash, st.secretKnown, st.failure = hash, true, nil
+	if changed {
+		st.secretVersion++
 	}
+	if st.gate == nil {
+		st.gate = vendors.NewGate(v.LimitsFor(spec), func() { p.authFailed(key) })
+	}
+	gate := st.gate
+	reuse := st.entry
 	p.mu.Unlock()
-	c, err := p.Registry.NewClient(key.label(), v, spec, secret)
+	gate.SetLimits(v.LimitsFor(spec))
+	if changed {
+		gate.ResetAuth() // the refused credentials were replaced
+		if p.OnSecretChange != nil {
+			p.OnSecretChange(key)
+		}
+	}
+	if reuse != nil && reuse.version == version && !changed {
+		p.mu.Lock()
+		reuse.readAt = time.Now()
+		p.mu.Unlock()
+		return &reuse.resolved, nil
+	}
+	c, err := p.Registry.NewClient(key.label(), v, spec, secret, gate)
 	if err != nil {
 		return nil, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}
 	}
-	e := &providerEntry{resolved: resolved{Key: key, Vendor: v, Client: c, version: version}, secretHash: hash, readAt: time.Now()}
+	e := &providerEntry{resolved: resolved{Key: key, Vendor: v, Client: c, Gate: gate, version: version}, readAt: time.Now()}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.entries == nil {
-		p.entries = map[providerKey]*providerEntry{}
-	}
-	p.entries[key] = e
+	st.entry = e
+	p.mu.Unlock()
 	return &e.resolved, nil
 }
 
+func (p *Providers) authFailed(key providerKey) {
+	if p.OnAuthFailure != nil {
+		p.OnAuthFailure(key)
+	}
+}
+
+// state returns the state of key, creating it.
+func (p *Providers) state(key providerKey) *providerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.states == nil {
+		p.states = map[providerKey]*providerState{}
+	}
+	st := p.states[key]
+	if st == nil {
+		st = &providerState{}
+		p.states[key] = st
+	}
+	return st
+}
+
 // cached returns the provider's client when it was built for version and
-// its Secret was read less than SecretTTL ago.
-func (p *Providers) cached(key providerKey, version string) *resolved {
+// its Secret was read less than SecretTTL ago, or the error of a load for
+// version that failed less than failedLoadTTL ago.
+func (p *Providers) cached(st *providerState, version string) (*resolved, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e := p.entries[key]; e != nil && e.version == version && time.Since(e.readAt) < p.secretTTL() {
-		return &e.resolved
+	if e := st.entry; e != nil && e.version == version && time.Since(e.readAt) < p.secretTTL() {
+		return &e.resolved, nil
 	}
-	return nil
+	if f := st.failure; f != nil && f.version == version && time.Since(f.at) < failedLoadTTL {
+		return nil, f.err
+	}
+	return nil, nil
 }
 
-// keyLock returns the lock serializing loads of one provider.
-func (p *Providers) keyLock(key providerKey) *sync.Mutex {
+// SecretVersion counts the changes of the provider's Secret seen so far.
+func (p *Providers) SecretVersion(key providerKey) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.locks == nil {
-		p.locks = map[providerKey]*sync.Mutex{}
+	if st := p.states[key]; st != nil {
+		return st.secretVersion
 	}
-	l := p.locks[key]
-	if l == nil {
-		l = &sync.Mutex{}
-		p.locks[key] = l
-	}
-	return l
+	return 0
 }
 
-// Forget drops the cached client and Secret of a provider, so the next use
-// reads the Secret again (after the vendor refused it, say).
+// Forget drops the cached client of a provider, so the next use reads the
+// Secret again (after the vendor refused it, say). The request budget and
+// what is known of the Secret stay.
 func (p *Providers) Forget(key providerKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.entries, key)
+	if st := p.states[key]; st != nil {
+		st.entry, st.failure = nil, nil
+	}
+}
+
+// Drop forgets a provider entirely (it was deleted).
+func (p *Providers) Drop(key providerKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.states, key)
 }
 
 func (p *Providers) secretTTL() time.Duration {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/metrics"
@@ -43,6 +44,9 @@ type RemoteCredentialReconciler struct {
 	Recorder events.EventRecorder
 	// SyncTimes records successful checks, for metrics; optional.
 	SyncTimes *metrics.SyncTimes
+	// ProviderChanges names providers whose credentials should be looked
+	// at again (their Secret changed); optional.
+	ProviderChanges <-chan event.GenericEvent
 
 	schedule schedule
 }
@@ -92,14 +96,12 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if err != nil && !isProviderError(err) {
 		return time.Time{}, err
 	}
-	basis := syncBasis(rc, provider)
+	basis := syncBasis(rc, provider, r.Providers.SecretVersion(pkey))
 	if !r.schedule.due(key, basis, now) {
 		return r.schedule.next(key), nil
 	}
 
 	log := ctrl.LoggerFrom(ctx)
-	rc.Status.ObservedGeneration = rc.Generation
-	rc.Status.LastHandledSyncRequest = rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]
 	if provider == nil {
 		return r.providerNotReady(rc, key, basis, err, now), nil
 	}
@@ -110,14 +112,18 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		}
 		return r.providerNotReady(rc, key, basis, err, now), nil
 	}
-	rc.Status.Vendor = res.Vendor.Name
 	if rc.Spec.UserID != "" && !res.Vendor.SupportsUserID {
+		observe(rc, res.Vendor.Name)
 		msg := fmt.Sprintf("spec.userId is not supported by %s providers (elasticCloud only)", res.Vendor.Name)
 		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonInvalidSpec, Message: msg, Terminal: true})
 		return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 	}
 
 	cred, err := res.Client.Get(ctx, vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID})
+	if d, ok := vendors.AsDeferred(err); ok {
+		return r.deferred(rc, key, basis, res, d, now), nil
+	}
+	observe(rc, res.Vendor.Name)
 	if err != nil {
 		log.V(1).Info("vendor call failed", "vendor", res.Vendor.Name, "id", rc.Spec.ID, "error", err.Error())
 		if errors.Is(err, vendors.ErrUnauthorized) {
@@ -132,7 +138,36 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 }
 
+// observe marks the status as computed for the current spec and sync
+// request: called once a sync has an outcome to write.
+func observe(rc *v1alpha1.RemoteCredential, vendor string) {
+	rc.Status.ObservedGeneration = rc.Generation
+	rc.Status.LastHandledSyncRequest = rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]
+	if vendor != "" {
+		rc.Status.Vendor = vendor
+	}
+}
+
+// deferred handles a read the provider's gate did not let through. While
+// the vendor refuses the provider's own credentials the credential shows
+// ProviderNotReady; a rate-limit pause or a spent budget changes nothing
+// in status. Either way the credential tries again after the wait, spread
+// by a per-object jitter so the provider's credentials do not all return
+// at once.
+func (r *RemoteCredentialReconciler) deferred(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis string, res *resolved, d *vendors.DeferredError, now time.Time) time.Time {
+	spread := max(d.Wait/4, time.Second)
+	next := now.Add(d.Wait + time.Duration(vendors.UnitJitter(string(rc.UID), 1)*float64(spread)))
+	if errors.Is(d.Cause, vendors.ErrUnauthorized) {
+		observe(rc, res.Vendor.Name)
+		msg := fmt.Sprintf("%s: %s refused the provider's own credentials (%v); not calling it until the provider's Secret changes or a retry succeeds",
+			res.Key, res.Vendor.Name, d.Cause)
+		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: msg})
+	}
+	return r.schedule.wait(key, basis, next)
+}
+
 func (r *RemoteCredentialReconciler) providerNotReady(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis string, err error, now time.Time) time.Time {
+	observe(rc, "")
 	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: err.Error()})
 	return r.schedule.failed(key, basis, now, 0, providerBackoffCap)
 }
@@ -152,15 +187,15 @@ func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential,
 // together do not all call the vendor in the same second, refresh after
 // refresh.
 func refreshInterval(rc *v1alpha1.RemoteCredential) time.Duration {
-	return time.Duration(float64(rc.Spec.Refresh()) * (0.9 + 0.2*unitJitter(string(rc.UID), 0)))
+	return time.Duration(float64(rc.Spec.Refresh()) * (0.9 + 0.2*vendors.UnitJitter(string(rc.UID), 0)))
 }
 
 // syncBasis is what a sync is made for: when it changes, the vendor is
 // called again at once.
-func syncBasis(rc *v1alpha1.RemoteCredential, provider providerObject) string {
+func syncBasis(rc *v1alpha1.RemoteCredential, provider providerObject, secretVersion int) string {
 	pv := "missing"
 	if provider != nil {
-		pv = fmt.Sprintf("%s/%d", provider.GetUID(), provider.GetGeneration())
+		pv = fmt.Sprintf("%s/%d/%d", provider.GetUID(), provider.GetGeneration(), secretVersion)
 	}
 	return fmt.Sprintf("%s/%d/%s/%s", rc.UID, rc.Generation, pv, rc.Annotations[v1alpha1.SyncRequestedAtAnnotation])
 }
@@ -267,7 +302,18 @@ func (r *RemoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers == 0 {
 		workers = 16
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.ProviderChanges != nil {
+		b = b.WatchesRawSource(source.Channel(r.ProviderChanges, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				kind := v1alpha1.CredentialProviderKind
+				if _, ok := o.(*v1alpha1.ClusterCredentialProvider); ok {
+					kind = v1alpha1.ClusterCredentialProviderKind
+				}
+				return r.credentialsOf(kind)(ctx, o)
+			})))
+	}
+	return b.
 		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
 		Watches(&v1alpha1.CredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.CredentialProviderKind)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -282,7 +282,7 @@ func TestNewObjectIsInProgressBeforeFirstSync(t *testing.T) {
 	id := fakeID()
 	sid := strconv.FormatInt(id, 10)
 	tinesFake.Put(tinestest.Sample(id, "slow"))
-	tinesFake.FailNext(sid, vendortest.Latency(3*time.Second))
+	tinesFake.FailNext(sid, vendortest.Latency(vendorTimeout*3/4))
 	// Wait until the operator knows the provider: otherwise its first
 	// reconcile writes ProviderNotReady at once, before we can look.
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}

@@ -1,12 +1,12 @@
 package controllers
 
 import (
-	"hash/fnv"
-	"math"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/credsync/credsync/internal/vendors"
 )
 
 // Backoff bounds for transient failures.
@@ -85,6 +85,18 @@ func (s *schedule) record(key types.NamespacedName, basis string, next time.Time
 	return next
 }
 
+// wait records that the vendor was not called (the provider's gate held the
+// read back) and may be tried again at next; failures are not counted.
+func (s *schedule) wait(key types.NamespacedName, basis string, next time.Time) time.Time {
+	s.mu.Lock()
+	failures := 0
+	if e := s.entries[key]; e != nil && e.basis == basis {
+		failures = e.failures
+	}
+	s.mu.Unlock()
+	return s.record(key, basis, next, failures)
+}
+
 // retrySoon makes the next sync due after a backoff step, keeping the
 // basis: used when a sync's result could not be written.
 func (s *schedule) retrySoon(key types.NamespacedName, now time.Time) {
@@ -103,19 +115,7 @@ func (s *schedule) forget(key types.NamespacedName) {
 	delete(s.entries, key)
 }
 
-// backoff is base·2^(failures-1), capped, with ±10% jitter.
+// backoff is backoffBase·2^(failures-1), capped at limit, with ±10% jitter.
 func backoff(seed string, failures int, limit time.Duration) time.Duration {
-	d := float64(backoffBase) * math.Pow(2, float64(failures-1))
-	if d > float64(limit) {
-		d = float64(limit)
-	}
-	return time.Duration(d * (0.9 + 0.2*unitJitter(seed, failures)))
-}
-
-// unitJitter is a stable pseudo-random number in [0,1) for seed and salt.
-func unitJitter(seed string, salt int) float64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(seed))
-	_, _ = h.Write([]byte{byte(salt), byte(salt >> 8)})
-	return float64(h.Sum64()%10000) / 10000
+	return vendors.Backoff(seed, failures, backoffBase, limit)
 }

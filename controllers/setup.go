@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -57,15 +58,25 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 
 	recorder := mgr.GetEventRecorder(EventSource)
+	// A provider's Secret changing wakes its credentials; the vendor
+	// refusing its credentials wakes the provider (its Ready condition).
+	credentialWake := make(chan event.GenericEvent)
+	providerWake := map[string]chan event.GenericEvent{
+		v1alpha1.CredentialProviderKind:        make(chan event.GenericEvent),
+		v1alpha1.ClusterCredentialProviderKind: make(chan event.GenericEvent),
+	}
 	providers := &Providers{
 		Reader:                   mgr.GetClient(),
 		SecretReader:             mgr.GetAPIReader(),
 		Registry:                 opts.Registry,
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
 		SecretTTL:                opts.SecretTTL,
+		OnSecretChange:           func(k providerKey) { go send(credentialWake, k) },
+		OnAuthFailure:            func(k providerKey) { go send(providerWake[k.Kind], k) },
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
-		if err := (&ProviderReconciler{Client: mgr.GetClient(), Providers: providers, Kind: kind, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		if err := (&ProviderReconciler{Client: mgr.GetClient(), Providers: providers, Kind: kind, Recorder: recorder,
+			Changes: providerWake[kind]}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}
@@ -75,5 +86,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		Recorder:                recorder,
 		SyncTimes:               syncTimes,
+		ProviderChanges:         credentialWake,
 	}).SetupWithManager(mgr)
+}
+
+// send names the provider k on ch (a controller's wake-up source).
+func send(ch chan<- event.GenericEvent, k providerKey) {
+	obj := newProvider(k.Kind)
+	obj.SetNamespace(k.Namespace)
+	obj.SetName(k.Name)
+	ch <- event.GenericEvent{Object: obj}
 }

@@ -2,17 +2,20 @@ package controllers_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +24,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -44,6 +48,8 @@ const (
 	elasticKey    = "elastic-api-key-canary-e4d2"
 	elasticUser   = "u-credsync"
 	eventually    = 30 * time.Second
+	// vendorTimeout bounds one vendor request in tests.
+	vendorTimeout = 2 * time.Second
 	// metricsLabel is the RemoteCredential label copied into metric labels.
 	metricsLabel = "team"
 	poll         = 100 * time.Millisecond
@@ -115,14 +121,17 @@ func run(m *testing.M) int {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 testenv.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		NewClient:              faultyStatusClient,
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	registry := all.Registry()
+	registry.Timeout = vendorTimeout
 	if err := controllers.Setup(mgr, controllers.Options{
-		Registry:                 all.Registry(),
+		Registry:                 registry,
 		ClusterResourceNamespace: clusterNS,
 		MetricsLabelAllowlist:    []string{metricsLabel},
 	}); err != nil {
@@ -138,6 +147,42 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return code
+}
+
+// apiFaultPrefix marks namespaces whose RemoteCredentials' status patches
+// fail at first: conflicts and a server error, as an API server under
+// pressure answers.
+const apiFaultPrefix = "apifault-"
+
+// apiFaults counts status patches per object in apiFaultPrefix namespaces.
+var apiFaults sync.Map
+
+// apiFaultSequence is how the first status patches of such an object fail.
+var apiFaultSequence = []func(name string) error{
+	func(name string) error {
+		return apierrors.NewConflict(v1alpha1.GroupVersion.WithResource("remotecredentials").GroupResource(), name, errors.New("the object has been modified"))
+	},
+	func(string) error { return apierrors.NewInternalError(errors.New("etcdserver: request timed out")) },
+}
+
+// faultyStatusClient is the manager's client, with status patches of
+// objects in apiFaultPrefix namespaces failing by apiFaultSequence.
+func faultyStatusClient(config *rest.Config, options client.Options) (client.Client, error) {
+	c, err := client.NewWithWatch(config, options)
+	if err != nil {
+		return nil, err
+	}
+	return interceptor.NewClient(c, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if strings.HasPrefix(obj.GetNamespace(), apiFaultPrefix) {
+				n, _ := apiFaults.LoadOrStore(client.ObjectKeyFromObject(obj), new(atomic.Int64))
+				if i := int(n.(*atomic.Int64).Add(1)) - 1; i < len(apiFaultSequence) {
+					return apiFaultSequence[i](obj.GetName())
+				}
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}), nil
 }
 
 // freeAddr returns a loopback address with a port free at the time of asking.

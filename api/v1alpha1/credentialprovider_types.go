@@ -28,6 +28,35 @@ type CredentialProviderSpec struct {
 	// certificate (private CAs, typically ECE), added to the system roots.
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`
+
+	// RateLimit is this provider's request budget: every RemoteCredential
+	// that uses it shares it. Unset fields take the vendor's defaults
+	// (tines: 4000/min, burst 100, 16 in flight; others: 600/min, burst
+	// 20, 8 in flight). Whatever the budget, a 429 pauses the whole
+	// provider until Retry-After.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// RateLimit bounds the vendor reads of one provider.
+type RateLimit struct {
+	// RequestsPerMinute is the sustained rate of credential reads.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	RequestsPerMinute int32 `json:"requestsPerMinute,omitempty"`
+
+	// Burst is how many reads may go at once after a quiet spell.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
+
+	// MaxConcurrent caps reads in flight.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1024
+	// +optional
+	MaxConcurrent int32 `json:"maxConcurrent,omitempty"`
 }
 
 // SecretKeySelector names a key of a Secret. The Secret's namespace is

@@ -36,6 +36,7 @@ type Observer interface {
 type Caller struct {
 	vendor   string
 	provider string // label for the observer
+	gate     *Gate  // told of vendor rate-limit headers; may be nil
 	client   *http.Client
 	timeout  time.Duration
 	observer Observer
@@ -125,6 +126,9 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	c.observe(strconv.Itoa(resp.StatusCode), start)
+	if d, ok := rateLimitHeaders(resp.Header.Get); ok && c.gate != nil {
+		c.gate.PauseFor(d)
+	}
 	if err != nil {
 		return nil, c.transportError(err)
 	}

@@ -63,8 +63,10 @@ func (r *Registry) For(spec *v1alpha1.CredentialProviderSpec) (*Vendor, error) {
 
 // NewClient builds a client of vendor v for spec, authenticating with
 // secret (the values of v.SecretRef(spec).Keys). provider names the
-// provider object in request metrics.
-func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string) (Client, error) {
+// provider object in request metrics. Every read passes gate, the
+// provider's request budget; with a nil gate reads are not limited (tests
+// of a vendor client).
+func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string, gate *Gate) (Client, error) {
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
@@ -79,6 +81,10 @@ func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.Credenti
 	if err != nil {
 		return nil, err
 	}
-	caller.provider = provider
-	return v.New(Config{Spec: spec, Secret: secret, Caller: caller})
+	caller.provider, caller.gate = provider, gate
+	c, err := v.New(Config{Spec: spec, Secret: secret, Caller: caller})
+	if err != nil || gate == nil {
+		return c, err
+	}
+	return gatedClient{Client: c, gate: gate}, nil
 }

@@ -73,6 +73,19 @@ type Vendor struct {
 	SupportsUserID bool
 	// New builds a client. It must not call the vendor.
 	New func(cfg Config) (Client, error)
+	// Limits is the request budget of a provider that sets none
+	// (DefaultLimits for unset fields).
+	Limits Limits
+}
+
+// LimitsFor is the request budget of a provider with spec: its
+// spec.rateLimit, then the vendor's limits, then DefaultLimits.
+func (v *Vendor) LimitsFor(spec *v1alpha1.CredentialProviderSpec) Limits {
+	var l Limits
+	if rl := spec.RateLimit; rl != nil {
+		l = Limits{RequestsPerMinute: int(rl.RequestsPerMinute), Burst: int(rl.Burst), MaxConcurrent: int(rl.MaxConcurrent)}
+	}
+	return l.withDefaults(v.Limits)
 }
 
 // APIKeyRef is the SecretRef of a vendor that authenticates with one API

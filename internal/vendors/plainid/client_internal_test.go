@@ -74,7 +74,7 @@ func TestVendorRegistration(t *testing.T) {
 		t.Errorf("secret ref = %+v", ref)
 	}
 	reg := vendors.NewRegistry(v)
-	c, err := reg.NewClient("test", &v, spec, map[string]string{ClientIDKey: "id", ClientSecretKey: "secret"})
+	c, err := reg.NewClient("test", &v, spec, map[string]string{ClientIDKey: "id", ClientSecretKey: "secret"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func newTestClient(t *testing.T, url string, caBundle []byte, secret string) *Cl
 		CABundle: caBundle,
 	}
 	v := Vendor()
-	c, err := reg.NewClient("test", &v, spec, map[string]string{ClientIDKey: "PADMIN", ClientSecretKey: secret})
+	c, err := reg.NewClient("test", &v, spec, map[string]string{ClientIDKey: "PADMIN", ClientSecretKey: secret}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

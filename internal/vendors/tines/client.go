@@ -21,6 +21,9 @@ func Vendor() vendors.Vendor {
 			return vendors.APIKeyRef(spec.Tines.APIKeySecretRef)
 		},
 		New: New,
+		// Tines allows 5000 requests a minute per IP and token; leave a
+		// fifth of it to the token's other users.
+		Limits: vendors.Limits{RequestsPerMinute: 4000, Burst: 100, MaxConcurrent: 16},
 	}
 }
 

@@ -239,5 +239,5 @@ func NewClient(v vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret m
 	if err != nil {
 		return nil, err
 	}
-	return reg.NewClient("test", selected, spec, secret)
+	return reg.NewClient("test", selected, spec, secret, nil)
 }

@@ -1,0 +1,191 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+// tinesCredentials puts n credentials at the Tines fake and creates their
+// RemoteCredentials in ns; it returns the vendor IDs.
+func tinesCredentials(t *testing.T, ns string, n int) ([]string, []*v1alpha1.RemoteCredential) {
+	t.Helper()
+	ids := make([]string, n)
+	rcs := make([]*v1alpha1.RemoteCredential, n)
+	for i := range n {
+		id := fakeID()
+		ids[i] = strconv.FormatInt(id, 10)
+		tinesFake.Put(tinestest.Sample(id, fmt.Sprintf("cred-%d", i)))
+		rcs[i] = createRC(t, newCredential(ns, fmt.Sprintf("cred-%d", i), ids[i]))
+	}
+	return ids, rcs
+}
+
+func totalCalls(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		n += tinesFake.Calls(id)
+	}
+	return n
+}
+
+// A provider whose API key the vendor refuses costs one vendor call per
+// backoff step, however many credentials use it; they show
+// ProviderNotReady and the provider shows Unauthorized. Rotating the
+// Secret to a good key brings them all back within two minutes.
+func TestRevokedProviderKeyCostsOneCallPerStep(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	create(t, apiKeySecret(ns, "tines-api", "revoked-key-canary-77aa"))
+	create(t, &v1alpha1.CredentialProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
+		Spec:       tinesSpec("tines-api"),
+	})
+	const n = 10
+	ids, rcs := tinesCredentials(t, ns, n)
+	g := gomega.NewWithT(t)
+	start := time.Now()
+	g.Eventually(func(g gomega.Gomega) {
+		unauthorized, notReady := 0, 0
+		for _, rc := range rcs {
+			get(g, rc)
+			switch readyReason(rc.Status.Conditions) {
+			case v1alpha1.ReasonUnauthorized:
+				unauthorized++
+			case v1alpha1.ReasonProviderNotReady:
+				notReady++
+				g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("refused the provider's own credentials"))
+			}
+		}
+		g.Expect(unauthorized).To(gomega.BeNumerically(">=", 1), "the credential whose call got the 401")
+		g.Expect(unauthorized + notReady).To(gomega.Equal(n))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+
+	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	g.Eventually(func(g gomega.Gomega) {
+		get(g, provider)
+		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonUnauthorized))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+
+	// Over 20s the backoff steps are 5s, 10s (±10%): the first call and at
+	// most two probes, whatever n is.
+	window := 20 * time.Second
+	g.Consistently(func() int { return totalCalls(ids) }).WithTimeout(time.Until(start.Add(window))).WithPolling(poll).
+		Should(gomega.BeNumerically("<=", 3), "vendor calls in %s", window)
+	t.Logf("%d credentials of a provider with a revoked key: %d vendor calls in %s", n, totalCalls(ids), window)
+
+	// Rotate the key: the provider reads its Secret every minute.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"}}
+	get(g, secret)
+	secret.Data["apiKey"] = []byte(tinesKey)
+	g.Expect(k8s.Update(context.Background(), secret)).To(gomega.Succeed())
+	rotated := time.Now()
+	for _, rc := range rcs {
+		waitReasonWithin(t, rc, v1alpha1.ReasonSynced, 2*time.Minute)
+	}
+	t.Logf("rotated Secret took effect for all %d credentials after %s", n, time.Since(rotated).Round(time.Second))
+	g.Expect(time.Since(rotated)).To(gomega.BeNumerically("<", 2*time.Minute))
+	g.Eventually(func() []string { return eventList(t, provider) }).WithTimeout(eventually).WithPolling(poll).
+		Should(gomega.ContainElements("Warning Unauthorized", "Normal Recovered"))
+}
+
+// A 429 pauses the whole provider until Retry-After, not just the
+// credential that got it.
+func TestRateLimitPausesWholeProvider(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	tinesProvider(t, ns)
+	ids, rcs := tinesCredentials(t, ns, 5)
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonSynced)
+	}
+	before := totalCalls(ids)
+
+	tinesFake.FailNext(ids[0], vendortest.RateLimited("8"))
+	requestSync(t, rcs[0], "1")
+	waitReason(t, rcs[0], v1alpha1.ReasonRateLimited)
+	limited := time.Now()
+	for i, rc := range rcs[1:] {
+		requestSync(t, rc, strconv.Itoa(i))
+	}
+	g := gomega.NewWithT(t)
+	g.Consistently(func() int { return totalCalls(ids) }).WithTimeout(6*time.Second).WithPolling(poll).
+		Should(gomega.Equal(before+1), "a credential of the rate-limited provider called the vendor before Retry-After")
+	for _, rc := range rcs {
+		g.Eventually(func(g gomega.Gomega) {
+			get(g, rc)
+			g.Expect(rc.Status.LastHandledSyncRequest).To(gomega.Equal(rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]))
+			g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced))
+		}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	}
+	for _, id := range ids {
+		times := tinesFake.CallTimes(id)
+		last := times[len(times)-1]
+		g.Expect(last).To(gomega.BeTemporally(">=", limited.Add(7*time.Second)), "credential %s called %s after the 429", id, last.Sub(limited))
+	}
+}
+
+// The request budget of spec.rateLimit is shared by the provider's
+// credentials: 20 of them at 60/min with a burst of 5 take about 15s.
+func TestProviderRateLimitBudget(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	create(t, apiKeySecret(ns, "tines-api", tinesKey))
+	spec := tinesSpec("tines-api")
+	spec.RateLimit = &v1alpha1.RateLimit{RequestsPerMinute: 60, Burst: 5}
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
+	ids, rcs := tinesCredentials(t, ns, 20)
+	for _, rc := range rcs {
+		waitReasonWithin(t, rc, v1alpha1.ReasonSynced, time.Minute)
+	}
+	var first, last time.Time
+	for _, id := range ids {
+		for _, at := range tinesFake.CallTimes(id) {
+			if first.IsZero() || at.Before(first) {
+				first = at
+			}
+			if at.After(last) {
+				last = at
+			}
+		}
+	}
+	g := gomega.NewWithT(t)
+	g.Expect(totalCalls(ids)).To(gomega.Equal(20), "one call per credential")
+	// 5 at once, then one a second: the 20th no sooner than 15s after the first.
+	g.Expect(last.Sub(first)).To(gomega.BeNumerically(">=", 14*time.Second), "20 calls within %s", last.Sub(first))
+}
+
+// Status patches that fail (a conflict, then a server error) lose nothing:
+// the operator fetches again and writes what the vendor says by then, and
+// the first-sync event is emitted once, after the write that succeeded.
+func TestStatusPatchFailuresLoseNothing(t *testing.T) {
+	t.Parallel()
+	ns := fmt.Sprintf("%s%d", apiFaultPrefix, nsCounter.Add(1))
+	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	tinesProvider(t, ns)
+	id := fakeID()
+	sid := strconv.FormatInt(id, 10)
+	c := tinestest.Sample(id, "first-name")
+	tinesFake.Put(c)
+	rc := createRC(t, newCredential(ns, "contended", sid))
+	g := gomega.NewWithT(t)
+	// The first fetch's write fails; the vendor's answer changes meanwhile.
+	g.Eventually(func() int { return tinesFake.Calls(sid) }).WithTimeout(eventually).WithPolling(poll).Should(gomega.BeNumerically(">=", 1))
+	c.Name = "second-name"
+	tinesFake.Put(c)
+
+	rc = waitReason(t, rc, v1alpha1.ReasonSynced)
+	g.Expect(rc.Status.Name).To(gomega.Equal("second-name"), "the status holds the vendor's latest answer")
+	g.Expect(tinesFake.Calls(sid)).To(gomega.Equal(len(apiFaultSequence)+1), "one fetch per write attempt")
+	waitEvents(t, rc, []string{"Normal Synced"})
+}
