@@ -172,7 +172,7 @@ func assertNoSecrets(t *testing.T) {
 	g.Expect(k8s.List(ctx, evs)).To(gomega.Succeed())
 	g.Expect(evs.Items).NotTo(gomega.BeEmpty(), "the fault matrix made no events")
 	haystack := objectJSON(t, rcs) + objectJSON(t, cps) + objectJSON(t, ccps) + objectJSON(t, evs) + logs.String() + metricsText(t)
-	secrets := []string{vendorCanary, tinesKey, plainSecret, elasticKey}
+	secrets := []string{vendorCanary, tinesKey, plainSecret, elasticKey, revokedKey}
 	secrets = append(secrets, plainFake.IssuedTokens()...)
 	for _, s := range secrets {
 		g.Expect(haystack).NotTo(gomega.ContainSubstring(s), "a secret leaked")

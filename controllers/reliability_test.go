@@ -16,6 +16,9 @@ import (
 	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
+// revokedKey is a provider API key the vendor refuses: a secret as well.
+const revokedKey = "revoked-key-canary-77aa"
+
 // tinesCredentials puts n credentials at the Tines fake and creates their
 // RemoteCredentials in ns; it returns the vendor IDs.
 func tinesCredentials(t *testing.T, ns string, n int) ([]string, []*v1alpha1.RemoteCredential) {
@@ -46,7 +49,7 @@ func totalCalls(ids []string) int {
 func TestRevokedProviderKeyCostsOneCallPerStep(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	create(t, apiKeySecret(ns, "tines-api", "revoked-key-canary-77aa"))
+	create(t, apiKeySecret(ns, "tines-api", revokedKey))
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
 		Spec:       tinesSpec("tines-api"),

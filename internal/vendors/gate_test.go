@@ -2,8 +2,10 @@ package vendors
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,5 +279,36 @@ func TestLimitsFor(t *testing.T) {
 	l := Limits{RequestsPerMinute: 100}.withDefaults(Limits{RequestsPerMinute: 5, Burst: 7})
 	if l != (Limits{RequestsPerMinute: 100, Burst: 7}) {
 		t.Fatalf("got %+v", l)
+	}
+}
+
+// A vendor that says its rate-limit window is used up (Elastic's
+// x-ratelimit-* headers) holds the provider back for the window, even
+// though the answer itself was a success.
+func TestCallerHonoursRateLimitHeaders(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-RateLimit-Limit", "100")
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Interval", "30s")
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	caBundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	caller, err := NewCaller("test", caBundle, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, _ := testGate(unlimited)
+	caller.gate = g
+	req, err := caller.NewRequest(context.Background(), http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := caller.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	d := mustDefer(t, call(t, g, nil), nil)
+	if d.Wait != 30*time.Second {
+		t.Fatalf("held back for %s, want the 30s window", d.Wait)
 	}
 }
