@@ -192,3 +192,34 @@ func TestStatusPatchFailuresLoseNothing(t *testing.T) {
 	g.Expect(tinesFake.Calls(sid)).To(gomega.Equal(len(apiFaultSequence)+1), "one fetch per write attempt")
 	waitEvents(t, rc, []string{"Normal Synced"})
 }
+
+// RemoteCredentials naming the same credential of the same provider share
+// one vendor read per refresh.
+func TestSameCredentialReadOncePerRefresh(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	tinesProvider(t, ns)
+	id := fakeID()
+	sid := strconv.FormatInt(id, 10)
+	tinesFake.Put(tinestest.Sample(id, "shared"))
+	var rcs []*v1alpha1.RemoteCredential
+	for i := range 3 {
+		rcs = append(rcs, createRC(t, newCredential(ns, fmt.Sprintf("team-%d", i), sid, func(rc *v1alpha1.RemoteCredential) {
+			rc.Spec.RefreshInterval = &metav1.Duration{Duration: 10 * time.Second}
+		})))
+	}
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonSynced)
+	}
+	first := tinesFake.Calls(sid)
+	g := gomega.NewWithT(t)
+	g.Expect(first).To(gomega.BeNumerically("<=", 3))
+	// Two refreshes (at 10s ±10% each) in 21s: one read each.
+	g.Consistently(func() int { return tinesFake.Calls(sid) - first }).WithTimeout(21*time.Second).WithPolling(poll).
+		Should(gomega.BeNumerically("<=", 2), "reads of a credential named by 3 RemoteCredentials")
+	g.Expect(tinesFake.Calls(sid)-first).To(gomega.BeNumerically(">=", 1), "the refreshes happened")
+	for _, rc := range rcs {
+		get(g, rc)
+		g.Expect(rc.Status.Name).To(gomega.Equal("shared"))
+	}
+}

@@ -49,6 +49,7 @@ type RemoteCredentialReconciler struct {
 	ProviderChanges <-chan event.GenericEvent
 
 	schedule schedule
+	reads    sharedReads
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
@@ -119,7 +120,10 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 	}
 
-	cred, err := res.Client.Get(ctx, vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID})
+	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
+	readKey := fmt.Sprintf("%s|%s|%d|%s|%s", res.Key, res.version, r.Providers.SecretVersion(pkey), ref.ID, ref.UserID)
+	cred, err := r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
+		func() (*vendors.Credential, error) { return res.Client.Get(ctx, ref) })
 	if d, ok := vendors.AsDeferred(err); ok {
 		return r.deferred(rc, key, basis, res, d, now), nil
 	}
@@ -213,9 +217,10 @@ func applyCredential(st *v1alpha1.RemoteCredentialStatus, c *vendors.Credential)
 	st.UpdatedAt = apiTime(c.UpdatedAt)
 	st.ExpiresAt = apiTime(c.ExpiresAt)
 	st.TokenDuration = c.TokenDuration
-	st.PlainID = c.PlainID
-	st.ElasticCloud = c.ElasticCloud
-	st.Tines = c.Tines
+	// Copies: an answer may be shared by several RemoteCredentials.
+	st.PlainID = c.PlainID.DeepCopy()
+	st.ElasticCloud = c.ElasticCloud.DeepCopy()
+	st.Tines = c.Tines.DeepCopy()
 }
 
 // apiTime truncates to seconds, as the API server stores times, so that an

@@ -33,6 +33,9 @@ type scheduleEntry struct {
 	basis    string
 	next     time.Time
 	failures int
+	// fresh: the next sync must read the vendor, not reuse a shared answer
+	// (the last result could not be written).
+	fresh bool
 }
 
 // due reports whether a sync is due for key with the given basis.
@@ -41,6 +44,16 @@ func (s *schedule) due(key types.NamespacedName, basis string, now time.Time) bo
 	defer s.mu.Unlock()
 	e := s.entries[key]
 	return e == nil || e.basis != basis || !now.Before(e.next)
+}
+
+// fresh reports whether the next sync of key must read the vendor afresh:
+// it is the first, its basis changed (spec, provider, Secret, sync
+// request), or the last result could not be written.
+func (s *schedule) fresh(key types.NamespacedName, basis string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[key]
+	return e == nil || e.basis != basis || e.fresh
 }
 
 // next returns when the vendor may next be called for key (zero if never synced).
@@ -105,6 +118,7 @@ func (s *schedule) retrySoon(key types.NamespacedName, now time.Time) {
 	if e := s.entries[key]; e != nil {
 		e.failures++
 		e.next = now.Add(backoff(key.String(), e.failures, backoffCap))
+		e.fresh = true
 	}
 }
 

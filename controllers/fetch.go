@@ -1,0 +1,82 @@
+package controllers
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// sharedReads lets RemoteCredentials that name the same credential of the
+// same provider share vendor reads: reads of one credential in flight at
+// once are made once, and an answer is reused by a refresh that comes within
+// its lifetime (a quarter of the refresh interval: a little more than the
+// ±10% refresh jitter spreads them). So identical (provider, id) pairs cost
+// one read per refresh.
+type sharedReads struct {
+	group singleflight.Group
+
+	mu      sync.Mutex
+	answers map[string]sharedAnswer
+	sweepAt int // sweep expired answers when the map grows past this
+}
+
+type sharedAnswer struct {
+	cred    *vendors.Credential
+	expires time.Time
+}
+
+// read returns the credential named by key: a shared answer younger than
+// its lifetime when reuse is allowed, else the result of fetch (coalesced
+// with reads of key in flight). A successful answer is kept for lifetime.
+func (s *sharedReads) read(key string, reuse bool, lifetime time.Duration, fetch func() (*vendors.Credential, error)) (*vendors.Credential, error) {
+	if reuse {
+		if c := s.lookup(key); c != nil {
+			return c, nil
+		}
+	}
+	v, err, _ := s.group.Do(key, func() (any, error) {
+		c, err := fetch()
+		if err == nil {
+			s.store(key, c, lifetime)
+		}
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*vendors.Credential), nil
+}
+
+func (s *sharedReads) lookup(key string) *vendors.Credential {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.answers[key]; ok && time.Now().Before(a.expires) {
+		return a.cred
+	}
+	return nil
+}
+
+func (s *sharedReads) store(key string, c *vendors.Credential, lifetime time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.answers == nil {
+		s.answers = map[string]sharedAnswer{}
+	}
+	now := time.Now()
+	if len(s.answers) >= s.sweepAt {
+		for k, a := range s.answers {
+			if !now.Before(a.expires) {
+				delete(s.answers, k)
+			}
+		}
+		s.sweepAt = max(2*len(s.answers), 1024)
+	}
+	s.answers[key] = sharedAnswer{cred: c, expires: now.Add(lifetime)}
+}
+
+// shareLifetime is how long a credential's answer may serve other
+// RemoteCredentials naming the same credential.
+func shareLifetime(refresh time.Duration) time.Duration { return refresh / 4 }
