@@ -4,13 +4,17 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -27,9 +31,13 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, clusterNS string
-		labelAllowlist                    string
+		labelAllowlist, watchNamespaces   string
+		watchSelector, leaderElectionID   string
+		leaderElectionNS                  string
 		secureMetrics, leaderElect        bool
 		concurrency                       int
+		kubeQPS                           float64
+		kubeBurst                         int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization (false: plain HTTP).")
@@ -38,6 +46,12 @@ func main() {
 	flag.StringVar(&clusterNS, "cluster-resource-namespace", "credsync-system", "Namespace holding the Secrets of ClusterCredentialProviders.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "How many RemoteCredentials are synced in parallel.")
 	flag.StringVar(&labelAllowlist, "metrics-label-allowlist", "", "Comma-separated RemoteCredential label keys copied into credential metric labels (e.g. team), for alert routing. Characters Prometheus does not allow become _.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose RemoteCredentials and CredentialProviders this manager handles (empty: all).")
+	flag.StringVar(&watchSelector, "watch-label-selector", "", "Label selector of the RemoteCredentials this manager handles (e.g. shard=a), to split credentials between managers; give each its own --leader-election-id.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "credsync.credsync.io", "Name of the leader election Lease; managers that split credentials need different ones.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the Pod's namespace).")
+	flag.Float64Var(&kubeQPS, "kube-api-qps", -1, "Client-side rate limit of API server requests per second (-1: none; the API server's priority and fairness applies).")
+	flag.IntVar(&kubeBurst, "kube-api-burst", 0, "Client-side burst of API server requests (with --kube-api-qps).")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -57,12 +71,21 @@ func main() {
 	if secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "credsync.credsync.io",
+	cacheOpts, err := cacheOptions(watchNamespaces, watchSelector)
+	if err != nil {
+		log.Error(err, "invalid watch flags")
+		os.Exit(2)
+	}
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeQPS), kubeBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: leaderElectionNS,
+		Cache:                   cacheOpts,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")
@@ -80,9 +103,32 @@ func main() {
 	utilruntime.Must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	utilruntime.Must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("starting manager")
+	log.Info("starting manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", watchSelector)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// cacheOptions trims the manager's cache (no managedFields: the operator
+// never reads them) and restricts it to the namespaces and the
+// RemoteCredential label selector this manager handles.
+func cacheOptions(namespaces, selector string) (cache.Options, error) {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	for _, ns := range strings.Split(namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			if opts.DefaultNamespaces == nil {
+				opts.DefaultNamespaces = map[string]cache.Config{}
+			}
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	if strings.TrimSpace(selector) != "" {
+		sel, err := labels.Parse(selector)
+		if err != nil {
+			return opts, fmt.Errorf("--watch-label-selector %q: %w", selector, err)
+		}
+		opts.ByObject = map[client.Object]cache.ByObject{&v1alpha1.RemoteCredential{}: {Label: sel}}
+	}
+	return opts, nil
 }
