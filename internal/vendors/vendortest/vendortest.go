@@ -78,6 +78,7 @@ type Scenarios struct {
 	once    map[string][]Fault
 	always  map[string]Fault
 	calls   map[string][]time.Time
+	total   int
 	latency time.Duration
 }
 
@@ -140,11 +141,14 @@ func (s *Scenarios) CallTimes(id string) []time.Time {
 func (s *Scenarios) TotalCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		n += len(c)
-	}
-	return n
+	return s.total
+}
+
+// ResetCalls forgets the requests made so far.
+func (s *Scenarios) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls, s.total = map[string][]time.Time{}, 0
 }
 
 // Record notes a request for id and returns the fault to apply, if any,
@@ -154,6 +158,7 @@ func (s *Scenarios) Record(id string) (Fault, bool) {
 	defer s.mu.Unlock()
 	s.init()
 	s.calls[id] = append(s.calls[id], time.Now())
+	s.total++
 	f, ok := Fault{}, false
 	if q := s.once[id]; len(q) > 0 {
 		f, ok = q[0], true

@@ -1,0 +1,597 @@
+// Command bench measures credsync against the floor of its job: a real
+// control plane (envtest), a fake Tines tenant with injected latency, N
+// RemoteCredentials and the real manager binary as a subprocess. It prints
+// one table. The floor is a bare loop doing, for N objects, the same vendor
+// GET and one status merge patch with the same concurrency: the ratio of
+// the operator's cold sync to the floor is the headline figure, since
+// absolute times drift on shared machines.
+//
+//	go run ./hack/bench --manager bin/manager --n 1000,10000
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/testenv"
+	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/tines"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+const (
+	apiKey     = "bench-api-key-0000"
+	benchNS    = "bench"
+	floorNS    = "floor"
+	newObjects = 20
+)
+
+type options struct {
+	manager string
+	sizes   []int
+	latency time.Duration
+	workers int
+}
+
+func main() {
+	var o options
+	var sizes string
+	flag.StringVar(&o.manager, "manager", "bin/manager", "manager binary to measure")
+	flag.StringVar(&sizes, "n", "1000,10000", "comma-separated numbers of RemoteCredentials")
+	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "latency the fake vendor adds to every answer")
+	flag.IntVar(&o.workers, "workers", 16, "concurrency of the operator (--max-concurrent-reconciles) and of the floor loop")
+	flag.Parse()
+	ctrl.SetLogger(logr.Discard())
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2*newObjects {
+			fmt.Fprintf(os.Stderr, "bad -n %q\n", s)
+			os.Exit(2)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	var results []result
+	for _, n := range o.sizes {
+		r, err := measure(context.Background(), o, n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		results = append(results, r)
+	}
+	printTable(o, results)
+}
+
+// result holds the figures of one run.
+type result struct {
+	n                          int
+	refresh                    time.Duration
+	floor, cold                time.Duration
+	coldCalls                  int
+	newP50, newP99             time.Duration
+	idleWrites, idleCalls      int
+	restartWrites              int
+	restartCalls               int
+	restartPeakPerSecond       int
+	restartTime                time.Duration
+	peakRSS                    int64 // bytes, VmHWM of the manager
+	rssAfterCold, rssAfterIdle int64
+}
+
+func step(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...)
+}
+
+func measure(ctx context.Context, o options, n int) (res result, err error) {
+	res.n = n
+	// A refresh interval comfortably longer than one pass over all
+	// credentials, so that refreshes of the idle phase do not overlap.
+	pass := time.Duration(n) * o.latency / time.Duration(o.workers)
+	res.refresh = max(30*time.Second, (3 * pass).Round(10*time.Second))
+
+	step("N=%d: starting a control plane and a fake Tines tenant (latency %s)", n, o.latency)
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = -1, 0
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		return res, err
+	}
+	fake := tinestest.NewServer(apiKey)
+	defer fake.Close()
+	fake.SetLatency(o.latency)
+	dir, err := os.MkdirTemp("", "credsync-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return res, err
+	}
+
+	spec := v1alpha1.CredentialProviderSpec{
+		Tines:    &v1alpha1.TinesProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
+		CABundle: fake.CABundle(),
+		// The floor has no budget: neither does the operator here.
+		RateLimit: &v1alpha1.RateLimit{RequestsPerMinute: 1000000, Burst: 100000, MaxConcurrent: 1024},
+	}
+	for _, ns := range []string{benchNS, floorNS} {
+		objs := []client.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"}, Data: map[string][]byte{"apiKey": []byte(apiKey)}},
+			&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec},
+		}
+		for _, obj := range objs {
+			if err := k8s.Create(ctx, obj); err != nil {
+				return res, err
+			}
+		}
+	}
+	step("creating %d vendor credentials and %d RemoteCredentials in each of two namespaces", n+newObjects, n)
+	for i := range n + newObjects {
+		fake.Put(tinestest.Sample(int64(i+1), fmt.Sprintf("credential-%d", i+1)))
+	}
+	for _, ns := range []string{benchNS, floorNS} {
+		if err := createCredentials(ctx, k8s, ns, 1, n, res.refresh); err != nil {
+			return res, err
+		}
+	}
+
+	step("floor: %d vendor GETs and %d status patches, %d at a time", n, n, o.workers)
+	if res.floor, err = floor(ctx, k8s, fake, spec, n, o.workers); err != nil {
+		return res, err
+	}
+	fake.ResetCalls()
+
+	watch, err := newReadyWatch(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	step("cold sync: starting the manager")
+	mgr, err := startManager(ctx, o, kubeconfig, filepath.Join(dir, "manager.log"))
+	if err != nil {
+		return res, err
+	}
+	defer mgr.stop()
+	start := time.Now()
+	// Halfway through, create new credentials: they must not wait for the rest.
+	if err := watch.waitReady(ctx, n/2, 15*time.Minute); err != nil {
+		return res, mgr.explain(err)
+	}
+	created, err := createNew(ctx, k8s, n, res.refresh)
+	if err != nil {
+		return res, err
+	}
+	if err := watch.waitReady(ctx, n+newObjects, 15*time.Minute); err != nil {
+		return res, mgr.explain(err)
+	}
+	res.cold = watch.lastReady().Sub(start)
+	res.coldCalls = fake.TotalCalls()
+	var waits []time.Duration
+	for name, at := range created {
+		waits = append(waits, watch.readyTime(name).Sub(at))
+	}
+	res.newP50, res.newP99 = percentile(waits, 0.50), percentile(waits, 0.99)
+	res.rssAfterCold = mgr.rss()
+
+	step("idle: two refresh intervals (%s) with nothing changed at the vendor", 2*res.refresh)
+	writes0, calls0 := mgr.writes(), fake.TotalCalls()
+	time.Sleep(2 * res.refresh)
+	res.idleWrites, res.idleCalls = mgr.writes()-writes0, (fake.TotalCalls()-calls0)/2
+	res.rssAfterIdle = mgr.rss()
+	res.peakRSS = mgr.peakRSS()
+
+	step("restart: stopping the manager and starting a new one over %d synced credentials", n+newObjects)
+	if err := mgr.stop(); err != nil {
+		return res, err
+	}
+	calls1 := fake.TotalCalls()
+	restart := time.Now()
+	mgr, err = startManager(ctx, o, kubeconfig, filepath.Join(dir, "manager-2.log"))
+	if err != nil {
+		return res, err
+	}
+	defer mgr.stop()
+	deadline := time.Now().Add(15 * time.Minute)
+	for fake.TotalCalls()-calls1 < n+newObjects && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	res.restartTime = time.Since(restart)
+	time.Sleep(5 * time.Second) // let the last status writes, if any, land
+	res.restartWrites = mgr.writes()
+	res.restartCalls = fake.TotalCalls() - calls1
+	res.restartPeakPerSecond = peakPerSecond(fake, n+newObjects, restart)
+	if rss := mgr.peakRSS(); rss > res.peakRSS {
+		res.peakRSS = rss
+	}
+	return res, nil
+}
+
+func credentialName(i int) string { return fmt.Sprintf("credential-%05d", i) }
+
+func newCredential(ns string, i int, refresh time.Duration) *v1alpha1.RemoteCredential {
+	return &v1alpha1.RemoteCredential{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentialName(i)},
+		Spec: v1alpha1.RemoteCredentialSpec{
+			ProviderRef:     v1alpha1.ProviderReference{Name: "tines"},
+			ID:              strconv.Itoa(i),
+			RefreshInterval: &metav1.Duration{Duration: refresh},
+		},
+	}
+}
+
+// createCredentials creates credentials first..last in ns, 32 at a time.
+func createCredentials(ctx context.Context, k8s client.Client, ns string, first, last int, refresh time.Duration) error {
+	next := atomic.Int64{}
+	next.Store(int64(first))
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i <= last; i = int(next.Add(1) - 1) {
+				if err := k8s.Create(ctx, newCredential(ns, i, refresh)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// createNew creates the new credentials, one every 100ms, and returns when
+// each was created.
+func createNew(ctx context.Context, k8s client.Client, n int, refresh time.Duration) (map[string]time.Time, error) {
+	created := map[string]time.Time{}
+	for i := n + 1; i <= n+newObjects; i++ {
+		rc := newCredential(benchNS, i, refresh)
+		at := time.Now()
+		if err := k8s.Create(ctx, rc); err != nil {
+			return nil, err
+		}
+		created[rc.Name] = at
+		time.Sleep(100 * time.Millisecond)
+	}
+	return created, nil
+}
+
+// floor does the operator's minimal work for n credentials: one vendor GET
+// (through the same client code, TLS and all) and one status merge patch
+// each, workers at a time.
+func floor(ctx context.Context, k8s client.Client, fake *tinestest.Server, spec v1alpha1.CredentialProviderSpec, n, workers int) (time.Duration, error) {
+	vendor, err := vendortest.NewClient(tines.Vendor(), &spec, map[string]string{"apiKey": apiKey}, vendors.DefaultTimeout)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
+				cred, err := vendor.Get(ctx, vendors.Ref{ID: strconv.Itoa(i)})
+				if err == nil {
+					rc := &v1alpha1.RemoteCredential{ObjectMeta: metav1.ObjectMeta{Namespace: floorNS, Name: credentialName(i)}}
+					before := rc.DeepCopy()
+					rc.Status.Name, rc.Status.Vendor = cred.Name, v1alpha1.VendorTines
+					meta.SetStatusCondition(&rc.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonSynced})
+					err = k8s.Status().Patch(ctx, rc, client.MergeFrom(before))
+				}
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+// readyWatch records when each RemoteCredential of the bench namespace was
+// first seen Ready, from an informer.
+type readyWatch struct {
+	mu      sync.Mutex
+	readyAt map[string]time.Time
+	last    time.Time
+}
+
+func newReadyWatch(ctx context.Context, cfg *rest.Config) (*readyWatch, error) {
+	w := &readyWatch{readyAt: map[string]time.Time{}}
+	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: map[string]cache.Config{benchNS: {}}})
+	if err != nil {
+		return nil, err
+	}
+	inf, err := c.GetInformer(ctx, &v1alpha1.RemoteCredential{})
+	if err != nil {
+		return nil, err
+	}
+	see := func(obj any) {
+		rc, ok := obj.(*v1alpha1.RemoteCredential)
+		if !ok || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
+			return
+		}
+		now := time.Now()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if _, seen := w.readyAt[rc.Name]; !seen {
+			w.readyAt[rc.Name] = now
+			w.last = now
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    see,
+		UpdateFunc: func(_, obj any) { see(obj) },
+	}); err != nil {
+		return nil, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, errors.New("bench informer did not sync")
+	}
+	return w, nil
+}
+
+func (w *readyWatch) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.readyAt)
+}
+
+func (w *readyWatch) lastReady() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+func (w *readyWatch) readyTime(name string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.readyAt[name]
+}
+
+func (w *readyWatch) waitReady(ctx context.Context, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for w.count() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d credentials Ready after %s", w.count(), n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// manager is a running manager subprocess.
+type manager struct {
+	cmd        *exec.Cmd
+	metricsURL string
+	logPath    string
+	done       chan error
+	stopped    bool
+}
+
+func startManager(ctx context.Context, o options, kubeconfig, logPath string) (*manager, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, o.manager,
+		"--kubeconfig", kubeconfig,
+		"--metrics-bind-address", addr,
+		"--metrics-secure=false",
+		"--health-probe-bind-address", "0",
+		"--watch-namespaces", benchNS,
+		"--max-concurrent-reconciles", strconv.Itoa(o.workers),
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start manager (run `make build` first): %w", err)
+	}
+	m := &manager{cmd: cmd, metricsURL: "http://" + addr + "/metrics", logPath: logPath, done: make(chan error, 1)}
+	go func() { m.done <- cmd.Wait(); logFile.Close() }()
+	return m, nil
+}
+
+func (m *manager) stop() error {
+	if m.stopped {
+		return nil
+	}
+	m.stopped = true
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-m.done:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = m.cmd.Process.Kill()
+		return errors.New("manager did not stop within 30s of SIGTERM")
+	}
+}
+
+// explain adds the tail of the manager's log to err.
+func (m *manager) explain(err error) error {
+	b, _ := os.ReadFile(m.logPath)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return fmt.Errorf("%w\nmanager log:\n%s", err, strings.Join(lines, "\n"))
+}
+
+// writes is the manager's count of mutating API requests so far (status
+// patches, events, anything), from client-go's request metrics.
+func (m *manager) writes() int {
+	resp, err := http.Get(m.metricsURL)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		for _, method := range []string{`method="PATCH"`, `method="POST"`, `method="PUT"`, `method="DELETE"`} {
+			if strings.Contains(line, method) {
+				v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+				total += v
+			}
+		}
+	}
+	return int(total)
+}
+
+// rss and peakRSS read the manager's resident memory now and at its peak.
+func (m *manager) rss() int64     { return procStatus(m.cmd.Process.Pid, "VmRSS:") }
+func (m *manager) peakRSS() int64 { return procStatus(m.cmd.Process.Pid, "VmHWM:") }
+
+func procStatus(pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field) {
+			fields := strings.Fields(line)
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// peakPerSecond is the most vendor calls made in one second since start.
+func peakPerSecond(fake *tinestest.Server, ids int, since time.Time) int {
+	perSecond := map[int64]int{}
+	for i := 1; i <= ids; i++ {
+		for _, at := range fake.CallTimes(strconv.Itoa(i)) {
+			if !at.Before(since) {
+				perSecond[at.Unix()]++
+			}
+		}
+	}
+	peak := 0
+	for _, c := range perSecond {
+		peak = max(peak, c)
+	}
+	return peak
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := int(math.Ceil(p*float64(len(d)))) - 1
+	return d[max(i, 0)]
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func printTable(o options, rs []result) {
+	fmt.Printf("credsync benchmark: %d workers, vendor latency %s, %s, %d CPUs, GOMAXPROCS %d\n\n",
+		o.workers, o.latency, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Print("| figure |")
+	for _, r := range rs {
+		fmt.Printf(" N = %d |", r.n)
+	}
+	fmt.Print(" ideal |\n| --- |")
+	for range rs {
+		fmt.Print(" --- |")
+	}
+	fmt.Print(" --- |\n")
+	row := func(name, ideal string, f func(r result) string) {
+		fmt.Printf("| %s |", name)
+		for _, r := range rs {
+			fmt.Printf(" %s |", f(r))
+		}
+		fmt.Printf(" %s |\n", ideal)
+	}
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+	row("floor: N vendor GETs + N status patches", "", func(r result) string { return secs(r.floor) })
+	row("cold sync, all Ready", "", func(r result) string { return secs(r.cold) })
+	row("**cold sync / floor**", "≤ 1.2", func(r result) string { return fmt.Sprintf("**%.2f**", float64(r.cold)/float64(r.floor)) })
+	row("vendor calls during cold sync (N + 20 new)", "N + 20", func(r result) string { return strconv.Itoa(r.coldCalls) })
+	row("new credential during cold sync: time to Ready p50", "", func(r result) string { return secs(r.newP50) })
+	row("new credential during cold sync: time to Ready p99", "≤ 5s", func(r result) string { return secs(r.newP99) })
+	row("refresh interval used", "", func(r result) string { return r.refresh.String() })
+	row("API writes in two idle refresh intervals", "0", func(r result) string { return strconv.Itoa(r.idleWrites) })
+	row("vendor calls per refresh interval", "N + 20", func(r result) string { return strconv.Itoa(r.idleCalls) })
+	row("restart: API writes", "0", func(r result) string { return strconv.Itoa(r.restartWrites) })
+	row("restart: vendor calls / time to check all", "N + 20", func(r result) string {
+		return fmt.Sprintf("%d in %s", r.restartCalls, secs(r.restartTime))
+	})
+	row("restart: busiest second of vendor calls", "≤ provider budget", func(r result) string { return strconv.Itoa(r.restartPeakPerSecond) })
+	row("manager RSS after cold sync / after idle", "", func(r result) string { return mib(r.rssAfterCold) + " / " + mib(r.rssAfterIdle) })
+	row("manager peak RSS", "≤ 150 MiB at 10k", func(r result) string { return mib(r.peakRSS) })
+	if len(rs) >= 2 {
+		a, b := rs[0], rs[len(rs)-1]
+		slope := float64(b.peakRSS-a.peakRSS) / float64(b.n-a.n)
+		fmt.Printf("\nmemory slope (peak RSS) between N = %d and N = %d: %.1f KiB per credential (target ≤ 8 KiB)\n", a.n, b.n, slope/1024)
+	}
+}
