@@ -72,6 +72,11 @@ demo-check: build ## Run the demo once, non-interactively, and fail unless every
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	$(LOCALBIN)/demo --manager $(LOCALBIN)/manager --once
 
+.PHONY: bench
+bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000, ~15 min); see docs/benchmarks.md.
+	$(GO) build -o $(LOCALBIN)/bench ./hack/bench
+	$(LOCALBIN)/bench --manager $(LOCALBIN)/manager $(BENCH_ARGS)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
