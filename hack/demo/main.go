@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -26,9 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/samples"
 	"github.com/credsync/credsync/internal/testenv"
 )
 
@@ -77,14 +75,14 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 	}
 
 	step("starting fake vendor APIs on loopback")
-	fakes := startFakes()
+	fakes := samples.StartFakes(0)
 	defer func() {
 		for _, f := range fakes {
-			f.close()
+			f.Close()
 		}
 	}()
 	for _, f := range fakes {
-		fmt.Printf("    %-13s %s\n", f.block, f.url)
+		fmt.Printf("    %-13s %s\n", f.Block, f.URL)
 	}
 
 	logPath := filepath.Join(dir, "manager.log")
@@ -103,7 +101,7 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 	}()
 
 	step("applying config/samples with kubectl")
-	docs, err := samples(filepath.Join(root, "config", "samples"), fakes)
+	docs, err := samples.Render(filepath.Join(root, "config", "samples"), samples.Endpoints(fakes))
 	if err != nil {
 		return err
 	}
@@ -192,60 +190,6 @@ func kubectlRun(ctx context.Context, kubectl, kubeconfig string, stdin []byte, o
 	return nil
 }
 
-// samples reads config/samples and points every provider at its fake
-// vendor, trusting the fake's certificate with caBundle.
-func samples(dir string, fakes []fake) ([]byte, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	var out bytes.Buffer
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		for _, doc := range strings.Split(string(b), "\n---") {
-			obj := map[string]any{}
-			if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
-			}
-			if len(obj) == 0 {
-				continue
-			}
-			redirect(obj, fakes)
-			j, err := json.Marshal(obj)
-			if err != nil {
-				return nil, err
-			}
-			out.Write(j)
-			out.WriteByte('\n')
-		}
-	}
-	return out.Bytes(), nil
-}
-
-func redirect(obj map[string]any, fakes []fake) {
-	kind, _ := obj["kind"].(string)
-	if kind != v1alpha1.CredentialProviderKind && kind != v1alpha1.ClusterCredentialProviderKind {
-		return
-	}
-	spec, _ := obj["spec"].(map[string]any)
-	for _, f := range fakes {
-		block, ok := spec[f.block].(map[string]any)
-		if !ok {
-			continue
-		}
-		block["url"] = f.url
-		delete(block, "region")
-		spec["caBundle"] = f.caBundle
-	}
-}
-
 // waitSynced waits until every RemoteCredential has a Ready condition for
 // its current generation.
 func waitSynced(ctx context.Context, k8s client.Client, timeout time.Duration) (*v1alpha1.RemoteCredentialList, error) {
@@ -279,7 +223,7 @@ func waitSynced(ctx context.Context, k8s client.Client, timeout time.Duration) (
 func check(list *v1alpha1.RemoteCredentialList) error {
 	var errs []error
 	for _, rc := range list.Items {
-		want, ok := expected[rc.Name]
+		want, ok := samples.Expected[rc.Name]
 		if !ok {
 			continue
 		}
