@@ -52,6 +52,13 @@ test: verify-generated verify-fmt vet ## Run every check: generated files, gofmt
 	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) demo-check
 
+# Fuzzing time per target for make fuzz.
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (30s); FUZZ=regexp picks targets. Stops at the first failure.
+	GO="$(GO)" FUZZTIME="$(FUZZTIME)" FUZZ="$(FUZZ)" bash hack/fuzz.sh
+
 ##@ Build and run
 
 .PHONY: build
