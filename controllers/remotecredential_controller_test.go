@@ -258,6 +258,7 @@ func TestNoOpRefreshWritesNothing(t *testing.T) {
 		Should(gomega.BeNumerically(">=", calls+2), "two refreshes happen")
 	get(g, rc)
 	g.Expect(rc.ResourceVersion).To(gomega.Equal(version), "a refresh that found nothing new wrote to the API server")
+	g.Expect(eventList(t, rc)).To(gomega.Equal([]string{"Normal Synced"}), "a refresh that found nothing new emitted an event")
 }
 
 func TestUserIDOnTinesIsInvalidSpec(t *testing.T) {

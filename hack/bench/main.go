@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -418,7 +417,7 @@ type manager struct {
 }
 
 func startManager(ctx context.Context, o options, kubeconfig, logPath string) (*manager, error) {
-	addr, err := freeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -514,15 +513,6 @@ func procStatus(pid int, field string) int64 {
 		}
 	}
 	return 0
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // peakPerSecond is the most vendor calls made in one second since start.
