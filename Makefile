@@ -48,9 +48,15 @@ envtest: ## Build (once) and print the envtest assets directory.
 	@bash hack/setup-envtest.sh | tail -n 1
 
 .PHONY: test
-test: verify-generated verify-fmt vet ## Run every check: generated files, gofmt, vet, unit and envtest tests, demo smoke run.
-	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -timeout $(TEST_TIMEOUT) ./...
-	$(MAKE) demo-check
+test: verify-generated verify-fmt vet test-unit test-e2e demo-check ## Run every check: generated files, gofmt, vet, unit and envtest tests, the end-to-end suite, demo smoke run.
+
+.PHONY: test-unit
+test-unit: ## Run the Go tests but the end-to-end suite: unit, envtest, fuzz seeds, monitoring and config checks.
+	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /test/e2e)
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end suite: the real manager binary, kubectl, a separate fake-vendors process, failover.
+	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
 
 # Fuzzing time per target for make fuzz.
 FUZZTIME ?= 30s
@@ -83,6 +89,8 @@ demo-check: build ## Run the demo once, non-interactively, and fail unless every
 bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000, ~15 min); see docs/benchmarks.md.
 	$(GO) build -o $(LOCALBIN)/bench ./hack/bench
 	$(LOCALBIN)/bench --manager $(LOCALBIN)/manager $(BENCH_ARGS)
+
+include hack/make/deploy.mk
 
 .PHONY: help
 help: ## Show this help.

@@ -327,7 +327,8 @@ func rateLimitHeaders(get func(string) string) (time.Duration, bool) {
 		return min(d, maxRetryAfter), true
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 && !math.IsInf(secs, 0) {
-		return min(time.Duration(secs*float64(time.Second)), maxRetryAfter), true
+		// Capped before converting: a huge value would overflow Duration.
+		return time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second)), true
 	}
 	return 0, false
 }

@@ -3,6 +3,7 @@ package vendors
 import (
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -34,8 +35,10 @@ func PathSegment(field, v string) (string, error) {
 // slashes, ready for paths to be appended.
 func BaseURL(vendor, raw string) (string, error) {
 	u, err := url.Parse(raw)
+	// "#" is refused outright: an empty fragment parses as none, yet would
+	// turn every path appended to the URL into a fragment.
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "#") {
 		return "", fmt.Errorf("%w: %s url must be an https:// URL without user, query or fragment", ErrInvalidSpec, vendor)
 	}
 	return strings.TrimRight(raw, "/"), nil
@@ -63,4 +66,36 @@ func DecodeCredential[T any, A interface {
 		return nil, c.Invalid(resp, "%v", err)
 	}
 	return cred, nil
+}
+
+// RedactCredential replaces secret wherever it appears in c's strings, a
+// last line of defence for a client whose answers may echo a secret in a
+// form its raw-body scrub cannot see.
+func RedactCredential(c *Credential, secret string) {
+	if secret != "" {
+		redactValue(reflect.ValueOf(c), secret)
+	}
+}
+
+func redactValue(v reflect.Value, secret string) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			redactValue(v.Elem(), secret)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Field(i).CanSet() || v.Field(i).Kind() == reflect.Pointer {
+				redactValue(v.Field(i), secret)
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			redactValue(v.Index(i), secret)
+		}
+	case reflect.String:
+		if v.CanSet() && strings.Contains(v.String(), secret) {
+			v.SetString(strings.ReplaceAll(v.String(), secret, "[redacted]"))
+		}
+	}
 }

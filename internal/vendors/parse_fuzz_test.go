@@ -332,11 +332,7 @@ func FuzzBaseURL(f *testing.F) {
 			t.Fatalf("BaseURL(%q) = %q (%v): not an https URL of the same host", raw, base, err)
 		}
 		if strings.Contains(base, "#") {
-			// Known bug in BaseURL: an empty fragment ("https://host/#")
-			// is accepted and kept, so every request path appended to
-			// the base becomes a fragment and requests go to "/". Remove
-			// this skip once BaseURL refuses a "#".
-			t.Skipf("BaseURL(%q) keeps an empty fragment", raw)
+			t.Fatalf("BaseURL(%q) = %q keeps a fragment: appended paths would not be sent", raw, base)
 		}
 		const suffix = "/api/v1/user_credentials/1"
 		u, err := url.Parse(base + suffix)

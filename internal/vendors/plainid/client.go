@@ -144,33 +144,43 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.getAuthorized(ctx, id)
+	resp, tok, err := c.getAuthorized(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if !resp.OK() {
 		code, message := errorFields(resp.Body)
-		return nil, c.caller.Fail(resp, code, message)
+		return nil, c.caller.Fail(resp, redactToken(code, tok), redactToken(message, tok))
 	}
-	return vendors.DecodeCredential[apiClient](c.caller, resp, ref.ID)
+	cred, err := vendors.DecodeCredential[apiClient](c.caller, resp, ref.ID)
+	if cred != nil {
+		// A token echoed with JSON escapes (\/, \u00XX) survives the scrub
+		// of the raw body: look again at what was decoded.
+		vendors.RedactCredential(cred, tok)
+	}
+	return cred, err
 }
+
+func redactToken(s, tok string) string { return strings.ReplaceAll(s, tok, "[redacted]") }
 
 // getAuthorized GETs client id with the shared token. On a 401 it drops
 // that token and tries once more with a new one.
-func (c *Client) getAuthorized(ctx context.Context, id string) (*vendors.Response, error) {
+// It returns the answer and the token it was made with.
+func (c *Client) getAuthorized(ctx context.Context, id string) (*vendors.Response, string, error) {
 	tok, err := c.token(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	resp, err := c.getClient(ctx, id, tok)
 	if err != nil || resp.Status != http.StatusUnauthorized {
-		return resp, err
+		return resp, tok, err
 	}
 	c.dropToken(tok)
 	if tok, err = c.token(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return c.getClient(ctx, id, tok)
+	resp, err = c.getClient(ctx, id, tok)
+	return resp, tok, err
 }
 
 func (c *Client) getClient(ctx context.Context, id, tok string) (*vendors.Response, error) {
@@ -186,8 +196,20 @@ func (c *Client) getClient(ctx context.Context, id, tok string) (*vendors.Respon
 	// The Caller redacts the Secret's values, not the token: should the
 	// answer echo it (a proxy, a debug page), it must go before anything
 	// reads the body into an error or a Credential.
-	resp.Body = bytes.ReplaceAll(resp.Body, []byte(tok), []byte("[redacted]"))
+	for _, form := range tokenForms(tok) {
+		resp.Body = bytes.ReplaceAll(resp.Body, []byte(form), []byte("[redacted]"))
+	}
 	return resp, nil
+}
+
+// tokenForms are the ways a JSON answer may spell tok: as it is, as Go
+// escapes it, and with "/" escaped as "\/" (PHP and others).
+func tokenForms(tok string) []string {
+	forms := []string{tok}
+	if b, err := json.Marshal(tok); err == nil {
+		forms = append(forms, string(b[1:len(b)-1]))
+	}
+	return append(forms, strings.ReplaceAll(forms[len(forms)-1], "/", `\/`))
 }
 
 // token returns the shared token, fetching a new one when there is none

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -392,3 +393,32 @@ func TestCancelledWhileWaitingForToken(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// An answer that echoes the access token in JSON escapes (which the raw
+// body scrub cannot see) still yields a credential without it.
+func TestEscapedTokenEchoIsRedacted(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv, adminSecret, 2*time.Second)
+	if _, err := get(c, clientID); err != nil {
+		t.Fatal(err)
+	}
+	tok := srv.IssuedTokens()[0]
+	var escaped strings.Builder
+	for _, r := range tok {
+		fmt.Fprintf(&escaped, `\u%04x`, r)
+	}
+	body := fmt.Sprintf(`{"id":%q,"ownerId":"b0e1f961-2061-4f83-8392-b5aa19fed0c1","ownerType":"ENVIRONMENT",`+
+		`"name":"%s","description":"debug: token %s","secret":null,"tokenDuration":"PT60M","permission":"ADMIN"}`,
+		clientID, escaped.String(), escaped.String())
+	srv.FailNext(clientID, vendortest.Fault{Status: http.StatusOK, ContentType: "application/json", Body: body})
+	cred, err := get(c, clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cred.Name+cred.Description, tok) {
+		t.Fatalf("the token reached the credential: %+v", cred)
+	}
+	if cred.Name != "[redacted]" {
+		t.Errorf("name = %q", cred.Name)
+	}
+}
