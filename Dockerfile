@@ -1,5 +1,8 @@
-# Build the manager binary: the same command as `make build`.
-FROM golang:1.26 AS builder
+# Build the manager binary: the same command as `make build`
+# (test/dockerfile checks they stay the same).
+# The builder runs on the build machine's own platform and cross-compiles
+# for the target one, so multi-platform builds need no emulation.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 WORKDIR /workspace
