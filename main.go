@@ -34,7 +34,7 @@ func main() {
 		metricsAddr, probeAddr, clusterNS string
 		labelAllowlist, watchNamespaces   string
 		watchSelector, leaderElectionID   string
-		leaderElectionNS                  string
+		leaderElectionNS, pprofAddr       string
 		secureMetrics, leaderElect        bool
 		concurrency                       int
 		kubeQPS                           float64
@@ -58,6 +58,7 @@ func main() {
 	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a standby waits after the leader's last renewal before taking over.")
 	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew before it gives up leading.")
 	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often managers try to acquire or renew the lease.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address of the Go pprof endpoint, for profiling (0: off).")
 	flag.Float64Var(&kubeQPS, "kube-api-qps", -1, "Client-side rate limit of API server requests per second (-1: none; the API server's priority and fairness applies).")
 	flag.IntVar(&kubeBurst, "kube-api-burst", 0, "Client-side burst of API server requests (with --kube-api-qps).")
 	zapOpts := zap.Options{Development: false}
@@ -100,6 +101,7 @@ func main() {
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
 		Cache:                         cacheOpts,
+		PprofBindAddress:              pprofAddr,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")

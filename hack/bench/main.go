@@ -60,6 +60,9 @@ type options struct {
 	sizes   []int
 	latency time.Duration
 	workers int
+	// cpuProfile, when set, receives a CPU profile of the manager taken
+	// during the cold sync of the last N.
+	cpuProfile string
 }
 
 func main() {
@@ -69,6 +72,7 @@ func main() {
 	flag.StringVar(&sizes, "n", "1000,10000", "comma-separated numbers of RemoteCredentials")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "latency the fake vendor adds to every answer")
 	flag.IntVar(&o.workers, "workers", 16, "concurrency of the operator (--max-concurrent-reconciles) and of the floor loop")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the manager during cold sync to this file")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
 	for _, s := range strings.Split(sizes, ",") {
@@ -171,16 +175,17 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 		}
 	}
 
+	// The bench's own informer watches both namespaces from here on, so
+	// that the floor and the operator share the machine with it alike.
+	watch, err := newReadyWatch(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
 	step("floor: %d vendor GETs and %d status patches, %d at a time", n, n, o.workers)
 	if res.floor, err = floor(ctx, k8s, fake, spec, n, o.workers); err != nil {
 		return res, err
 	}
 	fake.ResetCalls()
-
-	watch, err := newReadyWatch(ctx, cfg)
-	if err != nil {
-		return res, err
-	}
 	step("cold sync: starting the manager")
 	mgr, err := startManager(ctx, o, kubeconfig, filepath.Join(dir, "manager.log"))
 	if err != nil {
@@ -188,6 +193,9 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	}
 	defer mgr.stop()
 	start := time.Now()
+	if o.cpuProfile != "" {
+		go mgr.profile(10*time.Second, o.cpuProfile)
+	}
 	// Halfway through, create new credentials: they must not wait for the rest.
 	if err := watch.waitReady(ctx, n/2, 15*time.Minute); err != nil {
 		return res, mgr.explain(err)
@@ -208,10 +216,17 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	res.newP50, res.newP99 = percentile(waits, 0.50), percentile(waits, 0.99)
 	res.rssAfterCold = mgr.rss()
 
+	// The window starts half an interval after the cold sync, between two
+	// waves of refreshes, and holds exactly the next two waves (each
+	// credential refreshes every 0.9-1.1 intervals).
 	step("idle: two refresh intervals (%s) with nothing changed at the vendor", 2*res.refresh)
+	time.Sleep(time.Until(watch.lastReady().Add(res.refresh / 2)))
 	writes0, calls0 := mgr.writes(), fake.TotalCalls()
 	time.Sleep(2 * res.refresh)
 	res.idleWrites, res.idleCalls = mgr.writes()-writes0, (fake.TotalCalls()-calls0)/2
+	if res.idleWrites != 0 {
+		fmt.Fprintf(os.Stderr, "writes during the idle phase (%d); requests by method now:\n%s\n", res.idleWrites, mgr.writesByMethod())
+	}
 	res.rssAfterIdle = mgr.rss()
 	res.peakRSS = mgr.peakRSS()
 
@@ -340,7 +355,7 @@ type readyWatch struct {
 
 func newReadyWatch(ctx context.Context, cfg *rest.Config) (*readyWatch, error) {
 	w := &readyWatch{readyAt: map[string]time.Time{}}
-	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: map[string]cache.Config{benchNS: {}}})
+	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: map[string]cache.Config{benchNS: {}, floorNS: {}}})
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +365,7 @@ func newReadyWatch(ctx context.Context, cfg *rest.Config) (*readyWatch, error) {
 	}
 	see := func(obj any) {
 		rc, ok := obj.(*v1alpha1.RemoteCredential)
-		if !ok || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
+		if !ok || rc.Namespace != benchNS || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
 			return
 		}
 		now := time.Now()
@@ -411,6 +426,7 @@ func (w *readyWatch) waitReady(ctx context.Context, n int, timeout time.Duration
 type manager struct {
 	cmd        *exec.Cmd
 	metricsURL string
+	pprofURL   string
 	logPath    string
 	done       chan error
 	stopped    bool
@@ -418,6 +434,10 @@ type manager struct {
 
 func startManager(ctx context.Context, o options, kubeconfig, logPath string) (*manager, error) {
 	addr, err := testenv.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -431,6 +451,7 @@ func startManager(ctx context.Context, o options, kubeconfig, logPath string) (*
 		"--metrics-secure=false",
 		"--health-probe-bind-address", "0",
 		"--watch-namespaces", benchNS,
+		"--pprof-bind-address", pprofAddr,
 		"--max-concurrent-reconciles", strconv.Itoa(o.workers),
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -438,7 +459,8 @@ func startManager(ctx context.Context, o options, kubeconfig, logPath string) (*
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start manager (run `make build` first): %w", err)
 	}
-	m := &manager{cmd: cmd, metricsURL: "http://" + addr + "/metrics", logPath: logPath, done: make(chan error, 1)}
+	m := &manager{cmd: cmd, metricsURL: "http://" + addr + "/metrics", pprofURL: "http://" + pprofAddr + "/debug/pprof/profile",
+		logPath: logPath, done: make(chan error, 1)}
 	go func() { m.done <- cmd.Wait(); logFile.Close() }()
 	return m, nil
 }
@@ -458,6 +480,25 @@ func (m *manager) stop() error {
 	}
 }
 
+// profile writes a CPU profile of the manager over d to path.
+func (m *manager) profile(d time.Duration, path string) {
+	var resp *http.Response
+	var err error
+	for range 50 { // the manager may not listen yet
+		if resp, err = http.Get(fmt.Sprintf("%s?seconds=%d", m.pprofURL, int(d.Seconds()))); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	_ = os.WriteFile(path, b, 0o644)
+}
+
 // explain adds the tail of the manager's log to err.
 func (m *manager) explain(err error) error {
 	b, _ := os.ReadFile(m.logPath)
@@ -466,6 +507,25 @@ func (m *manager) explain(err error) error {
 		lines = lines[len(lines)-20:]
 	}
 	return fmt.Errorf("%w\nmanager log:\n%s", err, strings.Join(lines, "\n"))
+}
+
+// writesByMethod is the manager's count of API requests by method, for
+// looking into unexpected writes.
+func (m *manager) writesByMethod() string {
+	resp, err := http.Get(m.metricsURL)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "rest_client_requests_total{") && !strings.Contains(line, `method="GET"`) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // writes is the manager's count of mutating API requests so far (status
