@@ -21,6 +21,7 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
 	$(CONTROLLER_GEN) rbac:roleName=credsync-manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@$(MAKE) -s helm-sync
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -48,7 +49,7 @@ envtest: ## Build (once) and print the envtest assets directory.
 	@bash hack/setup-envtest.sh | tail -n 1
 
 .PHONY: test
-test: verify-generated verify-fmt vet test-unit test-e2e demo-check ## Run every check: generated files, gofmt, vet, unit and envtest tests, the end-to-end suite, demo smoke run.
+test: verify-generated verify-api-docs verify-fmt vet test-unit helm-lint test-e2e demo-check ## Run every check: generated files and docs, gofmt, vet, unit and envtest tests, helm lint, the end-to-end suite, demo smoke run.
 
 .PHONY: test-unit
 test-unit: ## Run the Go tests but the end-to-end suite: unit, envtest, fuzz seeds, monitoring and config checks.

@@ -204,7 +204,7 @@ type TinesCredentialStatus struct {
 // its status true to the vendor's metadata (never its secret).
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Namespaced,shortName=rc;rcred,categories=credsync
+// +kubebuilder:resource:scope=Namespaced,shortName=rcred,categories=credsync
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.providerRef.name`
 // +kubebuilder:printcolumn:name="Vendor",type=string,JSONPath=`.status.vendor`
 // +kubebuilder:printcolumn:name="ID",type=string,JSONPath=`.spec.id`
