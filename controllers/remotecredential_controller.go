@@ -29,6 +29,14 @@ import (
 // providerRefIndex indexes RemoteCredentials by "<kind>/<name>" of their provider.
 const providerRefIndex = "spec.providerRef"
 
+// credentialIndex indexes RemoteCredentials by the vendor credential they
+// name: provider, id and userId.
+const credentialIndex = "spec.credential"
+
+func credentialKey(rc *v1alpha1.RemoteCredential) string {
+	return keyFor(rc.Namespace, rc.Spec.ProviderRef).String() + "|" + rc.Spec.ID + "|" + rc.Spec.UserID
+}
+
 // RemoteCredentialReconciler keeps a RemoteCredential's status true to the
 // vendor's metadata. It calls the vendor only when a sync is due (refresh
 // interval reached, spec or provider changed, sync requested, or a backoff
@@ -120,10 +128,7 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 	}
 
-	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
-	readKey := fmt.Sprintf("%s|%s|%d|%s|%s", res.Key, res.version, r.Providers.SecretVersion(pkey), ref.ID, ref.UserID)
-	cred, err := r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
-		func() (*vendors.Credential, error) { return res.Client.Get(ctx, ref) })
+	cred, err := r.read(ctx, rc, res, basis)
 	if d, ok := vendors.AsDeferred(err); ok {
 		return r.deferred(rc, key, basis, res, d, now), nil
 	}
@@ -136,10 +141,33 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		return r.vendorFailed(rc, key, basis, res.Vendor.Name, err, now), nil
 	}
 	log.V(1).Info("vendor call succeeded", "vendor", res.Vendor.Name, "id", rc.Spec.ID)
-	applyCredential(&rc.Status, cred)
+	cred.ApplyTo(&rc.Status)
 	setSynced(rc, now)
 	r.SyncTimes.Record(key, rc.UID, now)
 	return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
+}
+
+// read fetches the credential rc names. Reads of a credential that other
+// RemoteCredentials name too go through the shared reads.
+func (r *RemoteCredentialReconciler) read(ctx context.Context, rc *v1alpha1.RemoteCredential, res *resolved, basis string) (*vendors.Credential, error) {
+	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
+	if !r.namedByOthers(ctx, rc) {
+		return res.Client.Get(ctx, ref)
+	}
+	key := client.ObjectKeyFromObject(rc)
+	readKey := fmt.Sprintf("%s|%s|%d", credentialKey(rc), res.version, r.Providers.SecretVersion(res.Key))
+	return r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
+		func() (*vendors.Credential, error) { return res.Client.Get(ctx, ref) })
+}
+
+// namedByOthers reports whether another RemoteCredential names the same
+// vendor credential as rc.
+func (r *RemoteCredentialReconciler) namedByOthers(ctx context.Context, rc *v1alpha1.RemoteCredential) bool {
+	list := &v1alpha1.RemoteCredentialList{}
+	if err := r.List(ctx, list, client.MatchingFields{credentialIndex: credentialKey(rc)}, client.UnsafeDisableDeepCopy); err != nil {
+		return true // share: the safe side for the vendor
+	}
+	return len(list.Items) > 1
 }
 
 // observe marks the status as computed for the current spec and sync
@@ -207,30 +235,6 @@ func syncBasis(rc *v1alpha1.RemoteCredential, provider providerObject, secretVer
 func isProviderError(err error) bool {
 	_, ok := asProviderError(err)
 	return ok
-}
-
-// applyCredential copies the vendor's metadata into status, field by field.
-func applyCredential(st *v1alpha1.RemoteCredentialStatus, c *vendors.Credential) {
-	st.Name = c.Name
-	st.Description = c.Description
-	st.CreatedAt = apiTime(c.CreatedAt)
-	st.UpdatedAt = apiTime(c.UpdatedAt)
-	st.ExpiresAt = apiTime(c.ExpiresAt)
-	st.TokenDuration = c.TokenDuration
-	// Copies: an answer may be shared by several RemoteCredentials.
-	st.PlainID = c.PlainID.DeepCopy()
-	st.ElasticCloud = c.ElasticCloud.DeepCopy()
-	st.Tines = c.Tines.DeepCopy()
-}
-
-// apiTime truncates to seconds, as the API server stores times, so that an
-// unchanged vendor answer compares equal to what is stored.
-func apiTime(t *time.Time) *metav1.Time {
-	if t == nil {
-		return nil
-	}
-	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
-	return &mt
 }
 
 // setSynced sets the outcome of a successful fetch: Synced, or Expired when
@@ -301,6 +305,10 @@ func (r *RemoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			rc := o.(*v1alpha1.RemoteCredential)
 			return []string{keyFor(rc.Namespace, rc.Spec.ProviderRef).Kind + "/" + rc.Spec.ProviderRef.Name}
 		}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.RemoteCredential{}, credentialIndex,
+		func(o client.Object) []string { return []string{credentialKey(o.(*v1alpha1.RemoteCredential))} }); err != nil {
 		return err
 	}
 	workers := r.MaxConcurrentReconciles

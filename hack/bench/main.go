@@ -63,6 +63,9 @@ type options struct {
 	// cpuProfile, when set, receives a CPU profile of the manager taken
 	// during the cold sync of the last N.
 	cpuProfile string
+	// heapProfile, when set, receives a heap profile of the manager taken
+	// at the end of the idle phase of the last N.
+	heapProfile string
 }
 
 func main() {
@@ -73,6 +76,7 @@ func main() {
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "latency the fake vendor adds to every answer")
 	flag.IntVar(&o.workers, "workers", 16, "concurrency of the operator (--max-concurrent-reconciles) and of the floor loop")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the manager during cold sync to this file")
+	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of the manager after the idle phase to this file")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
 	for _, s := range strings.Split(sizes, ",") {
@@ -228,6 +232,9 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 		fmt.Fprintf(os.Stderr, "writes during the idle phase (%d); requests by method now:\n%s\n", res.idleWrites, mgr.writesByMethod())
 	}
 	res.rssAfterIdle = mgr.rss()
+	if o.heapProfile != "" {
+		mgr.fetch(strings.Replace(mgr.pprofURL, "/profile", "/heap", 1), o.heapProfile)
+	}
 	res.peakRSS = mgr.peakRSS()
 
 	step("restart: stopping the manager and starting a new one over %d synced credentials", n+newObjects)
@@ -330,8 +337,11 @@ func floor(ctx context.Context, k8s client.Client, fake *tinestest.Server, spec 
 				if err == nil {
 					rc := &v1alpha1.RemoteCredential{ObjectMeta: metav1.ObjectMeta{Namespace: floorNS, Name: credentialName(i)}}
 					before := rc.DeepCopy()
-					rc.Status.Name, rc.Status.Vendor = cred.Name, v1alpha1.VendorTines
-					meta.SetStatusCondition(&rc.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonSynced})
+					// What a first sync writes: the mapped metadata and Ready.
+					cred.ApplyTo(&rc.Status)
+					rc.Status.Vendor, rc.Status.ObservedGeneration = v1alpha1.VendorTines, 1
+					meta.SetStatusCondition(&rc.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+						Reason: v1alpha1.ReasonSynced, Message: "tines credential " + strconv.Itoa(i) + " synced", ObservedGeneration: 1})
 					err = k8s.Status().Patch(ctx, rc, client.MergeFrom(before))
 				}
 				if err != nil {
@@ -482,10 +492,15 @@ func (m *manager) stop() error {
 
 // profile writes a CPU profile of the manager over d to path.
 func (m *manager) profile(d time.Duration, path string) {
+	m.fetch(fmt.Sprintf("%s?seconds=%d", m.pprofURL, int(d.Seconds())), path)
+}
+
+// fetch writes what url answers to path.
+func (m *manager) fetch(url, path string) {
 	var resp *http.Response
 	var err error
 	for range 50 { // the manager may not listen yet
-		if resp, err = http.Get(fmt.Sprintf("%s?seconds=%d", m.pprofURL, int(d.Seconds()))); err == nil {
+		if resp, err = http.Get(url); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

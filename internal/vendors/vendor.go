@@ -8,6 +8,8 @@ import (
 	"context"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/credsync/credsync/api/v1alpha1"
 )
 
@@ -34,6 +36,30 @@ type Credential struct {
 	PlainID      *v1alpha1.PlainIDCredentialStatus
 	ElasticCloud *v1alpha1.ElasticCloudCredentialStatus
 	Tines        *v1alpha1.TinesCredentialStatus
+}
+
+// ApplyTo copies the metadata into a RemoteCredential's status, field by
+// field. Times are truncated to seconds, as the API server stores them, so
+// that an unchanged answer compares equal to what is stored.
+func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
+	st.Name = c.Name
+	st.Description = c.Description
+	st.CreatedAt = apiTime(c.CreatedAt)
+	st.UpdatedAt = apiTime(c.UpdatedAt)
+	st.ExpiresAt = apiTime(c.ExpiresAt)
+	st.TokenDuration = c.TokenDuration
+	// Copies: an answer may be shared by several RemoteCredentials.
+	st.PlainID = c.PlainID.DeepCopy()
+	st.ElasticCloud = c.ElasticCloud.DeepCopy()
+	st.Tines = c.Tines.DeepCopy()
+}
+
+func apiTime(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
 }
 
 // Client reads credential metadata from one vendor account. Implementations

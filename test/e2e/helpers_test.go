@@ -273,3 +273,18 @@ func expectSynced(g gomega.Gomega, rc *v1alpha1.RemoteCredential) {
 	g.Expect(c.Status).To(gomega.Equal(metav1.ConditionTrue), "%s", rc.Name)
 	g.Expect(got.Status.ObservedGeneration).To(gomega.Equal(got.Generation), "%s", rc.Name)
 }
+
+// deleteLeasesAfter removes the named leader election Leases when t ends,
+// after the managers it starts later (cleanups run last in, first out): a
+// killed manager keeps its Lease, and the next test's managers need not
+// wait for it to expire. Call it before starting the managers.
+func deleteLeasesAfter(t *testing.T, names ...string) {
+	t.Cleanup(func() {
+		for _, name := range names {
+			l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: name}}
+			if err := client.IgnoreNotFound(k8s.Delete(context.Background(), l)); err != nil {
+				t.Errorf("delete the leader election Lease %s: %v", name, err)
+			}
+		}
+	})
+}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -9,9 +8,6 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
@@ -40,15 +36,7 @@ func TestOnlyTheLeaderCallsVendorsAndFailoverIsQuick(t *testing.T) {
 	g := gomega.NewWithT(t)
 	ns := newNamespace(t)
 	tinesProvider(t, ns)
-	// The managers do not release the Lease when they stop: remove it
-	// after them (cleanups run last in, first out), so the next managers
-	// need not wait for it to expire.
-	t.Cleanup(func() {
-		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: leaseName}}
-		if err := client.IgnoreNotFound(k8s.Delete(context.Background(), l)); err != nil {
-			t.Errorf("delete the leader election Lease: %v", err)
-		}
-	})
+	deleteLeasesAfter(t, leaseName)
 
 	managers := []*manager{startManager(t, "a"), startManager(t, "b")}
 	for _, m := range managers {
