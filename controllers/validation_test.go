@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/credsync/credsync/internal/testenv"
 )
 
 // kubectl runs the real kubectl against the test control plane.
@@ -15,14 +17,7 @@ func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
 	if err := os.WriteFile(kubeconfig, testEnv.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	path, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kubectl is needed on PATH in CI")
-		}
-		t.Skip("kubectl not installed")
-	}
-	cmd := exec.Command(path, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd := exec.Command(testenv.Tool(t, "kubectl", "kubectl v1.32 or newer"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -100,4 +101,42 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 		return nil, nil, fmt.Errorf("start control plane: %w", err)
 	}
 	return env, cfg, nil
+}
+
+// Tool returns the path of the command name on PATH for a test. Without it
+// the test is skipped, except in CI (CI set), where .ci/run provides every
+// tool and a missing one is an error; hint says where it comes from.
+func Tool(t testing.TB, name, hint string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is needed on PATH in CI (%s)", name, hint)
+		}
+		t.Skipf("%s not on PATH (%s)", name, hint)
+	}
+	return path
+}
+
+// StartForTests starts a control plane for a test binary's TestMain. When
+// the envtest binaries are not available it returns a reason to skip the
+// tests instead, except in CI (CI set), where that is an error.
+func StartForTests() (env *envtest.Environment, cfg *rest.Config, skip string, err error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	assets, err := Assets(root)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			return nil, nil, "", err
+		}
+		return nil, nil, fmt.Sprintf("no envtest assets (set KUBEBUILDER_ASSETS, or CI to make this an error): %v", err), nil
+	}
+	// Start asks for the assets again: give it the answer.
+	if err := os.Setenv("KUBEBUILDER_ASSETS", assets); err != nil {
+		return nil, nil, "", err
+	}
+	env, cfg, err = Start()
+	return env, cfg, "", err
 }

@@ -69,21 +69,13 @@ func run(m *testing.M) int {
 	if root, err = testenv.RepoRoot(); err != nil {
 		return fail(err)
 	}
-	assets, err := testenv.Assets(root)
+	env, cfg, skip, err := testenv.StartForTests()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			return fail(err)
-		}
-		skipReason = fmt.Sprintf("no envtest assets (set KUBEBUILDER_ASSETS, or CI to make this an error): %v", err)
+		return fail(err)
+	}
+	if skip != "" {
+		skipReason = skip
 		return m.Run()
-	}
-	// testenv.Start asks for the assets again: give it the answer.
-	if err := os.Setenv("KUBEBUILDER_ASSETS", assets); err != nil {
-		return fail(err)
-	}
-	env, cfg, err := testenv.Start()
-	if err != nil {
-		return fail(err)
 	}
 	defer func() { _ = env.Stop() }()
 
@@ -189,17 +181,7 @@ func buildTool(name string) (string, error) {
 
 // kubectlPath is kubectl on PATH. Without it t fails in CI and is skipped
 // elsewhere, as in the controller tests.
-func kubectlPath(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kubectl is needed on PATH in CI")
-		}
-		t.Skip("kubectl not installed")
-	}
-	return path
-}
+func kubectlPath(t *testing.T) string { return testenv.Tool(t, "kubectl", "kubectl v1.32 or newer") }
 
 // kubectl runs kubectl against the test control plane with stdin as its
 // input and returns what it printed (stdout and stderr).

@@ -51,18 +51,15 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail(err)
 	}
-	assets, err := testenv.Assets(root)
+	env, cfg, skip, err := testenv.StartForTests()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			return fail(err)
-		}
-		skipReason = fmt.Sprintf("no envtest assets (set KUBEBUILDER_ASSETS, or CI to make this an error): %v", err)
-		return m.Run()
-	}
-	// testenv.Start asks for the assets again: give it the answer.
-	if err := os.Setenv("KUBEBUILDER_ASSETS", assets); err != nil {
 		return fail(err)
 	}
+	if skip != "" {
+		skipReason = skip
+		return m.Run()
+	}
+	defer func() { _ = env.Stop() }()
 
 	dir, err := os.MkdirTemp("", "credsync-e2e-")
 	if err != nil {
@@ -76,11 +73,6 @@ func run(m *testing.M) int {
 		return fail(fmt.Errorf("build the manager: %w", err))
 	}
 
-	env, cfg, err := testenv.Start()
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { _ = env.Stop() }()
 	kubeconfig = filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		return fail(err)

@@ -140,17 +140,7 @@ func startFakeVendors(t *testing.T, root string, latency time.Duration) []sample
 	return endpoints
 }
 
-func lookKubectl(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kubectl is needed on PATH")
-		}
-		t.Skip("kubectl not on PATH")
-	}
-	return path
-}
+func lookKubectl(t *testing.T) string { return testenv.Tool(t, "kubectl", "kubectl v1.32 or newer") }
 
 // kubectlRun runs kubectl against the control plane and returns its output.
 func kubectlRun(t *testing.T, kubectl string, stdin []byte, args ...string) string {

@@ -143,15 +143,7 @@ func promAlerts(pr promRule) []promAlertRule {
 // promtoolPath returns the path of promtool, skipping the test when it is not
 // installed, except in CI (CI set), where .ci/run installs it.
 func promtoolPath(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool is needed on PATH in CI (Debian package prometheus)")
-		}
-		t.Skip("promtool not installed (Debian package prometheus)")
-	}
-	return path
+	return testenv.Tool(t, "promtool", "Debian package prometheus; .ci/run installs it")
 }
 
 // TestPromtool writes the PrometheusRule's spec as a plain rule file beside a
