@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/credsync/credsync/internal/vendors"
 )
@@ -21,6 +22,45 @@ type sharedReads struct {
 	mu      sync.Mutex
 	answers map[string]sharedAnswer
 	sweepAt int // sweep expired answers when the map grows past this
+	// names is the credential each RemoteCredential names; counts how
+	// many name each. Only credentials named more than once are shared.
+	// (Two maps cost a fraction of a cache index with one value per object.)
+	names  map[types.NamespacedName]string
+	counts map[string]int
+}
+
+// name records that obj names the vendor credential cred and reports
+// whether another RemoteCredential names it too.
+func (s *sharedReads) name(obj types.NamespacedName, cred string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names == nil {
+		s.names, s.counts = map[types.NamespacedName]string{}, map[string]int{}
+	}
+	if old, ok := s.names[obj]; !ok || old != cred {
+		if ok {
+			s.uncount(old)
+		}
+		s.names[obj] = cred
+		s.counts[cred]++
+	}
+	return s.counts[cred] > 1
+}
+
+// forget drops obj (it is gone).
+func (s *sharedReads) forget(obj types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cred, ok := s.names[obj]; ok {
+		delete(s.names, obj)
+		s.uncount(cred)
+	}
+}
+
+func (s *sharedReads) uncount(cred string) {
+	if s.counts[cred]--; s.counts[cred] <= 0 {
+		delete(s.counts, cred)
+	}
 }
 
 type sharedAnswer struct {

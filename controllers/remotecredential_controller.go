@@ -29,10 +29,6 @@ import (
 // providerRefIndex indexes RemoteCredentials by "<kind>/<name>" of their provider.
 const providerRefIndex = "spec.providerRef"
 
-// credentialIndex indexes RemoteCredentials by the vendor credential they
-// name: provider, id and userId.
-const credentialIndex = "spec.credential"
-
 func credentialKey(rc *v1alpha1.RemoteCredential) string {
 	return keyFor(rc.Namespace, rc.Spec.ProviderRef).String() + "|" + rc.Spec.ID + "|" + rc.Spec.UserID
 }
@@ -71,6 +67,7 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
+			r.reads.forget(req.NamespacedName)
 			r.SyncTimes.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -151,23 +148,13 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 // RemoteCredentials name too go through the shared reads.
 func (r *RemoteCredentialReconciler) read(ctx context.Context, rc *v1alpha1.RemoteCredential, res *resolved, basis string) (*vendors.Credential, error) {
 	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
-	if !r.namedByOthers(ctx, rc) {
+	key := client.ObjectKeyFromObject(rc)
+	if !r.reads.name(key, credentialKey(rc)) {
 		return res.Client.Get(ctx, ref)
 	}
-	key := client.ObjectKeyFromObject(rc)
 	readKey := fmt.Sprintf("%s|%s|%d", credentialKey(rc), res.version, r.Providers.SecretVersion(res.Key))
 	return r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
 		func() (*vendors.Credential, error) { return res.Client.Get(ctx, ref) })
-}
-
-// namedByOthers reports whether another RemoteCredential names the same
-// vendor credential as rc.
-func (r *RemoteCredentialReconciler) namedByOthers(ctx context.Context, rc *v1alpha1.RemoteCredential) bool {
-	list := &v1alpha1.RemoteCredentialList{}
-	if err := r.List(ctx, list, client.MatchingFields{credentialIndex: credentialKey(rc)}, client.UnsafeDisableDeepCopy); err != nil {
-		return true // share: the safe side for the vendor
-	}
-	return len(list.Items) > 1
 }
 
 // observe marks the status as computed for the current spec and sync
@@ -305,10 +292,6 @@ func (r *RemoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			rc := o.(*v1alpha1.RemoteCredential)
 			return []string{keyFor(rc.Namespace, rc.Spec.ProviderRef).Kind + "/" + rc.Spec.ProviderRef.Name}
 		}); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.RemoteCredential{}, credentialIndex,
-		func(o client.Object) []string { return []string{credentialKey(o.(*v1alpha1.RemoteCredential))} }); err != nil {
 		return err
 	}
 	workers := r.MaxConcurrentReconciles
