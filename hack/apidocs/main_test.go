@@ -79,7 +79,7 @@ func TestRenderKnownFields(t *testing.T) {
 		"| Short names | `ccp` |",
 		"| Expires | string | `.status.expiresAt` | always |",
 		"| Name | string | `.status.name` | with `-o wide` |",
-		"`rc` (kubectl resolves it to the built-in `replicationcontrollers`",
+		"| Short names | `rcred` |",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
