@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/metrics"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -46,12 +47,7 @@ func (k providerKey) String() string {
 
 // label names the provider in metrics: "namespace/name" for a
 // CredentialProvider, "name" for a ClusterCredentialProvider.
-func (k providerKey) label() string {
-	if k.Namespace == "" {
-		return k.Name
-	}
-	return k.Namespace + "/" + k.Name
-}
+func (k providerKey) label() string { return metrics.ProviderLabel(k.Namespace, k.Name) }
 
 // keyFor returns the provider a RemoteCredential in namespace refers to. A
 // CredentialProvider is always looked up in the credential's own namespace.
@@ -119,8 +115,9 @@ const failedLoadTTL = 5 * time.Second
 // per provider (so a PlainID token is shared by all its credentials),
 // rebuilt when the provider's spec or Secret changes, and one request
 // budget (vendors.Gate) per provider. Secrets are read with a direct GET
-// (no Secret cache, no list or watch) at most once per SecretTTL per
-// provider, and again after Forget or on Reload.
+// (no Secret cache, no list or watch): by credentials' loads at most once
+// per SecretTTL per provider, and again after Forget (a 401) or on Reload
+// (the provider's own check, once a minute).
 type Providers struct {
 	// Reader reads provider objects (the manager's cache).
 	Reader client.Reader

@@ -118,6 +118,8 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		}
 		return r.providerNotReady(rc, key, basis, err, now), nil
 	}
+	// The load may have found the Secret changed: this sync is made for it.
+	basis = syncBasis(rc, provider, r.Providers.SecretVersion(pkey))
 	if rc.Spec.UserID != "" && !res.Vendor.SupportsUserID {
 		observe(rc, res.Vendor.Name)
 		msg := fmt.Sprintf("spec.userId is not supported by %s providers (elasticCloud only)", res.Vendor.Name)

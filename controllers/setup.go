@@ -60,10 +60,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	recorder := mgr.GetEventRecorder(EventSource)
 	// A provider's Secret changing wakes its credentials; the vendor
 	// refusing its credentials wakes the provider (its Ready condition).
-	credentialWake := make(chan event.GenericEvent)
+	credentialWake := make(chan event.GenericEvent, wakeBuffer)
 	providerWake := map[string]chan event.GenericEvent{
-		v1alpha1.CredentialProviderKind:        make(chan event.GenericEvent),
-		v1alpha1.ClusterCredentialProviderKind: make(chan event.GenericEvent),
+		v1alpha1.CredentialProviderKind:        make(chan event.GenericEvent, wakeBuffer),
+		v1alpha1.ClusterCredentialProviderKind: make(chan event.GenericEvent, wakeBuffer),
 	}
 	providers := &Providers{
 		Reader:                   mgr.GetClient(),
@@ -71,8 +71,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Registry:                 opts.Registry,
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
 		SecretTTL:                opts.SecretTTL,
-		OnSecretChange:           func(k providerKey) { go send(credentialWake, k) },
-		OnAuthFailure:            func(k providerKey) { go send(providerWake[k.Kind], k) },
+		OnSecretChange:           func(k providerKey) { send(credentialWake, k) },
+		OnAuthFailure:            func(k providerKey) { send(providerWake[k.Kind], k) },
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
 		if err := (&ProviderReconciler{Client: mgr.GetClient(), Providers: providers, Kind: kind, Recorder: recorder,
@@ -90,10 +90,19 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr)
 }
 
-// send names the provider k on ch (a controller's wake-up source).
+// wakeBuffer is how many wake-ups may wait for a controller to take them.
+const wakeBuffer = 1024
+
+// send names the provider k on ch (a controller's wake-up source) without
+// ever blocking: when ch is full (or nobody reads it any more) the wake-up
+// is dropped, which is safe: the periodic provider check and the refresh
+// interval catch up.
 func send(ch chan<- event.GenericEvent, k providerKey) {
 	obj := newProvider(k.Kind)
 	obj.SetNamespace(k.Namespace)
 	obj.SetName(k.Name)
-	ch <- event.GenericEvent{Object: obj}
+	select {
+	case ch <- event.GenericEvent{Object: obj}:
+	default:
+	}
 }

@@ -116,6 +116,9 @@ func (s *SyncTimes) Forget(key types.NamespacedName) {
 
 // Get returns the last successful check of key, if it was of the object uid.
 func (s *SyncTimes) Get(key types.NamespacedName, uid types.UID) (time.Time, bool) {
+	if s == nil {
+		return time.Time{}, false
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t, ok := s.m[key]

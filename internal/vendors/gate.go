@@ -61,6 +61,9 @@ type Gate struct {
 	verified  bool
 	probing   bool
 	probeDone chan struct{} // closed when the probe in flight ends
+	waiting   int           // reads waiting for the probe (tests watch it)
+	// epoch counts Secret changes: outcomes of older reads are ignored.
+	epoch int
 	// onPause is called (outside the lock) when a 401 pauses the provider.
 	onPause func()
 	// now is the clock of pauses (tests move it).
@@ -74,8 +77,11 @@ const (
 	maxInlineWait = time.Second
 	// probeWait is how long reads wait while a probe is in flight.
 	probeWait = 2 * time.Second
-	pauseBase = 5 * time.Second
-	pauseCap  = 5 * time.Minute
+	// probeInlineWait is how long a read waits in place for the probe's
+	// answer before it is handed back: short, as it holds a worker.
+	probeInlineWait = 250 * time.Millisecond
+	pauseBase       = 5 * time.Second
+	pauseCap        = 5 * time.Minute
 )
 
 // NewGate returns a gate enforcing limits (DefaultLimits for unset fields).
@@ -98,13 +104,6 @@ func (g *Gate) SetLimits(l Limits) {
 	g.limits = l
 	g.limiter = rate.NewLimiter(rate.Limit(float64(l.RequestsPerMinute)/60), l.Burst)
 	g.slots = make(chan struct{}, l.MaxConcurrent)
-}
-
-// Limits returns the budget in force.
-func (g *Gate) Limits() Limits {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.limits
 }
 
 // DeferredError says a read was not made: the provider is paused (Cause is
@@ -140,13 +139,16 @@ func (g *Gate) AuthFailure() error {
 	return nil
 }
 
-// ResetAuth lifts a pause caused by refused credentials: the provider's
-// Secret changed, so the next read may succeed.
+// ResetAuth is told that the provider's Secret changed: a pause caused by
+// refused credentials is lifted (the next read may succeed) and the new
+// Secret is probed before other reads go.
 func (g *Gate) ResetAuth() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.epoch++
+	g.verified = false // the new Secret is untested: one read goes first
 	if errors.Is(g.cause, ErrUnauthorized) {
-		g.cause, g.until, g.failures, g.verified = nil, time.Time{}, 0, false
+		g.cause, g.until, g.failures = nil, time.Time{}, 0
 	}
 }
 
@@ -163,7 +165,7 @@ func (g *Gate) PauseFor(d time.Duration) {
 // admit waits for the right to make one read. It returns release (call it
 // when the read is done, with its error) or a *DeferredError.
 func (g *Gate) admit(ctx context.Context) (func(error), error) {
-	probe, err := g.turn(ctx)
+	probe, epoch, err := g.turn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +180,8 @@ func (g *Gate) admit(ctx context.Context) (func(error), error) {
 			g.mu.Unlock()
 		}
 	}()
-	if err := waitToken(ctx, limiter); err != nil {
+	token, err := waitToken(ctx, limiter)
+	if err != nil {
 		return nil, err
 	}
 	timer := time.NewTimer(maxInlineWait)
@@ -186,57 +189,70 @@ func (g *Gate) admit(ctx context.Context) (func(error), error) {
 	select {
 	case slots <- struct{}{}:
 	case <-timer.C:
+		token.Cancel() // no request made: give the token back
 		return nil, &DeferredError{Wait: maxInlineWait}
 	case <-ctx.Done():
+		token.Cancel()
 		return nil, ctx.Err()
 	}
 	acquired = true
 	return func(err error) {
 		<-slots
-		g.done(err, probe)
+		g.done(err, probe, epoch)
 	}, nil
 }
 
-// turn says whether the provider may be called now, and whether this read
-// is the probe. While a probe is out, it waits in place for its answer up
-// to maxInlineWait.
-func (g *Gate) turn(ctx context.Context) (probe bool, err error) {
+// turn says whether the provider may be called now, whether this read is
+// the probe, and the gate's epoch. While a probe is out, it waits in place
+// for its answer up to probeInlineWait.
+func (g *Gate) turn(ctx context.Context) (probe bool, epoch int, err error) {
 	waited := false
 	for {
 		g.mu.Lock()
-		now := g.now()
+		now, epoch := g.now(), g.epoch
 		if now.Before(g.until) {
 			err := &DeferredError{Wait: g.until.Sub(now), Cause: g.cause}
 			g.mu.Unlock()
-			return false, err
+			return false, epoch, err
 		}
 		probe = g.cause != nil || !g.verified
 		if !probe {
 			g.mu.Unlock()
-			return false, nil
+			return false, epoch, nil
 		}
 		if !g.probing {
 			g.probing, g.probeDone = true, make(chan struct{})
 			g.mu.Unlock()
-			return true, nil
+			return true, epoch, nil
 		}
 		done, cause := g.probeDone, g.cause
+		g.waiting++
 		g.mu.Unlock()
 		if waited {
-			return false, &DeferredError{Wait: probeWait, Cause: cause}
+			g.unwait()
+			return false, epoch, &DeferredError{Wait: probeWait, Cause: cause}
 		}
-		timer := time.NewTimer(maxInlineWait)
+		timer := time.NewTimer(probeInlineWait)
 		select {
 		case <-done:
 			waited = true
 		case <-timer.C:
-			return false, &DeferredError{Wait: probeWait, Cause: cause}
+			g.unwait()
+			return false, epoch, &DeferredError{Wait: probeWait, Cause: cause}
 		case <-ctx.Done():
 			timer.Stop()
-			return false, ctx.Err()
+			g.unwait()
+			return false, epoch, ctx.Err()
 		}
 		timer.Stop()
+		g.unwait()
 	}
+}
+
+func (g *Gate) unwait() {
+	g.mu.Lock()
+	g.waiting--
+	g.mu.Unlock()
 }
 
 // endProbe marks the probe in flight as ended; g.mu is held.
@@ -248,49 +264,61 @@ func (g *Gate) endProbe() {
 }
 
 // waitToken takes a token from limiter, waiting in place up to
-// maxInlineWait; a longer wait is a DeferredError.
-func waitToken(ctx context.Context, limiter *rate.Limiter) error {
+// maxInlineWait; a longer wait is a DeferredError. The reservation is
+// returned so that a read that is not made can give its token back.
+func waitToken(ctx context.Context, limiter *rate.Limiter) (*rate.Reservation, error) {
 	r := limiter.Reserve()
 	d := r.Delay()
 	if d > maxInlineWait {
 		r.Cancel()
-		return &DeferredError{Wait: d}
+		return nil, &DeferredError{Wait: d}
 	}
 	if d == 0 {
-		return nil
+		return r, nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return r, nil
 	case <-ctx.Done():
 		r.Cancel()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-// done records a read's outcome: a 401 or a 429 pauses the provider for
-// the next backoff step (or Retry-After, when longer); any other answer
-// to a probe reopens it.
-func (g *Gate) done(err error, probe bool) {
+// done records a read's outcome. A 401 or a 429 pauses the provider for
+// the next backoff step (or Retry-After, when longer); reads that fail
+// together count as one step, and a pause never shortens one already set
+// (by Retry-After or rate-limit headers). An answer to a probe that is
+// neither reopens the provider; a probe that got no answer (timeout,
+// connection error) proves nothing and changes nothing. Outcomes of reads
+// made before the Secret changed (an older epoch) are ignored.
+func (g *Gate) done(err error, probe bool, epoch int) {
 	unauthorized := errors.Is(err, ErrUnauthorized)
 	g.mu.Lock()
 	if probe {
 		g.endProbe()
 	}
 	notify := false
+	now := g.now()
 	switch {
+	case epoch != g.epoch:
 	case unauthorized || errors.Is(err, ErrRateLimited):
-		g.failures++
+		if !now.Before(g.until) || probe { // a new step, not a read of the same one
+			g.failures++
+		}
 		wait := Backoff("provider", g.failures, pauseBase, pauseCap)
 		if ra := RetryAfter(err); ra > wait {
 			wait = ra
 		}
 		notify = unauthorized && !errors.Is(g.cause, ErrUnauthorized)
-		g.cause, g.until = err, g.now().Add(wait)
-	case probe:
-		g.cause, g.until, g.failures, g.verified = nil, time.Time{}, 0, true
+		g.cause = err
+		if until := now.Add(wait); until.After(g.until) {
+			g.until = until
+		}
+	case probe && answered(err):
+		g.cause, g.failures, g.verified = nil, 0, true
 	}
 	onPause := g.onPause
 	g.mu.Unlock()
@@ -299,21 +327,35 @@ func (g *Gate) done(err error, probe bool) {
 	}
 }
 
+// answered reports whether err (nil included) came with an answer from the
+// vendor, which proves the provider's credentials were accepted.
+func answered(err error) bool {
+	var e *Error
+	return err == nil || (errors.As(err, &e) && e.Status != 0)
+}
+
 // gatedClient makes every read of a Client pass its provider's Gate.
 type gatedClient struct {
 	Client
 	gate *Gate
 }
 
-func (c gatedClient) Get(ctx context.Context, ref Ref) (*Credential, error) {
+func (c gatedClient) Get(ctx context.Context, ref Ref) (cred *Credential, err error) {
 	release, err := c.gate.admit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cred, err := c.Client.Get(ctx, ref)
-	release(err)
-	return cred, err
+	defer func() {
+		if p := recover(); p != nil {
+			release(errPanicked) // never leave the probe or the slot taken
+			panic(p)
+		}
+		release(err)
+	}()
+	return c.Client.Get(ctx, ref)
 }
+
+var errPanicked = errors.New("vendor client panicked")
 
 // rateLimitHeaders reads the x-ratelimit-remaining and x-ratelimit-interval
 // headers some vendors send (Elastic Cloud): when nothing remains, the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,7 +116,7 @@ func TestGateFirstReadProbesAlone(t *testing.T) {
 	for range 5 {
 		go func() { results <- call(t, g, nil) }()
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitForWaiters(t, g, 5)
 	probe(&Error{Class: ErrUnauthorized, Status: 401})
 	for range 5 {
 		mustDefer(t, <-results, ErrUnauthorized)
@@ -130,7 +131,7 @@ func TestGateFirstReadProbesAlone(t *testing.T) {
 	for range 5 {
 		go func() { results <- call(t, ok, nil) }()
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitForWaiters(t, ok, 5)
 	probe(nil)
 	for range 5 {
 		if err := <-results; err != nil {
@@ -310,5 +311,124 @@ func TestCallerHonoursRateLimitHeaders(t *testing.T) {
 	d := mustDefer(t, call(t, g, nil), nil)
 	if d.Wait != 30*time.Second {
 		t.Fatalf("held back for %s, want the 30s window", d.Wait)
+	}
+}
+
+// waitForWaiters waits until n reads wait for g's probe.
+func waitForWaiters(t *testing.T, g *Gate, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		g.mu.Lock()
+		w := g.waiting
+		g.mu.Unlock()
+		if w == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads wait for the probe, want %d", w, n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// admitted takes n reads through a verified gate at once.
+func admitted(t *testing.T, g *Gate, n int) []func(error) {
+	t.Helper()
+	var releases []func(error)
+	for range n {
+		r, err := g.admit(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	return releases
+}
+
+// Sixteen reads in flight that all get a 429 are one backoff step, not 16.
+func TestGateConcurrentFailuresAreOneStep(t *testing.T) {
+	g, _, _ := testGate(unlimited)
+	g.verified = true
+	for _, release := range admitted(t, g, 16) {
+		release(&Error{Class: ErrRateLimited, Status: 429})
+	}
+	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
+	if d.Wait > pauseBase*11/10 {
+		t.Fatalf("paused %s after one round of 429s, want one step (%s)", d.Wait, pauseBase)
+	}
+}
+
+// A pause from rate-limit headers is neither lifted by a good probe nor
+// shortened by a 429's shorter backoff.
+func TestGateHeaderPauseSurvives(t *testing.T) {
+	g, _, _ := testGate(unlimited)
+	g.verified = true
+	release := admitted(t, g, 1)[0]
+	g.PauseFor(time.Hour) // the answer's headers, read before release
+	release(&Error{Class: ErrRateLimited, Status: 429})
+	if d := mustDefer(t, call(t, g, nil), ErrRateLimited); d.Wait < 59*time.Minute {
+		t.Fatalf("a 429 shortened the header pause to %s", d.Wait)
+	}
+
+	g2, clock2, _ := testGate(unlimited)
+	_ = call(t, g2, &Error{Class: ErrUnauthorized, Status: 401})
+	clock2.add(time.Minute)
+	probe := admitted(t, g2, 1)[0]
+	g2.PauseFor(time.Hour)
+	probe(nil)
+	if d := mustDefer(t, call(t, g2, nil), nil); d.Wait < 59*time.Minute {
+		t.Fatalf("a good probe lifted the header pause: %s", d.Wait)
+	}
+}
+
+// A probe that got no answer proves nothing: the next read probes again.
+func TestGateUnansweredProbeProvesNothing(t *testing.T) {
+	g, _, _ := testGate(unlimited)
+	_ = call(t, g, &Error{Class: ErrUnavailable, Message: "no answer within 30s"})
+	if g.verified {
+		t.Fatal("a timed-out probe verified the provider")
+	}
+	_ = call(t, g, &Error{Class: ErrNotFound, Status: 404})
+	if !g.verified {
+		t.Fatal("a 404 answer did not verify the provider")
+	}
+}
+
+// A 401 to a read made with the old Secret does not pause the provider
+// again once the Secret changed.
+func TestGateIgnoresOutcomesOfTheOldSecret(t *testing.T) {
+	g, _, paused := testGate(unlimited)
+	g.verified = true
+	old := admitted(t, g, 1)[0]
+	g.ResetAuth() // the Secret was rotated meanwhile
+	old(&Error{Class: ErrUnauthorized, Status: 401})
+	if g.AuthFailure() != nil || paused.Load() != 0 {
+		t.Fatal("a late 401 from the old Secret paused the provider")
+	}
+	if err := call(t, g, nil); err != nil {
+		t.Fatalf("the new Secret's probe was refused: %v", err)
+	}
+}
+
+type panicky struct{}
+
+func (panicky) Get(context.Context, Ref) (*Credential, error) { panic("boom") }
+
+// A client that panics does not leave the probe (or a slot) taken.
+func TestGatedClientReleasesOnPanic(t *testing.T) {
+	g, _, _ := testGate(Limits{RequestsPerMinute: 1 << 20, Burst: 1 << 10, MaxConcurrent: 1})
+	c := gatedClient{Client: panicky{}, gate: g}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = c.Get(context.Background(), Ref{ID: "1"})
+	}()
+	g.mu.Lock()
+	probing := g.probing
+	g.mu.Unlock()
+	if probing || len(g.slots) != 0 {
+		t.Fatalf("after a panic: probing %v, %d slots taken", probing, len(g.slots))
+	}
+	if err := call(t, g, nil); err != nil {
+		t.Fatalf("the provider is stuck: %v", err)
 	}
 }

@@ -180,7 +180,9 @@ func Apply(w http.ResponseWriter, r *http.Request, f Fault, errorBody ErrorBody)
 		select {
 		case <-time.After(f.Delay):
 		case <-r.Context().Done():
-			return true
+			// The client went away: drop the connection rather than
+			// answer an empty 200 that nobody asked for.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	switch {
