@@ -65,41 +65,42 @@ func (s *sharedReads) uncount(cred string) {
 
 type sharedAnswer struct {
 	cred    *vendors.Credential
+	at      time.Time // when the vendor was read
 	expires time.Time
 }
 
-// read returns the credential named by key: a shared answer younger than
-// its lifetime when reuse is allowed, else the result of fetch (coalesced
-// with reads of key in flight). A successful answer is kept for lifetime.
-func (s *sharedReads) read(key string, reuse bool, lifetime time.Duration, fetch func() (*vendors.Credential, error)) (*vendors.Credential, error) {
+// read returns the credential named by key and when the vendor was read
+// for it: a shared answer younger than its lifetime when reuse is allowed,
+// else the result of fetch (coalesced with reads of key in flight). A
+// successful answer is kept for lifetime.
+func (s *sharedReads) read(key string, reuse bool, lifetime time.Duration, fetch func() (*vendors.Credential, error)) (*vendors.Credential, time.Time, error) {
 	if reuse {
-		if c := s.lookup(key); c != nil {
-			return c, nil
+		if a, ok := s.lookup(key); ok {
+			return a.cred, a.at, nil
 		}
 	}
 	v, err, _ := s.group.Do(key, func() (any, error) {
 		c, err := fetch()
-		if err == nil {
-			s.store(key, c, lifetime)
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		return s.store(key, c, lifetime), nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return v.(*vendors.Credential), nil
+	a := v.(sharedAnswer)
+	return a.cred, a.at, nil
 }
 
-func (s *sharedReads) lookup(key string) *vendors.Credential {
+func (s *sharedReads) lookup(key string) (sharedAnswer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.answers[key]; ok && time.Now().Before(a.expires) {
-		return a.cred
-	}
-	return nil
+	a, ok := s.answers[key]
+	return a, ok && time.Now().Before(a.expires)
 }
 
-func (s *sharedReads) store(key string, c *vendors.Credential, lifetime time.Duration) {
+func (s *sharedReads) store(key string, c *vendors.Credential, lifetime time.Duration) sharedAnswer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.answers == nil {
@@ -114,7 +115,9 @@ func (s *sharedReads) store(key string, c *vendors.Credential, lifetime time.Dur
 		}
 		s.sweepAt = max(2*len(s.answers), 1024)
 	}
-	s.answers[key] = sharedAnswer{cred: c, expires: now.Add(lifetime)}
+	a := sharedAnswer{cred: c, at: now, expires: now.Add(lifetime)}
+	s.answers[key] = a
+	return a
 }
 
 // shareLifetime is how long a credential's answer may serve other

@@ -127,7 +127,7 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 	}
 
-	cred, err := r.read(ctx, rc, res, basis)
+	cred, readAt, shared, err := r.read(ctx, rc, res, basis, now)
 	if d, ok := vendors.AsDeferred(err); ok {
 		return r.deferred(rc, key, basis, res, d, now), nil
 	}
@@ -143,20 +143,28 @@ func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	cred.ApplyTo(&rc.Status)
 	setSynced(rc, now)
 	r.SyncTimes.Record(key, rc.UID, now)
+	if shared {
+		// RemoteCredentials naming one credential refresh together: from
+		// the shared read, with the credential's jitter, not their own.
+		return r.schedule.succeeded(key, basis, readAt, jittered(rc.Spec.Refresh(), credentialKey(rc))), nil
+	}
 	return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
 }
 
 // read fetches the credential rc names. Reads of a credential that other
 // RemoteCredentials name too go through the shared reads.
-func (r *RemoteCredentialReconciler) read(ctx context.Context, rc *v1alpha1.RemoteCredential, res *resolved, basis string) (*vendors.Credential, error) {
+// It returns when the vendor was read and whether the read was shared.
+func (r *RemoteCredentialReconciler) read(ctx context.Context, rc *v1alpha1.RemoteCredential, res *resolved, basis string, now time.Time) (*vendors.Credential, time.Time, bool, error) {
 	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
 	key := client.ObjectKeyFromObject(rc)
 	if !r.reads.name(key, credentialKey(rc)) {
-		return res.Client.Get(ctx, ref)
+		cred, err := res.Client.Get(ctx, ref)
+		return cred, now, false, err
 	}
 	readKey := fmt.Sprintf("%s|%s|%d", credentialKey(rc), res.version, r.Providers.SecretVersion(res.Key))
-	return r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
+	cred, at, err := r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
 		func() (*vendors.Credential, error) { return res.Client.Get(ctx, ref) })
+	return cred, at, true, err
 }
 
 // observe marks the status as computed for the current spec and sync
@@ -208,7 +216,12 @@ func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential,
 // together do not all call the vendor in the same second, refresh after
 // refresh.
 func refreshInterval(rc *v1alpha1.RemoteCredential) time.Duration {
-	return time.Duration(float64(rc.Spec.Refresh()) * (0.9 + 0.2*vendors.UnitJitter(string(rc.UID), 0)))
+	return jittered(rc.Spec.Refresh(), string(rc.UID))
+}
+
+// jittered is d ±10%, stable for seed.
+func jittered(d time.Duration, seed string) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*vendors.UnitJitter(seed, 0)))
 }
 
 // syncBasis is what a sync is made for: when it changes, the vendor is
