@@ -185,15 +185,7 @@ func faultyStatusClient(config *rest.Config, options client.Options) (client.Cli
 }
 
 // newNamespace creates a namespace of the test's own.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
-	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
-	}
-	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	return name
-}
+func newNamespace(t *testing.T) string { return testenv.NewNamespace(t, k8s) }
 
 func create(t *testing.T, obj client.Object) {
 	t.Helper()

@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,8 @@ import (
 // kubectl runs the real kubectl against the test control plane.
 func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, testEnv.KubeConfig, 0o600); err != nil {
+	kubeconfig, err := testenv.WriteKubeconfig(testEnv, t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(testenv.Tool(t, "kubectl", "kubectl v1.32 or newer"), append([]string{"--kubeconfig", kubeconfig}, args...)...)

@@ -146,8 +146,8 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	kubeconfig, err := testenv.WriteKubeconfig(env, dir)
+	if err != nil {
 		return res, err
 	}
 

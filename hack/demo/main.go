@@ -65,8 +65,8 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 		return err
 	}
 	defer func() { step("stopping the control plane"); _ = env.Stop() }()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	kubeconfig, err := testenv.WriteKubeconfig(env, dir)
+	if err != nil {
 		return err
 	}
 	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})

@@ -5,17 +5,22 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -139,4 +144,27 @@ func StartForTests() (env *envtest.Environment, cfg *rest.Config, skip string, e
 	}
 	env, cfg, err = Start()
 	return env, cfg, "", err
+}
+
+// WriteKubeconfig writes a kubeconfig for env's control plane into dir,
+// readable by its owner only, and returns its path: for kubectl and for
+// manager processes.
+func WriteKubeconfig(env *envtest.Environment, dir string) (string, error) {
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, env.KubeConfig, 0o600)
+}
+
+var namespaces atomic.Int64
+
+// NewNamespace creates a namespace of the test's own, named after it, with c.
+func NewNamespace(t testing.TB, c client.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d-%s", namespaces.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-")
+	}
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	return name
 }

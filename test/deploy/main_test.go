@@ -84,8 +84,7 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	defer os.RemoveAll(dir)
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	if kubeconfig, err = testenv.WriteKubeconfig(env, dir); err != nil {
 		return fail(err)
 	}
 

@@ -73,8 +73,7 @@ func run(m *testing.M) int {
 		return fail(fmt.Errorf("build the manager: %w", err))
 	}
 
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	if kubeconfig, err = testenv.WriteKubeconfig(env, dir); err != nil {
 		return fail(err)
 	}
 	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
