@@ -284,13 +284,8 @@ func TestNewObjectIsInProgressBeforeFirstSync(t *testing.T) {
 	sid := strconv.FormatInt(id, 10)
 	tinesFake.Put(tinestest.Sample(id, "slow"))
 	tinesFake.FailNext(sid, vendortest.Latency(vendorTimeout*3/4))
-	// Wait until the operator knows the provider: otherwise its first
-	// reconcile writes ProviderNotReady at once, before we can look.
-	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
-		get(g, provider)
-		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	// tinesProvider waited until the operator knows the provider:
+	// otherwise its first reconcile would write ProviderNotReady at once.
 	rc := createRC(t, newCredential(ns, "slow", sid))
 	g := gomega.NewWithT(t)
 	// Read as unstructured, as Flux does: the typed struct would drop

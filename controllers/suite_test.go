@@ -216,6 +216,20 @@ func tinesProvider(t *testing.T, ns string) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
 		Spec:       tinesSpec("tines-api"),
 	})
+	waitProviderValid(t, ns, "tines")
+}
+
+// waitProviderValid waits until the operator has checked the provider and
+// found it usable: from then on its cache knows the provider, and a new
+// credential's first reconcile cannot see it missing (ProviderNotReady
+// followed by Recovered would make the events a test expects differ).
+func waitProviderValid(t *testing.T, ns, name string) {
+	t.Helper()
+	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		get(g, provider)
+		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 }
 
 // newCredential returns a RemoteCredential of provider "tines" for id.

@@ -41,6 +41,7 @@ func harnesses() []harness {
 					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1alpha1.VendorTines},
 					Spec:       tinesSpec("tines-api"),
 				})
+				waitProviderValid(t, ns, v1alpha1.VendorTines)
 			},
 			put: func(id string, exp *time.Time) {
 				n, _ := strconv.ParseInt(id, 10, 64)
@@ -87,6 +88,7 @@ func plainProvider(t *testing.T, ns, name string) {
 			CABundle: plainFake.CABundle(),
 		},
 	})
+	waitProviderValid(t, ns, name)
 }
 
 func elasticProvider(t *testing.T, ns, name string) {
@@ -99,6 +101,7 @@ func elasticProvider(t *testing.T, ns, name string) {
 			CABundle:     elastic.CABundle(),
 		},
 	})
+	waitProviderValid(t, ns, name)
 }
 
 // credentialFor returns a RemoteCredential of the harness' provider.
