@@ -2,17 +2,12 @@ package controllers_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +15,7 @@ import (
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/controllers"
 	"github.com/credsync/credsync/internal/metrics"
+	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
@@ -170,19 +166,9 @@ func TestMetricsEndpoint(t *testing.T) {
 // scrape reads the manager's metrics endpoint.
 func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(metricsURL)
+	_, families, err := testenv.Scrape(metricsURL)
 	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %d %v", resp.StatusCode, err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("parse metrics: %v", err)
+		t.Fatal(err)
 	}
 	return families
 }
@@ -190,16 +176,11 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 // metricsText is the manager's metrics endpoint as text.
 func metricsText(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(metricsURL)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	text, _, err := testenv.Scrape(metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return text
 }
 
 // findSeries returns the series of family name that has all of labels.
@@ -216,14 +197,7 @@ func findSeries(families map[string]*dto.MetricFamily, name string, labels map[s
 	return nil
 }
 
-func labelValue(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
+func labelValue(m *dto.Metric, name string) string { return testenv.LabelValue(m, name) }
 
 // events returns the events.k8s.io Events about obj, oldest first.
 func events(t *testing.T, obj client.Object) []eventsv1.Event {

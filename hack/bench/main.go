@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -229,7 +228,8 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	time.Sleep(2 * res.refresh)
 	res.idleWrites, res.idleCalls = mgr.writes()-writes0, (fake.TotalCalls()-calls0)/2
 	if res.idleWrites != 0 {
-		fmt.Fprintf(os.Stderr, "writes during the idle phase (%d); requests by method now:\n%s\n", res.idleWrites, mgr.writesByMethod())
+		byMethod, _ := mgr.writesByMethod()
+		fmt.Fprintf(os.Stderr, "writes during the idle phase (%d); writes by method so far: %v\n", res.idleWrites, byMethod)
 	}
 	res.rssAfterIdle = mgr.rss()
 	if o.heapProfile != "" {
@@ -524,49 +524,34 @@ func (m *manager) explain(err error) error {
 	return fmt.Errorf("%w\nmanager log:\n%s", err, strings.Join(lines, "\n"))
 }
 
-// writesByMethod is the manager's count of API requests by method, for
-// looking into unexpected writes.
-func (m *manager) writesByMethod() string {
-	resp, err := http.Get(m.metricsURL)
+// writesByMethod is the manager's count of mutating API requests so far
+// (status patches, events, anything) by HTTP method, from client-go's
+// request metrics.
+func (m *manager) writesByMethod() (map[string]int, error) {
+	_, families, err := testenv.Scrape(m.metricsURL)
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
-	defer resp.Body.Close()
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "rest_client_requests_total{") && !strings.Contains(line, `method="GET"`) {
-			out = append(out, line)
+	out := map[string]int{}
+	for _, s := range families["rest_client_requests_total"].GetMetric() {
+		if method := testenv.LabelValue(s, "method"); method != http.MethodGet {
+			out[method] += int(s.GetCounter().GetValue())
 		}
 	}
-	return strings.Join(out, "\n")
+	return out, nil
 }
 
-// writes is the manager's count of mutating API requests so far (status
-// patches, events, anything), from client-go's request metrics.
+// writes is the total of writesByMethod, -1 when the manager cannot be read.
 func (m *manager) writes() int {
-	resp, err := http.Get(m.metricsURL)
+	byMethod, err := m.writesByMethod()
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "rest_client_requests_total{") {
-			continue
-		}
-		for _, method := range []string{`method="PATCH"`, `method="POST"`, `method="PUT"`, `method="DELETE"`} {
-			if strings.Contains(line, method) {
-				v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-				total += v
-			}
-		}
+	total := 0
+	for _, n := range byMethod {
+		total += n
 	}
-	return int(total)
+	return total
 }
 
 // rss and peakRSS read the manager's resident memory now and at its peak.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -135,15 +132,8 @@ func (m *manager) waitReady(t *testing.T) {
 
 // scrape returns the manager's metrics.
 func (m *manager) scrape(g gomega.Gomega) map[string]*dto.MetricFamily {
-	resp, err := http.Get(m.metricsURL)
-	g.Expect(err).NotTo(gomega.HaveOccurred(), "scrape manager %s", m.name)
-	defer resp.Body.Close()
-	g.Expect(resp.StatusCode).To(gomega.Equal(http.StatusOK), "scrape manager %s", m.name)
-	body, err := io.ReadAll(resp.Body)
-	g.Expect(err).NotTo(gomega.HaveOccurred())
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	g.Expect(err).NotTo(gomega.HaveOccurred(), "parse metrics of manager %s", m.name)
+	_, families, err := testenv.Scrape(m.metricsURL)
+	g.Expect(err).NotTo(gomega.HaveOccurred(), "manager %s", m.name)
 	return families
 }
 
@@ -173,14 +163,7 @@ func credentialSeries(families map[string]*dto.MetricFamily, ns string) int {
 	return n
 }
 
-func labelValue(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
+func labelValue(m *dto.Metric, name string) string { return testenv.LabelValue(m, name) }
 
 // lease returns the managers' leader election Lease.
 func lease(g gomega.Gomega) *coordinationv1.Lease {
