@@ -49,7 +49,17 @@ func TestSamplesEndToEnd(t *testing.T) {
 	first.waitReady(t)
 	g := gomega.NewWithT(t)
 	waitLeader(g)
-	kubectlRun(t, kubectl, docs, "apply", "-f", "-")
+	// Providers first, then the credentials once the operator has found
+	// the providers usable: applied together, a credential's first
+	// reconcile may not see its provider in the cache yet (it shows
+	// ProviderNotReady, then Recovered), and this test counts first-sync
+	// events exactly.
+	providers, credentials := splitCredentials(docs)
+	kubectlRun(t, kubectl, providers, "apply", "-f", "-")
+	kubectlRun(t, kubectl, nil, "wait", "--for=condition=Ready", "--timeout=60s",
+		"-n", samplesNS, "credentialprovider", "--all")
+	kubectlRun(t, kubectl, nil, "wait", "--for=condition=Ready", "--timeout=60s", "clustercredentialprovider", "--all")
+	kubectlRun(t, kubectl, credentials, "apply", "-f", "-")
 
 	g.Eventually(func(g gomega.Gomega) {
 		g.Expect(activeWorkers(g, first)).To(gomega.BeNumerically(">=", 1))
@@ -110,6 +120,19 @@ func TestSamplesEndToEnd(t *testing.T) {
 	for _, rc := range list.Items {
 		g.Expect(rc.ResourceVersion).To(gomega.Equal(versions[rc.Name]), "%s was written during shutdown", rc.Name)
 	}
+}
+
+// splitCredentials splits rendered samples (one JSON document a line) into
+// the RemoteCredentials and everything else.
+func splitCredentials(docs []byte) (others, credentials []byte) {
+	for _, line := range bytes.SplitAfter(docs, []byte("\n")) {
+		if bytes.Contains(line, []byte(`"kind":"RemoteCredential"`)) {
+			credentials = append(credentials, line...)
+		} else {
+			others = append(others, line...)
+		}
+	}
+	return others, credentials
 }
 
 // startFakeVendors runs hack/fakevendors as a process of its own and
