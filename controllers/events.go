@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,7 +57,7 @@ func readyTransition(before, after []metav1.Condition, action string) *eventSpec
 	switch {
 	case now.Status != metav1.ConditionTrue:
 		return &eventSpec{Type: corev1.EventTypeWarning, Reason: now.Reason, Action: action, Note: now.Message}
-	case was == nil || was.Reason == v1alpha1.ReasonProgressing:
+	case was == nil:
 		return &eventSpec{Type: corev1.EventTypeNormal, Reason: now.Reason, Action: action, Note: now.Message}
 	default:
 		return &eventSpec{Type: corev1.EventTypeNormal, Reason: EventRecovered, Action: action,
@@ -92,27 +93,24 @@ func isReason(conds []metav1.Condition, typ, reason string) bool {
 }
 
 // changedFields names the vendor metadata fields that differ, by their
-// status field names.
+// status field names (JSON), in the order the status declares them: every
+// field but those the reconciler owns, whichever vendor wrote it.
 func changedFields(a, b *v1alpha1.RemoteCredentialStatus) []string {
-	fields := []struct {
-		name string
-		a, b any
-	}{
-		{"name", a.Name, b.Name},
-		{"description", a.Description, b.Description},
-		{"createdAt", a.CreatedAt, b.CreatedAt},
-		{"updatedAt", a.UpdatedAt, b.UpdatedAt},
-		{"expiresAt", a.ExpiresAt, b.ExpiresAt},
-		{"tokenDuration", a.TokenDuration, b.TokenDuration},
-		{"plainid", a.PlainID, b.PlainID},
-		{"elasticCloud", a.ElasticCloud, b.ElasticCloud},
-		{"tines", a.Tines, b.Tines},
-	}
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
 	var out []string
-	for _, f := range fields {
-		if !equality.Semantic.DeepEqual(f.a, f.b) {
-			out = append(out, f.name)
+	for i := range va.NumField() {
+		name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("json"), ",")
+		if reconcilerOwned[name] {
+			continue
+		}
+		if !equality.Semantic.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, name)
 		}
 	}
 	return out
+}
+
+// reconcilerOwned are the status fields that are not vendor metadata.
+var reconcilerOwned = map[string]bool{
+	"observedGeneration": true, "vendor": true, "lastHandledSyncRequest": true, "conditions": true,
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,31 +15,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/account"
 )
 
-// Provider re-check intervals. Secrets are not watched (the operator may
-// only get them), so a provider is checked again on a timer, reading its
-// Secret each time: a rotated Secret takes effect within a minute.
-const (
-	providerRecheck        = time.Minute
-	providerNotReadyRetry  = 30 * time.Second
-	providerInvalidRecheck = time.Hour
-)
-
-// ProviderReconciler checks that a CredentialProvider or
-// ClusterCredentialProvider is usable: a registered vendor block, a valid
-// caBundle and its Secret with the keys the vendor needs. It does not call
-// the vendor.
+// ProviderReconciler keeps a CredentialProvider's or
+// ClusterCredentialProvider's account true to it (its Secret, client,
+// budget and key, checked with the vendor) and writes its Ready condition.
 type ProviderReconciler struct {
 	client.Client
-	Providers *Providers
+	Accounts *account.Accounts
 	// Kind is CredentialProvider or ClusterCredentialProvider.
 	Kind string
 	// Recorder emits an event when Ready's reason changes; none when nil.
 	Recorder events.EventRecorder
-	// Changes names providers to check again now (the vendor refused
-	// their credentials); optional.
-	Changes <-chan event.GenericEvent
+	// Suspects names providers to check again now (a read got a 401);
+	// optional.
+	Suspects <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch
@@ -48,60 +38,39 @@ type ProviderReconciler struct {
 
 // Reconcile checks one provider and writes its Ready condition.
 func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	key := providerKey{Kind: r.Kind, Namespace: req.Namespace, Name: req.Name}
-	obj := newProvider(r.Kind)
+	obj := account.NewProvider(r.Kind)
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Providers.Drop(key)
+			r.Accounts.Drop(account.Key{Kind: r.Kind, Namespace: req.Namespace, Name: req.Name})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := obj.DeepCopyObject().(providerObject)
+	before := obj.DeepCopyObject().(account.Provider)
 
-	o, retry, err := r.check(ctx, key, obj)
+	st, err := r.Accounts.Check(ctx, obj)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	st := obj.ProviderStatus()
-	st.ObservedGeneration = obj.GetGeneration()
-	setOutcome(&st.Conditions, obj.GetGeneration(), o)
-	if err := patchStatusIfChanged(ctx, r.Client, before, obj, func(o providerObject) any { return o.ProviderStatus() }); err != nil {
+	status := obj.ProviderStatus()
+	status.ObservedGeneration = obj.GetGeneration()
+	setOutcome(&status.Conditions, obj.GetGeneration(), outcome{Reason: st.Reason, Message: st.Message, Terminal: st.Terminal})
+	if err := patchStatusIfChanged(ctx, r.Client, before, obj, func(o account.Provider) any { return o.ProviderStatus() }); err != nil {
 		return ctrl.Result{}, err
 	}
-	if e := readyTransition(before.ProviderStatus().Conditions, st.Conditions, actionCheck); e != nil {
+	if e := readyTransition(before.ProviderStatus().Conditions, status.Conditions, actionCheck); e != nil {
 		emit(r.Recorder, obj, []eventSpec{*e})
 	}
-	return ctrl.Result{RequeueAfter: retry}, nil
-}
-
-// check loads the provider and says what its conditions should be.
-func (r *ProviderReconciler) check(ctx context.Context, key providerKey, obj providerObject) (outcome, time.Duration, error) {
-	res, err := r.Providers.Reload(ctx, key, obj)
-	if err == nil {
-		if authErr := res.Gate.AuthFailure(); authErr != nil {
-			return outcome{Reason: v1alpha1.ReasonUnauthorized, Terminal: true,
-				Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a retry succeeds", res.Vendor.Name, authErr)}, providerRecheck, nil
-		}
-		return outcome{Reason: v1alpha1.ReasonValid, Message: res.Vendor.Name + " provider is usable"}, providerRecheck, nil
-	}
-	pe, ok := asProviderError(err)
-	if !ok {
-		return outcome{}, 0, fmt.Errorf("check %s: %w", key, err)
-	}
-	if pe.terminal() {
-		return outcome{Reason: pe.Reason, Message: pe.Message, Terminal: true}, providerInvalidRecheck, nil
-	}
-	return outcome{Reason: pe.Reason, Message: pe.Message}, providerNotReadyRetry, nil
+	return ctrl.Result{RequeueAfter: max(st.Recheck, time.Second)}, nil
 }
 
 // SetupWithManager registers the controller for r.Kind.
 func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr)
-	if r.Changes != nil {
-		b = b.WatchesRawSource(source.Channel(r.Changes, &handler.EnqueueRequestForObject{}))
+	if r.Suspects != nil {
+		b = b.WatchesRawSource(source.Channel(r.Suspects, &handler.EnqueueRequestForObject{}))
 	}
 	return b.
-		For(newProvider(r.Kind), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(account.NewProvider(r.Kind), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named(map[string]string{
 			v1alpha1.CredentialProviderKind:        "credentialprovider",
 			v1alpha1.ClusterCredentialProviderKind: "clustercredentialprovider",

@@ -10,6 +10,7 @@ import (
 	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
@@ -23,12 +24,18 @@ const revokedKey = "revoked-key-canary-77aa"
 // RemoteCredentials in ns; it returns the vendor IDs.
 func tinesCredentials(t *testing.T, ns string, n int) ([]string, []*v1alpha1.RemoteCredential) {
 	t.Helper()
+	return tinesCredentialsAt(t, tinesFake, ns, n)
+}
+
+// tinesCredentialsAt is tinesCredentials at the given fake.
+func tinesCredentialsAt(t *testing.T, fake *tinestest.Server, ns string, n int) ([]string, []*v1alpha1.RemoteCredential) {
+	t.Helper()
 	ids := make([]string, n)
 	rcs := make([]*v1alpha1.RemoteCredential, n)
 	for i := range n {
 		id := fakeID()
 		ids[i] = strconv.FormatInt(id, 10)
-		tinesFake.Put(tinestest.Sample(id, fmt.Sprintf("cred-%d", i)))
+		fake.Put(tinestest.Sample(id, fmt.Sprintf("cred-%d", i)))
 		rcs[i] = createRC(t, newCredential(ns, fmt.Sprintf("cred-%d", i), ids[i]))
 	}
 	return ids, rcs
@@ -42,50 +49,44 @@ func totalCalls(ids []string) int {
 	return n
 }
 
-// A provider whose API key the vendor refuses costs one vendor call per
-// backoff step, however many credentials use it; they show
-// ProviderNotReady and the provider shows Unauthorized. Rotating the
-// Secret to a good key brings them all back within two minutes.
-func TestRevokedProviderKeyCostsOneCallPerStep(t *testing.T) {
+// A provider whose API key the vendor refuses is Unauthorized (Stalled)
+// and costs one vendor call (its key check) per backoff step, however many
+// credentials use it: they show ProviderNotReady without calling the
+// vendor. Rotating the Secret to a good key brings them all back within
+// two minutes.
+func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	t.Parallel()
+	// A fake of this test's own, so that every call it gets is counted.
+	fake := tinestest.NewServer(tinesKey)
+	defer fake.Close()
 	ns := newNamespace(t)
 	create(t, apiKeySecret(ns, "tines-api", revokedKey))
-	create(t, &v1alpha1.CredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
-		Spec:       tinesSpec("tines-api"),
-	})
-	const n = 10
-	ids, rcs := tinesCredentials(t, ns, n)
-	g := gomega.NewWithT(t)
+	spec := tinesSpec("tines-api")
+	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
 	start := time.Now()
-	g.Eventually(func(g gomega.Gomega) {
-		unauthorized, notReady := 0, 0
-		for _, rc := range rcs {
-			get(g, rc)
-			switch readyReason(rc.Status.Conditions) {
-			case v1alpha1.ReasonUnauthorized:
-				unauthorized++
-			case v1alpha1.ReasonProviderNotReady:
-				notReady++
-				g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("refused the provider's own credentials"))
-			}
-		}
-		g.Expect(unauthorized).To(gomega.BeNumerically(">=", 1), "the credential whose call got the 401")
-		g.Expect(unauthorized + notReady).To(gomega.Equal(n))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
-
+	const n = 10
+	_, rcs := tinesCredentialsAt(t, fake, ns, n)
+	g := gomega.NewWithT(t)
+	for _, rc := range rcs {
+		rc := waitReason(t, rc, v1alpha1.ReasonProviderNotReady)
+		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("refused the provider's own credentials"))
+		g.Expect(condition(rc, v1alpha1.ConditionReconciling).Reason).To(gomega.Equal(v1alpha1.ReasonProviderNotReady))
+	}
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, provider)
 		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonUnauthorized))
+		g.Expect(kstatus(t, provider, "CredentialProvider")).To(gomega.Equal(status.FailedStatus))
 	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 
-	// Over 20s the backoff steps are 5s, 10s (±10%): the first call and at
-	// most two probes, whatever n is.
+	// Over 20s the backoff steps are 5s, 10s (±10%): the first check and
+	// at most two more, whatever n is, and no credential read.
 	window := 20 * time.Second
-	g.Consistently(func() int { return totalCalls(ids) }).WithTimeout(time.Until(start.Add(window))).WithPolling(poll).
+	g.Consistently(fake.TotalCalls).WithTimeout(time.Until(start.Add(window))).WithPolling(poll).
 		Should(gomega.BeNumerically("<=", 3), "vendor calls in %s", window)
-	t.Logf("%d credentials of a provider with a revoked key: %d vendor calls in %s", n, totalCalls(ids), window)
+	g.Expect(fake.ListCalls()).To(gomega.Equal(fake.TotalCalls()), "a credential of a refused provider was read")
+	t.Logf("%d credentials of a provider with a revoked key: %d vendor calls in %s", n, fake.TotalCalls(), window)
 
 	// Rotate the key: the provider reads its Secret every minute.
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"}}
@@ -100,6 +101,38 @@ func TestRevokedProviderKeyCostsOneCallPerStep(t *testing.T) {
 	g.Expect(time.Since(rotated)).To(gomega.BeNumerically("<", 2*time.Minute))
 	g.Eventually(func() []string { return eventList(t, provider) }).WithTimeout(eventually).WithPolling(poll).
 		Should(gomega.ContainElements("Warning Unauthorized", "Normal Recovered"))
+}
+
+// A key revoked while its credentials are synced: the first read that
+// gets the 401 makes the provider check its key, which the vendor refuses:
+// the provider turns Unauthorized and every credential ProviderNotReady,
+// the others without calling the vendor.
+func TestKeyRevokedWhileSynced(t *testing.T) {
+	t.Parallel()
+	fake := tinestest.NewServer(tinesKey)
+	defer fake.Close()
+	ns := newNamespace(t)
+	create(t, apiKeySecret(ns, "tines-api", tinesKey))
+	spec := tinesSpec("tines-api")
+	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
+	waitProviderValid(t, ns, "tines")
+	ids, rcs := tinesCredentialsAt(t, fake, ns, 5)
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonSynced)
+	}
+	fake.SetAPIKey("another-key-entirely")
+	reads := fake.TotalCalls() - fake.ListCalls()
+	requestSync(t, rcs[0], "after-revocation")
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonProviderNotReady)
+	}
+	g := gomega.NewWithT(t)
+	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	get(g, provider)
+	g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonUnauthorized))
+	g.Expect(fake.TotalCalls()-fake.ListCalls()-reads).To(gomega.Equal(1), "credential reads after the revocation")
+	g.Expect(fake.Calls(ids[0])).To(gomega.Equal(2))
 }
 
 // A 429 pauses the whole provider until Retry-After, not just the

@@ -9,8 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,38 +22,32 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/credsync/credsync/api/v1alpha1"
-	"github.com/credsync/credsync/internal/metrics"
+	"github.com/credsync/credsync/internal/account"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
 // providerRefIndex indexes RemoteCredentials by "<kind>/<name>" of their provider.
 const providerRefIndex = "spec.providerRef"
 
-func credentialKey(rc *v1alpha1.RemoteCredential) string {
-	return keyFor(rc.Namespace, rc.Spec.ProviderRef).String() + "|" + rc.Spec.ID + "|" + rc.Spec.UserID
-}
-
 // RemoteCredentialReconciler keeps a RemoteCredential's status true to the
 // vendor's metadata. It calls the vendor only when a sync is due (refresh
 // interval reached, spec or provider changed, sync requested, or a backoff
-// ended) and writes status only when it changed.
+// ended), through the provider's account, and writes status only when it
+// changed.
 type RemoteCredentialReconciler struct {
 	client.Client
-	Providers *Providers
+	Accounts *account.Accounts
+	// Clock reads the time of every decision.
+	Clock clock.Clock
 	// MaxConcurrentReconciles bounds parallel syncs (and so vendor calls).
 	MaxConcurrentReconciles int
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 	// Recorder emits events on transitions; none when nil.
 	Recorder events.EventRecorder
-	// SyncTimes records successful checks, for metrics; optional.
-	SyncTimes *metrics.SyncTimes
-	// ProviderChanges names providers whose credentials should be looked
-	// at again (their Secret changed); optional.
-	ProviderChanges <-chan event.GenericEvent
+	// AccountChanges names providers whose credentials should be looked
+	// at again (their account changed); optional.
+	AccountChanges <-chan event.GenericEvent
 
-	schedule schedule
-	reads    sharedReads
+	schedule *schedule
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
@@ -67,8 +61,6 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
-			r.reads.forget(req.NamespacedName)
-			r.SyncTimes.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -76,7 +68,7 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, nil
 	}
 	before := rc.DeepCopy()
-	now := r.now()
+	now := r.Clock.Now()
 
 	next, err := r.sync(ctx, rc, now)
 	if err != nil {
@@ -89,82 +81,60 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	emit(r.Recorder, rc, credentialEvents(before, rc))
-	return ctrl.Result{RequeueAfter: wakeAfter(rc, next, now)}, nil
+	wake := wakeAfter(rc, next, now)
+	ctrl.LoggerFrom(ctx).V(1).Info("reconciled", "wakeAfter", wake.String())
+	return ctrl.Result{RequeueAfter: wake}, nil
 }
 
-// sync calls the vendor when a sync is due and writes the result into
-// rc.Status. It returns when the vendor may next be called. An error is
-// returned only for Kubernetes API failures (retried by the work queue).
+// sync asks the provider's account for the credential when a sync is due
+// and writes the answer into rc.Status. It returns when the vendor may
+// next be called. An error is returned only for Kubernetes API failures
+// (retried by the work queue).
 func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, error) {
 	key := client.ObjectKeyFromObject(rc)
-	pkey := keyFor(rc.Namespace, rc.Spec.ProviderRef)
-	provider, err := r.Providers.Get(ctx, pkey)
-	if err != nil && !isProviderError(err) {
+	lk, err := r.Accounts.Lookup(ctx, account.KeyFor(rc.Namespace, rc.Spec.ProviderRef))
+	if err != nil {
 		return time.Time{}, err
 	}
-	basis := syncBasis(rc, provider, r.Providers.SecretVersion(pkey))
-	if !r.schedule.due(key, basis, now) {
+	epoch := lk.Account.Epoch()
+	plan := r.schedule.plan(rc, epoch, lk.Blocked == nil, now)
+	if !plan.due {
 		return r.schedule.next(key), nil
 	}
-
-	log := ctrl.LoggerFrom(ctx)
-	if provider == nil {
-		return r.providerNotReady(rc, key, basis, err, now), nil
-	}
-	res, err := r.Providers.Load(ctx, pkey, provider)
-	if err != nil {
-		if !isProviderError(err) {
-			return time.Time{}, err
-		}
-		return r.providerNotReady(rc, key, basis, err, now), nil
-	}
-	// The load may have found the Secret changed: this sync is made for it.
-	basis = syncBasis(rc, provider, r.Providers.SecretVersion(pkey))
-	if rc.Spec.UserID != "" && !res.Vendor.SupportsUserID {
-		observe(rc, res.Vendor.Name)
-		msg := fmt.Sprintf("spec.userId is not supported by %s providers (elasticCloud only)", res.Vendor.Name)
-		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonInvalidSpec, Message: msg, Terminal: true})
-		return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
+	if lk.Blocked != nil {
+		return r.blocked(rc, lk.Account.Vendor(), epoch, lk.Blocked, now), nil
 	}
 
-	cred, readAt, shared, err := r.read(ctx, rc, res, basis, now)
+	interval := refreshInterval(rc)
+	maxAge := interval
+	if plan.fresh {
+		maxAge = 0
+	}
+	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
+	cred, readAt, err := lk.Account.Read(ctx, ref, maxAge, r.schedule.lastRead(key))
 	if d, ok := vendors.AsDeferred(err); ok {
-		return r.deferred(rc, key, basis, res, d, now), nil
+		// The budget held the read back: nothing is known, nothing changes;
+		// try again after the wait, spread so the provider's credentials do
+		// not all return at once.
+		spread := max(d.Wait/4, time.Second)
+		return r.schedule.wait(rc, epoch, now.Add(d.Wait+time.Duration(vendors.UnitJitter(string(rc.UID), 1)*float64(spread)))), nil
 	}
-	observe(rc, res.Vendor.Name)
+	if _, ok := account.AsProviderError(err); ok || errors.Is(err, account.ErrPending) {
+		return r.blocked(rc, lk.Account.Vendor(), epoch, err, now), nil
+	}
+	observe(rc, lk.Account.Vendor())
+	if readAt.IsZero() {
+		readAt = now
+	}
+	log := ctrl.LoggerFrom(ctx)
 	if err != nil {
-		log.V(1).Info("vendor call failed", "vendor", res.Vendor.Name, "id", rc.Spec.ID, "error", err.Error())
-		if errors.Is(err, vendors.ErrUnauthorized) {
-			r.Providers.Forget(pkey) // read the Secret again before the next call
-		}
-		return r.vendorFailed(rc, key, basis, res.Vendor.Name, err, now), nil
+		log.V(1).Info("vendor read failed", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "error", err.Error())
+		return r.vendorFailed(rc, epoch, err, readAt, interval, now), nil
 	}
-	log.V(1).Info("vendor call succeeded", "vendor", res.Vendor.Name, "id", rc.Spec.ID)
+	log.V(1).Info("vendor read", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "readAt", readAt)
 	cred.ApplyTo(&rc.Status)
 	setSynced(rc, now)
-	r.SyncTimes.Record(key, rc.UID, now)
-	if shared {
-		// RemoteCredentials naming one credential refresh together: from
-		// the shared read, with the credential's jitter, not their own.
-		return r.schedule.succeeded(key, basis, readAt, jittered(rc.Spec.Refresh(), credentialKey(rc))), nil
-	}
-	return r.schedule.succeeded(key, basis, now, refreshInterval(rc)), nil
-}
-
-// read fetches the credential rc names. Reads of a credential that other
-// RemoteCredentials name too go through the shared reads.
-// It returns when the vendor was read and whether the read was shared.
-func (r *RemoteCredentialReconciler) read(ctx context.Context, rc *v1alpha1.RemoteCredential, res *resolved, basis string, now time.Time) (*vendors.Credential, time.Time, bool, error) {
-	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
-	key := client.ObjectKeyFromObject(rc)
-	if !r.reads.name(key, credentialKey(rc)) {
-		cred, err := res.Client.Get(ctx, ref)
-		return cred, now, false, err
-	}
-	readKey := fmt.Sprintf("%s|%s|%d", credentialKey(rc), res.version, r.Providers.SecretVersion(res.Key))
-	cred, at, err := r.reads.read(readKey, !r.schedule.fresh(key, basis), shareLifetime(rc.Spec.Refresh()),
-		func() (*vendors.Credential, error) { return res.Client.Get(ctx, ref) })
-	return cred, at, true, err
+	return r.schedule.answered(rc, epoch, readAt, interval, true), nil
 }
 
 // observe marks the status as computed for the current spec and sync
@@ -177,66 +147,37 @@ func observe(rc *v1alpha1.RemoteCredential, vendor string) {
 	}
 }
 
-// deferred handles a read the provider's gate did not let through. While
-// the vendor refuses the provider's own credentials the credential shows
-// ProviderNotReady; a rate-limit pause or a spent budget changes nothing
-// in status. Either way the credential tries again after the wait, spread
-// by a per-object jitter so the provider's credentials do not all return
-// at once.
-func (r *RemoteCredentialReconciler) deferred(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis string, res *resolved, d *vendors.DeferredError, now time.Time) time.Time {
-	spread := max(d.Wait/4, time.Second)
-	next := now.Add(d.Wait + time.Duration(vendors.UnitJitter(string(rc.UID), 1)*float64(spread)))
-	if errors.Is(d.Cause, vendors.ErrUnauthorized) {
-		observe(rc, res.Vendor.Name)
-		msg := fmt.Sprintf("%s: %s refused the provider's own credentials (%v); not calling it until the provider's Secret changes or a retry succeeds",
-			res.Key, res.Vendor.Name, d.Cause)
-		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: msg})
+// blocked handles a sync the provider's account cannot serve. A provider
+// that is missing, unusable or whose key the vendor refuses makes the
+// credential ProviderNotReady; a key not checked yet changes nothing (the
+// check wakes the credential). Either way the credential is looked at
+// again as soon as the account can read, or after a backoff step.
+func (r *RemoteCredentialReconciler) blocked(rc *v1alpha1.RemoteCredential, vendor string, epoch uint64, err error, now time.Time) time.Time {
+	if pe, ok := account.AsProviderError(err); ok {
+		observe(rc, vendor)
+		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: pe.Message})
 	}
-	return r.schedule.wait(key, basis, next)
+	return r.schedule.failed(rc, epoch, now, 0, providerBackoffCap, true)
 }
 
-func (r *RemoteCredentialReconciler) providerNotReady(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis string, err error, now time.Time) time.Time {
-	observe(rc, "")
-	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: err.Error()})
-	return r.schedule.failed(key, basis, now, 0, providerBackoffCap)
-}
-
-func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential, key types.NamespacedName, basis, vendor string, err error, now time.Time) time.Time {
+// vendorFailed writes the vendor's answer err, read at readAt. A terminal
+// answer is kept until the next refresh; a transient one is retried on a
+// backoff (or after Retry-After). A credential whose known expiry has
+// passed and that the vendor no longer has is Expired, not NotFound:
+// some vendors delete keys once they expire.
+func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential, epoch uint64, err error, readAt time.Time, interval time.Duration, now time.Time) time.Time {
 	reason, terminal := vendors.Reason(err)
-	msg := fmt.Sprintf("%s credential %s: %v", vendor, rc.Spec.ID, err)
+	msg := fmt.Sprintf("%s credential %s: %v", rc.Status.Vendor, rc.Spec.ID, err)
+	if exp := rc.Status.ExpiresAt; errors.Is(err, vendors.ErrNotFound) && exp != nil && !now.Before(exp.Time) {
+		reason = v1alpha1.ReasonExpired
+		msg = fmt.Sprintf("%s credential %s expired at %s; the vendor no longer lists it (%v)",
+			rc.Status.Vendor, rc.Spec.ID, exp.UTC().Format(time.RFC3339), err)
+	}
 	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: reason, Message: msg, Terminal: terminal})
 	if terminal {
-		return r.schedule.succeeded(key, basis, now, refreshInterval(rc))
+		return r.schedule.answered(rc, epoch, readAt, interval, false)
 	}
-	return r.schedule.failed(key, basis, now, vendors.RetryAfter(err), backoffCap)
-}
-
-// refreshInterval is the credential's refresh interval with a stable
-// per-object jitter of ±10% drawn from its UID, so that credentials created
-// together do not all call the vendor in the same second, refresh after
-// refresh.
-func refreshInterval(rc *v1alpha1.RemoteCredential) time.Duration {
-	return jittered(rc.Spec.Refresh(), string(rc.UID))
-}
-
-// jittered is d ±10%, stable for seed.
-func jittered(d time.Duration, seed string) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*vendors.UnitJitter(seed, 0)))
-}
-
-// syncBasis is what a sync is made for: when it changes, the vendor is
-// called again at once.
-func syncBasis(rc *v1alpha1.RemoteCredential, provider providerObject, secretVersion int) string {
-	pv := "missing"
-	if provider != nil {
-		pv = fmt.Sprintf("%s/%d/%d", provider.GetUID(), provider.GetGeneration(), secretVersion)
-	}
-	return fmt.Sprintf("%s/%d/%s/%s", rc.UID, rc.Generation, pv, rc.Annotations[v1alpha1.SyncRequestedAtAnnotation])
-}
-
-func isProviderError(err error) bool {
-	_, ok := asProviderError(err)
-	return ok
+	return r.schedule.failed(rc, epoch, now, vendors.RetryAfter(err), backoffCap, false)
 }
 
 // setSynced sets the outcome of a successful fetch: Synced, or Expired when
@@ -291,45 +232,37 @@ func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration
 	return d
 }
 
-func (r *RemoteCredentialReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
-
 // SetupWithManager registers the controller: it watches RemoteCredentials
 // (spec and sync-annotation changes only: our own status writes do not
-// come back as work) and both provider kinds.
+// come back as work), both provider kinds (spec and Ready changes) and the
+// accounts' changes.
 func (r *RemoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.RemoteCredential{}, providerRefIndex,
 		func(o client.Object) []string {
 			rc := o.(*v1alpha1.RemoteCredential)
-			return []string{keyFor(rc.Namespace, rc.Spec.ProviderRef).Kind + "/" + rc.Spec.ProviderRef.Name}
+			return []string{account.KeyFor(rc.Namespace, rc.Spec.ProviderRef).Kind + "/" + rc.Spec.ProviderRef.Name}
 		}); err != nil {
 		return err
+	}
+	if r.schedule == nil {
+		r.schedule = &schedule{}
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
 		workers = 16
 	}
 	b := ctrl.NewControllerManagedBy(mgr)
-	if r.ProviderChanges != nil {
-		b = b.WatchesRawSource(source.Channel(r.ProviderChanges, handler.EnqueueRequestsFromMapFunc(
+	if r.AccountChanges != nil {
+		b = b.WatchesRawSource(source.Channel(r.AccountChanges, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
-				kind := v1alpha1.CredentialProviderKind
-				if _, ok := o.(*v1alpha1.ClusterCredentialProvider); ok {
-					kind = v1alpha1.ClusterCredentialProviderKind
-				}
-				return r.credentialsOf(kind)(ctx, o)
+				return r.credentialsOf(account.KeyOf(o.(account.Provider)).Kind)(ctx, o)
 			})))
 	}
+	providerChanged := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged))
 	return b.
 		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
-		Watches(&v1alpha1.CredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.CredentialProviderKind)),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&v1alpha1.ClusterCredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.ClusterCredentialProviderKind)),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.CredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.CredentialProviderKind)), providerChanged).
+		Watches(&v1alpha1.ClusterCredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.ClusterCredentialProviderKind)), providerChanged).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("remotecredential").
 		Complete(r)
@@ -343,11 +276,29 @@ var syncRequested = predicate.Funcs{
 	},
 }
 
+// readyChanged passes provider updates whose Ready condition changed
+// status or reason: a provider turning Ready wakes its credentials.
+var readyChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		was, is := readyOf(e.ObjectOld), readyOf(e.ObjectNew)
+		return (was == nil) != (is == nil) || (was != nil && (was.Status != is.Status || was.Reason != is.Reason))
+	},
+}
+
+func readyOf(o client.Object) *metav1.Condition {
+	p, ok := o.(account.Provider)
+	if !ok {
+		return nil
+	}
+	return meta.FindStatusCondition(p.ProviderStatus().Conditions, v1alpha1.ConditionReady)
+}
+
 // credentialsOf maps a provider to the RemoteCredentials that use it.
 func (r *RemoteCredentialReconciler) credentialsOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		list := &v1alpha1.RemoteCredentialList{}
-		opts := []client.ListOption{client.MatchingFields{providerRefIndex: kind + "/" + o.GetName()}}
+		// Only the keys are read: no deep copies of the cache.
+		opts := []client.ListOption{client.MatchingFields{providerRefIndex: kind + "/" + o.GetName()}, client.UnsafeDisableDeepCopy}
 		if kind == v1alpha1.CredentialProviderKind {
 			opts = append(opts, client.InNamespace(o.GetNamespace()))
 		}

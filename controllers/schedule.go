@@ -1,11 +1,18 @@
 package controllers
 
 import (
+	"hash/fnv"
+	"strconv"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/account"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -14,46 +21,133 @@ const (
 	backoffBase = 5 * time.Second
 	// backoffCap caps the wait after vendor failures.
 	backoffCap = 5 * time.Minute
-	// providerBackoffCap caps the wait while the provider is not ready, so
-	// that a Secret created later is picked up within a minute.
+	// providerBackoffCap caps the wait while the provider is not ready:
+	// its check wakes the credentials when it becomes usable; this is the
+	// net under that.
 	providerBackoffCap = 30 * time.Second
 )
 
 // schedule remembers, per RemoteCredential, when the vendor may next be
-// called and what the last call was made for. It lives in memory: after a
-// restart every credential is synced once.
+// called for it and what its last sync was made for. It lives in memory;
+// after a start or a leader failover it is rebuilt from the objects'
+// status (restore), so a synced fleet is not read again all at once.
 type schedule struct {
 	mu      sync.Mutex
-	entries map[types.NamespacedName]*scheduleEntry
+	entries map[types.NamespacedName]*entry
 }
 
-type scheduleEntry struct {
-	// basis is what the last sync was made for: generation, provider
-	// version and sync request. A different basis makes a sync due at once.
-	basis    string
-	next     time.Time
+type entry struct {
+	uid types.UID
+	// basis is what the last sync was made for: the generation and the
+	// sync request. A new basis makes a sync due at once, read afresh.
+	basis uint64
+	// epoch is the provider's account epoch the last sync was made for.
+	epoch uint64
+	next  time.Time
+	// read is when the vendor was read for the answer last written: a
+	// later sync reuses only an answer read after it.
+	read time.Time
+	// synced is the last successful check (metrics).
+	synced   time.Time
 	failures int
-	// fresh: the next sync must read the vendor, not reuse a shared answer
-	// (the last result could not be written).
+	// blocked: the last sync waited for the provider (not found, not
+	// usable, key refused or not checked yet): due as soon as it can read.
+	blocked bool
+	// fresh: the next read must be made now, not reused: no answer was
+	// written since the basis or epoch changed.
 	fresh bool
 }
 
-// due reports whether a sync is due for key with the given basis.
-func (s *schedule) due(key types.NamespacedName, basis string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.entries[key]
-	return e == nil || e.basis != basis || !now.Before(e.next)
+// sync is what a reconcile is to do about the vendor.
+type syncPlan struct {
+	// due: call the vendor (or the account's reads) now.
+	due bool
+	// fresh: the answer must be read now, not reused: the first sync of
+	// this spec or sync request, or the provider's account changed.
+	fresh bool
 }
 
-// fresh reports whether the next sync of key must read the vendor afresh:
-// it is the first, its basis changed (spec, provider, Secret, sync
-// request), or the last result could not be written.
-func (s *schedule) fresh(key types.NamespacedName, basis string) bool {
+// plan says whether a sync of rc is due now, given the epoch of its
+// provider's account and whether that account can read. A RemoteCredential
+// seen for the first time is restored from its status.
+func (s *schedule) plan(rc *v1alpha1.RemoteCredential, epoch uint64, canRead bool, now time.Time) syncPlan {
+	key := client.ObjectKeyFromObject(rc)
+	basis := basisOf(rc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[key]
-	return e == nil || e.basis != basis || e.fresh
+	if e == nil || e.uid != rc.UID {
+		if e = restore(rc, basis, epoch, now); e == nil {
+			return syncPlan{due: true, fresh: true}
+		}
+		s.set(key, e)
+	}
+	switch {
+	case e.basis != basis || e.epoch != epoch:
+		return syncPlan{due: true, fresh: true}
+	case e.blocked && canRead:
+		return syncPlan{due: true, fresh: e.fresh}
+	}
+	return syncPlan{due: !now.Before(e.next), fresh: e.fresh}
+}
+
+// restore returns the entry of a RemoteCredential this manager has not
+// synced yet, from its status: nil when the status is not current for its
+// generation and sync request (sync now). A current one is checked first
+// at a stable point in [0, refreshInterval) from now when it was Ready or
+// failed terminally, after a backoff step when it was failing transiently:
+// a restart or failover spreads its reads instead of re-reading all.
+func restore(rc *v1alpha1.RemoteCredential, basis, epoch uint64, now time.Time) *entry {
+	ready := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.ObservedGeneration != rc.Generation || rc.Status.ObservedGeneration != rc.Generation ||
+		rc.Status.LastHandledSyncRequest != rc.Annotations[v1alpha1.SyncRequestedAtAnnotation] {
+		return nil
+	}
+	seed := account.CredentialKey(rc)
+	e := &entry{uid: rc.UID, basis: basis, epoch: epoch}
+	if ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled) {
+		e.next = now.Add(time.Duration(vendors.UnitJitter(seed, restoreSalt) * float64(rc.Spec.Refresh())))
+		return e
+	}
+	e.failures = 1
+	e.blocked = ready.Reason == v1alpha1.ReasonProviderNotReady
+	e.next = now.Add(backoff(seed, 1, backoffCap))
+	return e
+}
+
+// restoreSalt keeps the restart spread apart from the refresh jitter.
+const restoreSalt = 7
+
+// basisOf hashes what a sync is made for: generation and sync request.
+func basisOf(rc *v1alpha1.RemoteCredential) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(strconv.FormatInt(rc.Generation, 10) + "\x00" + rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]))
+	return h.Sum64()
+}
+
+func (s *schedule) set(key types.NamespacedName, e *entry) {
+	if s.entries == nil {
+		s.entries = map[types.NamespacedName]*entry{}
+	}
+	s.entries[key] = e
+}
+
+// entry returns rc's entry for an outcome of a sync made with epoch:
+// the existing one when it is of the same object and basis, else a new
+// one; an entry of a new basis or epoch must read afresh until an answer
+// is written. s.mu is held.
+func (s *schedule) entry(rc *v1alpha1.RemoteCredential, epoch uint64) *entry {
+	key := client.ObjectKeyFromObject(rc)
+	basis := basisOf(rc)
+	e := s.entries[key]
+	if e == nil || e.uid != rc.UID || e.basis != basis {
+		e = &entry{uid: rc.UID, basis: basis, fresh: true}
+		s.set(key, e)
+	}
+	if e.epoch != epoch {
+		e.epoch, e.fresh = epoch, true
+	}
+	return e
 }
 
 // next returns when the vendor may next be called for key (zero if never synced).
@@ -66,59 +160,63 @@ func (s *schedule) next(key types.NamespacedName) time.Time {
 	return time.Time{}
 }
 
-// succeeded records a sync whose next one is after interval.
-func (s *schedule) succeeded(key types.NamespacedName, basis string, now time.Time, interval time.Duration) time.Time {
-	return s.record(key, basis, now.Add(interval), 0)
+// lastRead returns when the vendor was read for key's last written answer.
+func (s *schedule) lastRead(key types.NamespacedName) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[key]; e != nil {
+		return e.read
+	}
+	return time.Time{}
+}
+
+// answered records an answer about rc read from the vendor at readAt
+// (success or a terminal error): the next sync is after interval from
+// the read.
+func (s *schedule) answered(rc *v1alpha1.RemoteCredential, epoch uint64, readAt time.Time, interval time.Duration, ok bool) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(rc, epoch)
+	e.next, e.read, e.failures, e.blocked, e.fresh = readAt.Add(interval), readAt, 0, false, false
+	if ok {
+		e.synced = readAt
+	}
+	return e.next
 }
 
 // failed records a transient failure and returns when to try again:
 // exponential backoff with jitter up to limit, or retryAfter when the
-// vendor asked for longer.
-func (s *schedule) failed(key types.NamespacedName, basis string, now time.Time, retryAfter, limit time.Duration) time.Time {
-	s.mu.Lock()
-	failures := 1
-	if e := s.entries[key]; e != nil && e.basis == basis {
-		failures = e.failures + 1
-	}
-	s.mu.Unlock()
-	wait := backoff(key.String(), failures, limit)
-	if retryAfter > wait {
-		wait = retryAfter
-	}
-	return s.record(key, basis, now.Add(wait), failures)
-}
-
-func (s *schedule) record(key types.NamespacedName, basis string, next time.Time, failures int) time.Time {
+// vendor asked for longer. blocked marks a wait for the provider.
+func (s *schedule) failed(rc *v1alpha1.RemoteCredential, epoch uint64, now time.Time, retryAfter, limit time.Duration, blocked bool) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.entries == nil {
-		s.entries = map[types.NamespacedName]*scheduleEntry{}
-	}
-	s.entries[key] = &scheduleEntry{basis: basis, next: next, failures: failures}
+	e := s.entry(rc, epoch)
+	e.failures++
+	e.blocked = blocked
+	e.next = now.Add(max(backoff(client.ObjectKeyFromObject(rc).String(), e.failures, limit), retryAfter))
+	return e.next
+}
+
+// wait records that the vendor was not called (the provider's budget
+// held the read back) and may be tried again at next; failures are not
+// counted.
+func (s *schedule) wait(rc *v1alpha1.RemoteCredential, epoch uint64, next time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(rc, epoch)
+	e.next = next
 	return next
 }
 
-// wait records that the vendor was not called (the provider's gate held the
-// read back) and may be tried again at next; failures are not counted.
-func (s *schedule) wait(key types.NamespacedName, basis string, next time.Time) time.Time {
-	s.mu.Lock()
-	failures := 0
-	if e := s.entries[key]; e != nil && e.basis == basis {
-		failures = e.failures
-	}
-	s.mu.Unlock()
-	return s.record(key, basis, next, failures)
-}
-
-// retrySoon makes the next sync due after a backoff step, keeping the
-// basis: used when a sync's result could not be written.
+// retrySoon makes the next sync due after a backoff step: used when a
+// sync's result could not be written. The answer is not reused: it was
+// read no later than the last read recorded.
 func (s *schedule) retrySoon(key types.NamespacedName, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.entries[key]; e != nil {
 		e.failures++
 		e.next = now.Add(backoff(key.String(), e.failures, backoffCap))
-		e.fresh = true
 	}
 }
 
@@ -129,7 +227,28 @@ func (s *schedule) forget(key types.NamespacedName) {
 	delete(s.entries, key)
 }
 
+// LastSync returns when the object key with uid was last checked at its
+// vendor successfully by this manager (metrics).
+func (s *schedule) LastSync(key types.NamespacedName, uid types.UID) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[key]
+	if e == nil || e.uid != uid || e.synced.IsZero() {
+		return time.Time{}, false
+	}
+	return e.synced, true
+}
+
 // backoff is backoffBase·2^(failures-1), capped at limit, with ±10% jitter.
 func backoff(seed string, failures int, limit time.Duration) time.Duration {
 	return vendors.Backoff(seed, failures, backoffBase, limit)
+}
+
+// refreshInterval is rc's refresh interval with a stable jitter of ±10%
+// drawn from the credential it names: RemoteCredentials created together
+// do not all call the vendor in the same second, refresh after refresh,
+// while those naming one credential with the same interval refresh
+// together and share one read.
+func refreshInterval(rc *v1alpha1.RemoteCredential) time.Duration {
+	return time.Duration(float64(rc.Spec.Refresh()) * (0.9 + 0.2*vendors.UnitJitter(account.CredentialKey(rc), 0)))
 }

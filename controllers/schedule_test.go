@@ -3,14 +3,22 @@ package controllers
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
 )
+
+// t0 is the fake clock's start in every decision test.
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	prev := time.Duration(0)
@@ -32,70 +40,221 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	}
 }
 
-func TestScheduleDue(t *testing.T) {
+// credential is a RemoteCredential of provider "tines" in team-a.
+func credential(name, id string, refresh time.Duration) *v1alpha1.RemoteCredential {
+	rc := &v1alpha1.RemoteCredential{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name, UID: types.UID("uid-" + name), Generation: 1}}
+	rc.Spec.ProviderRef.Name = "tines"
+	rc.Spec.ID = id
+	rc.Spec.RefreshInterval = &metav1.Duration{Duration: refresh}
+	return rc
+}
+
+// synced gives rc the status of a successful sync of its generation.
+func synced(rc *v1alpha1.RemoteCredential) *v1alpha1.RemoteCredential {
+	rc.Status.ObservedGeneration = rc.Generation
+	rc.Status.LastHandledSyncRequest = rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]
+	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonSynced, Message: "synced"})
+	return rc
+}
+
+func failing(rc *v1alpha1.RemoteCredential, reason string, terminal bool) *v1alpha1.RemoteCredential {
+	synced(rc)
+	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: reason, Message: reason, Terminal: terminal})
+	return rc
+}
+
+func TestPlanDue(t *testing.T) {
+	clock := clocktesting.NewFakeClock(t0)
 	var s schedule
-	key := types.NamespacedName{Namespace: "a", Name: "b"}
-	now := time.Now()
-	if !s.due(key, "v1", now) {
-		t.Fatal("never synced: due")
+	rc := credential("a", "1", time.Hour)
+	if p := s.plan(rc, 0, true, clock.Now()); !p.due || !p.fresh {
+		t.Fatalf("never synced: %+v, want due and fresh", p)
 	}
-	s.succeeded(key, "v1", now, time.Hour)
-	if s.due(key, "v1", now.Add(time.Minute)) {
-		t.Fatal("synced a minute ago with a 1h interval: not due")
+	next := s.answered(synced(rc), 0, clock.Now(), refreshInterval(rc), true)
+	if d := next.Sub(clock.Now()); d < 54*time.Minute || d > 66*time.Minute {
+		t.Fatalf("next refresh in %s, want 1h ±10%%", d)
 	}
-	if !s.due(key, "v2", now.Add(time.Minute)) {
-		t.Fatal("basis changed: due")
+	clock.Step(time.Minute)
+	if p := s.plan(rc, 0, true, clock.Now()); p.due {
+		t.Fatal("synced a minute ago with a 1h interval: due")
 	}
-	if !s.due(key, "v1", now.Add(time.Hour)) {
-		t.Fatal("interval passed: due")
+	clock.SetTime(next.Add(-time.Millisecond))
+	if p := s.plan(rc, 0, true, clock.Now()); p.due {
+		t.Fatal("due a millisecond early")
 	}
-	next := s.failed(key, "v1", now, 30*time.Second, backoffCap)
-	if next.Sub(now) < 30*time.Second {
-		t.Fatalf("retry-after not honoured: next in %s", next.Sub(now))
+	clock.SetTime(next)
+	if p := s.plan(rc, 0, true, clock.Now()); !p.due || p.fresh {
+		t.Fatalf("refresh: %+v, want due, reusing a recent read", p)
 	}
-	s.forget(key)
-	if !s.due(key, "v1", now) {
-		t.Fatal("forgotten: due")
+
+	for name, change := range map[string]func(*v1alpha1.RemoteCredential){
+		"spec edited": func(rc *v1alpha1.RemoteCredential) { rc.Generation++ },
+		"sync requested": func(rc *v1alpha1.RemoteCredential) {
+			rc.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "now"}
+		},
+	} {
+		changed := rc.DeepCopy()
+		change(changed)
+		if p := s.plan(changed, 0, true, t0.Add(time.Minute)); !p.due || !p.fresh {
+			t.Errorf("%s: %+v, want due and fresh", name, p)
+		}
+	}
+	if p := s.plan(rc, 1, true, t0.Add(time.Minute)); !p.due || !p.fresh {
+		t.Errorf("the account's epoch moved (Secret rotated): %+v, want due and fresh", p)
+	}
+	// A sync request the budget held back still reads afresh when it goes.
+	requested := rc.DeepCopy()
+	requested.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "held"}
+	s.wait(requested, 0, t0.Add(2*time.Minute))
+	if p := s.plan(requested, 0, true, t0.Add(90*time.Second)); p.due {
+		t.Error("due before the budget's wait ended")
+	}
+	if p := s.plan(requested, 0, true, t0.Add(2*time.Minute)); !p.due || !p.fresh {
+		t.Errorf("a held-back sync request: %+v, want due and fresh", p)
+	}
+	s.forget(client.ObjectKeyFromObject(rc))
+	if p := s.plan(credential("a", "1", time.Hour), 0, true, t0.Add(time.Minute)); !p.due {
+		t.Error("forgotten: not due")
 	}
 }
 
-func TestRetrySoonKeepsBasis(t *testing.T) {
+// A credential waiting for its provider is due the moment the provider's
+// account can read, not at the end of its backoff.
+func TestPlanBlockedIsDueWhenTheAccountCanRead(t *testing.T) {
 	var s schedule
-	key := types.NamespacedName{Namespace: "a", Name: "b"}
-	now := time.Now()
-	s.succeeded(key, "v1", now, time.Hour)
-	s.retrySoon(key, now)
-	if s.due(key, "v1", now.Add(time.Second)) {
+	rc := credential("a", "1", time.Hour)
+	next := s.failed(rc, 0, t0, 0, providerBackoffCap, true)
+	if d := next.Sub(t0); d < 4*time.Second || d > 6*time.Second {
+		t.Fatalf("first provider backoff %s, want 5s ±10%%", d)
+	}
+	if p := s.plan(rc, 0, false, t0.Add(time.Second)); p.due {
+		t.Fatal("due while the account still cannot read")
+	}
+	if p := s.plan(rc, 0, true, t0.Add(time.Second)); !p.due {
+		t.Fatal("not due although the account can read now")
+	}
+}
+
+func TestRetrySoonRereads(t *testing.T) {
+	var s schedule
+	rc := credential("a", "1", time.Hour)
+	key := client.ObjectKeyFromObject(rc)
+	s.answered(rc, 0, t0, time.Hour, true)
+	s.retrySoon(key, t0)
+	if p := s.plan(rc, 0, true, t0.Add(time.Second)); p.due {
 		t.Fatal("due at once after a failed write: would hammer the vendor")
 	}
-	if !s.due(key, "v1", now.Add(10*time.Second)) {
+	if p := s.plan(rc, 0, true, t0.Add(10*time.Second)); !p.due {
 		t.Fatal("not due after one backoff step: the answer would be lost until the next refresh")
+	}
+	if got := s.lastRead(key); !got.Equal(t0) {
+		t.Fatalf("last read %s, want %s: the lost answer must not be reused", got, t0)
 	}
 }
 
-// A thousand credentials created (and so first synced) in the same second
-// must not all refresh in the same second: the stable per-UID jitter
-// spreads them over ±10% of the interval, evenly enough that the busiest
-// second holds at most 1.5× the average.
-func TestRefreshJitterSpreadsCredentialsCreatedTogether(t *testing.T) {
+// After a start or failover, a credential whose status is current for its
+// generation is not read at once: Ready and terminal ones at a stable
+// point within their refresh interval, transient ones after a backoff
+// step, those waiting for their provider as soon as it can read. Stale
+// ones sync now.
+func TestRestore(t *testing.T) {
+	cases := []struct {
+		name       string
+		rc         *v1alpha1.RemoteCredential
+		due        bool
+		within     [2]time.Duration
+		readyNotOK bool
+	}{
+		{name: "no status", rc: credential("new", "1", time.Hour), due: true},
+		{name: "ready", rc: synced(credential("ready", "2", time.Hour)), within: [2]time.Duration{0, time.Hour}},
+		{name: "expired", rc: failing(credential("expired", "3", time.Hour), v1alpha1.ReasonExpired, true), within: [2]time.Duration{0, time.Hour}},
+		{name: "not found", rc: failing(credential("gone", "4", time.Hour), v1alpha1.ReasonNotFound, true), within: [2]time.Duration{0, time.Hour}},
+		{name: "vendor down", rc: failing(credential("down", "5", time.Hour), v1alpha1.ReasonVendorUnavailable, false), within: [2]time.Duration{4500 * time.Millisecond, 5500 * time.Millisecond}},
+		{name: "provider not ready", rc: failing(credential("waiting", "6", time.Hour), v1alpha1.ReasonProviderNotReady, false), within: [2]time.Duration{4500 * time.Millisecond, 5500 * time.Millisecond}, readyNotOK: true},
+		{name: "spec edited since", rc: func() *v1alpha1.RemoteCredential {
+			rc := synced(credential("edited", "7", time.Hour))
+			rc.Generation++
+			return rc
+		}(), due: true},
+		{name: "sync requested since", rc: func() *v1alpha1.RemoteCredential {
+			rc := synced(credential("requested", "8", time.Hour))
+			rc.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "x"}
+			return rc
+		}(), due: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var s schedule
+			p := s.plan(tc.rc, 0, !tc.readyNotOK, t0)
+			if p.due != tc.due {
+				t.Fatalf("due = %v, want %v", p.due, tc.due)
+			}
+			if tc.due {
+				return
+			}
+			next := s.next(client.ObjectKeyFromObject(tc.rc)).Sub(t0)
+			if next < tc.within[0] || next >= tc.within[1] {
+				t.Fatalf("first check after %s, want in [%s, %s)", next, tc.within[0], tc.within[1])
+			}
+			var again schedule
+			again.plan(tc.rc, 0, !tc.readyNotOK, t0)
+			if got := again.next(client.ObjectKeyFromObject(tc.rc)).Sub(t0); got != next {
+				t.Fatalf("restore point not stable: %s then %s", next, got)
+			}
+			if tc.readyNotOK {
+				if p := s.plan(tc.rc, 0, true, t0.Add(time.Second)); !p.due {
+					t.Fatal("waiting for the provider: not due once it can read")
+				}
+			}
+		})
+	}
+}
+
+// A restarted manager over 1000 synced credentials refreshing hourly reads
+// at most twice the steady rate in its first minute (N·60s/1h), and no
+// more in any minute of the first hour.
+func TestRestoreSpreadsAFleet(t *testing.T) {
+	const n = 1000
+	var s schedule
+	perMinute := map[int]int{}
+	for i := range n {
+		rc := synced(credential(fmt.Sprintf("cred-%d", i), fmt.Sprint(4000+i), time.Hour))
+		if p := s.plan(rc, 0, true, t0); p.due {
+			t.Fatalf("%s due at once after a restart", rc.Name)
+		}
+		perMinute[int(s.next(client.ObjectKeyFromObject(rc)).Sub(t0)/time.Minute)]++
+	}
+	steady := float64(n) * 60 / 3600
+	busiest := 0
+	for m, c := range perMinute {
+		if m < 0 || m >= 60 {
+			t.Fatalf("a first check in minute %d: outside the refresh interval", m)
+		}
+		busiest = max(busiest, c)
+	}
+	t.Logf("%d credentials: first minute %d checks, busiest minute %d, steady rate %.1f/min", n, perMinute[0], busiest, steady)
+	if float64(busiest) > 2*steady {
+		t.Fatalf("busiest minute holds %d first checks, over twice the steady %.1f", busiest, steady)
+	}
+}
+
+// RemoteCredentials naming one credential with the same interval refresh
+// together (one read serves them); different credentials are spread.
+func TestRefreshJitter(t *testing.T) {
+	a, b := credential("team-a", "42", time.Minute), credential("team-b", "42", time.Minute)
+	if refreshInterval(a) != refreshInterval(b) {
+		t.Fatalf("two RemoteCredentials of one credential refresh apart: %s and %s", refreshInterval(a), refreshInterval(b))
+	}
 	const n = 1000
 	interval := time.Minute
 	rnd := rand.New(rand.NewPCG(1, 2))
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	var s schedule
 	perSecond := map[int64]int{}
 	first, last := time.Time{}, time.Time{}
 	for i := range n {
-		rc := &v1alpha1.RemoteCredential{}
-		rc.Namespace, rc.Name = "team-a", fmt.Sprintf("cred-%d", i)
-		rc.UID = types.UID(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rnd.Uint32(), rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint64()&0xffffffffffff))
-		rc.Spec.RefreshInterval = &metav1.Duration{Duration: interval}
-		next := s.succeeded(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, "b", now, refreshInterval(rc))
-		if d := next.Sub(now); d < interval*9/10 || d > interval*11/10 {
+		rc := credential(fmt.Sprintf("cred-%d", i), fmt.Sprint(rnd.Uint32()), interval)
+		next := t0.Add(refreshInterval(rc))
+		if d := next.Sub(t0); d < interval*9/10 || d > interval*11/10 {
 			t.Fatalf("refresh after %s: outside ±10%% of %s", d, interval)
-		}
-		if again := refreshInterval(rc); now.Add(again) != next {
-			t.Fatalf("jitter is not stable per object: %s then %s", next.Sub(now), again)
 		}
 		perSecond[next.Unix()]++
 		if first.IsZero() || next.Before(first) {
@@ -113,5 +272,118 @@ func TestRefreshJitterSpreadsCredentialsCreatedTogether(t *testing.T) {
 	t.Logf("%d refreshes over %s: average %.1f/s, busiest second %d", n, last.Sub(first).Round(time.Millisecond), average, busiest)
 	if float64(busiest) > 1.5*average {
 		t.Fatalf("busiest second holds %d refreshes, more than 1.5× the average %.1f", busiest, average)
+	}
+}
+
+// Expiring turns True expiryWarning before expiresAt and Ready turns
+// Expired at expiresAt, without a sync; the reconcile wakes at each.
+func TestTimeConditions(t *testing.T) {
+	clock := clocktesting.NewFakeClock(t0)
+	rc := synced(credential("a", "1", time.Hour))
+	exp := metav1.NewTime(t0.Add(48 * time.Hour))
+	rc.Status.ExpiresAt = &exp
+	rc.Spec.ExpiryWarning = &metav1.Duration{Duration: 24 * time.Hour}
+	next := t0.Add(time.Hour)
+
+	setTimeConditions(rc, clock.Now())
+	if c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionExpiring); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonNotExpiring {
+		t.Fatalf("two days before expiry: Expiring %s/%s", c.Status, c.Reason)
+	}
+	if d := wakeAfter(rc, next, clock.Now()); d != time.Hour {
+		t.Fatalf("wake after %s, want the refresh in 1h", d)
+	}
+	next = t0.Add(30 * time.Hour)
+	if d := wakeAfter(rc, next, clock.Now()); d != 24*time.Hour {
+		t.Fatalf("wake after %s, want the warning in 24h", d)
+	}
+	clock.Step(24 * time.Hour)
+	setTimeConditions(rc, clock.Now())
+	if c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionExpiring); c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonExpiresSoon {
+		t.Fatalf("within the warning: Expiring %s/%s", c.Status, c.Reason)
+	}
+	if readyReason(rc) != v1alpha1.ReasonSynced {
+		t.Fatalf("before expiry: Ready %s", readyReason(rc))
+	}
+	clock.Step(24*time.Hour - time.Millisecond)
+	if d := wakeAfter(rc, t0.Add(100*time.Hour), clock.Now()); d != time.Second {
+		t.Fatalf("wake after %s a millisecond before expiry, want the 1s floor", d)
+	}
+	clock.Step(time.Millisecond)
+	setTimeConditions(rc, clock.Now())
+	if readyReason(rc) != v1alpha1.ReasonExpired || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled) {
+		t.Fatalf("at expiry: Ready %s, want Expired and Stalled", readyReason(rc))
+	}
+}
+
+// A credential whose known expiry has passed and that the vendor answers
+// 404 for stays Expired (Elastic Cloud deletes expired keys), keeping its
+// metadata; before its expiry a 404 is NotFound.
+func TestNotFoundAfterExpiryIsExpired(t *testing.T) {
+	notFound := &vendors.Error{Class: vendors.ErrNotFound, Status: 404, Code: "api_keys.key_not_found"}
+	r := &RemoteCredentialReconciler{schedule: &schedule{}}
+	for _, tc := range []struct {
+		name   string
+		expiry time.Duration
+		reason string
+	}{
+		{"expired", -time.Minute, v1alpha1.ReasonExpired},
+		{"not yet", time.Minute, v1alpha1.ReasonNotFound},
+	} {
+		rc := synced(credential(tc.name, "1", time.Hour))
+		exp := metav1.NewTime(t0.Add(tc.expiry))
+		rc.Status.ExpiresAt, rc.Status.Name, rc.Status.Vendor = &exp, "ci key", "elasticCloud"
+		next := r.vendorFailed(rc, 0, notFound, t0, time.Hour, t0)
+		if got := readyReason(rc); got != tc.reason {
+			t.Errorf("%s: Ready %s, want %s", tc.name, got, tc.reason)
+		}
+		if !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled) {
+			t.Errorf("%s: not Stalled", tc.name)
+		}
+		if rc.Status.Name != "ci key" || rc.Status.ExpiresAt == nil {
+			t.Errorf("%s: metadata lost: %+v", tc.name, rc.Status)
+		}
+		if next.Sub(t0) != time.Hour {
+			t.Errorf("%s: next check after %s, want the refresh interval", tc.name, next.Sub(t0))
+		}
+		if tc.reason == v1alpha1.ReasonExpired {
+			msg := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady).Message
+			if want := "the vendor no longer lists it"; !strings.Contains(msg, want) {
+				t.Errorf("message %q lacks %q", msg, want)
+			}
+		}
+	}
+}
+
+func readyReason(rc *v1alpha1.RemoteCredential) string {
+	if c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+// The last successful check is reported for the object that was checked,
+// not for a new object of the same name; terminal answers are not checks
+// that succeeded.
+func TestLastSyncMatchesUID(t *testing.T) {
+	var s schedule
+	rc := credential("a", "1", time.Hour)
+	key := client.ObjectKeyFromObject(rc)
+	if _, ok := s.LastSync(key, rc.UID); ok {
+		t.Fatal("a last sync before any")
+	}
+	s.answered(rc, 0, t0, time.Hour, false)
+	if _, ok := s.LastSync(key, rc.UID); ok {
+		t.Fatal("a terminal answer counted as a successful check")
+	}
+	s.answered(rc, 0, t0.Add(time.Minute), time.Hour, true)
+	if at, ok := s.LastSync(key, rc.UID); !ok || !at.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("LastSync = %v, %v", at, ok)
+	}
+	if _, ok := s.LastSync(key, "uid-other"); ok {
+		t.Fatal("a recreated object inherited the old one's check")
+	}
+	s.forget(key)
+	if _, ok := s.LastSync(key, rc.UID); ok {
+		t.Fatal("forgotten")
 	}
 }

@@ -3,14 +3,13 @@
 package controllers
 
 import (
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/account"
 	"github.com/credsync/credsync/internal/metrics"
 	"github.com/credsync/credsync/internal/vendors"
 )
@@ -25,68 +24,67 @@ type Options struct {
 	ClusterResourceNamespace string
 	// MaxConcurrentReconciles bounds parallel RemoteCredential syncs.
 	MaxConcurrentReconciles int
-	// SecretTTL is how long a provider Secret is trusted once read.
-	SecretTTL time.Duration
 	// MetricsLabelAllowlist names RemoteCredential labels copied into
 	// credential metric labels.
 	MetricsLabelAllowlist []string
-	// MetricsRegisterer receives credsync's metrics; controller-runtime's
-	// registry (served on the manager's metrics endpoint) when nil.
-	MetricsRegisterer prometheus.Registerer
+	// Clock reads the time of every decision; the real clock when nil.
+	Clock clock.Clock
 }
 
-// Setup registers every controller and credsync's metrics with mgr.
-// Secrets are read with the manager's uncached API reader: the operator
-// may only get them.
+// Setup registers every controller and credsync's metrics (on
+// controller-runtime's registry, served on the manager's metrics
+// endpoint) with mgr. Secrets are read with the manager's uncached API
+// reader: the operator may only get them.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	reg := opts.MetricsRegisterer
-	if reg == nil {
-		reg = ctrlmetrics.Registry
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
 	}
-	vendorMetrics, err := metrics.NewVendor(reg)
+	vendorMetrics, err := metrics.NewVendor(ctrlmetrics.Registry)
 	if err != nil {
 		return err
 	}
 	opts.Registry.Observer = vendorMetrics
-	syncTimes := &metrics.SyncTimes{}
-	collector, err := metrics.NewCredentialCollector(mgr.GetCache(), syncTimes, mgr.Elected(), opts.MetricsLabelAllowlist)
+	opts.Registry.Clock = opts.Clock
+	sched := &schedule{}
+	collector, err := metrics.NewCredentialCollector(mgr.GetCache(), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
 	if err != nil {
 		return err
 	}
-	if err := reg.Register(collector); err != nil {
+	if err := ctrlmetrics.Registry.Register(collector); err != nil {
 		return err
 	}
 
 	recorder := mgr.GetEventRecorder(EventSource)
-	// A provider's Secret changing wakes its credentials; the vendor
-	// refusing its credentials wakes the provider (its Ready condition).
+	// An account's change wakes its credentials; a read refused with a
+	// 401 wakes the provider, to check its key again.
 	credentialWake := make(chan event.GenericEvent, wakeBuffer)
 	providerWake := map[string]chan event.GenericEvent{
 		v1alpha1.CredentialProviderKind:        make(chan event.GenericEvent, wakeBuffer),
 		v1alpha1.ClusterCredentialProviderKind: make(chan event.GenericEvent, wakeBuffer),
 	}
-	providers := &Providers{
+	accounts := account.New(account.Options{
+		Registry:                 opts.Registry,
 		Reader:                   mgr.GetClient(),
 		SecretReader:             mgr.GetAPIReader(),
-		Registry:                 opts.Registry,
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
-		SecretTTL:                opts.SecretTTL,
-		OnSecretChange:           func(k providerKey) { send(credentialWake, k) },
-		OnAuthFailure:            func(k providerKey) { send(providerWake[k.Kind], k) },
-	}
+		Clock:                    opts.Clock,
+		OnChange:                 func(k account.Key) { send(credentialWake, k) },
+		OnSuspect:                func(k account.Key) { send(providerWake[k.Kind], k) },
+	})
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
-		if err := (&ProviderReconciler{Client: mgr.GetClient(), Providers: providers, Kind: kind, Recorder: recorder,
-			Changes: providerWake[kind]}).SetupWithManager(mgr); err != nil {
+		if err := (&ProviderReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
+			Suspects: providerWake[kind]}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}
 	return (&RemoteCredentialReconciler{
 		Client:                  mgr.GetClient(),
-		Providers:               providers,
+		Accounts:                accounts,
+		Clock:                   opts.Clock,
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		Recorder:                recorder,
-		SyncTimes:               syncTimes,
-		ProviderChanges:         credentialWake,
+		AccountChanges:          credentialWake,
+		schedule:                sched,
 	}).SetupWithManager(mgr)
 }
 
@@ -95,10 +93,10 @@ const wakeBuffer = 1024
 
 // send names the provider k on ch (a controller's wake-up source) without
 // ever blocking: when ch is full (or nobody reads it any more) the wake-up
-// is dropped, which is safe: the periodic provider check and the refresh
-// interval catch up.
-func send(ch chan<- event.GenericEvent, k providerKey) {
-	obj := newProvider(k.Kind)
+// is dropped, which is safe: the periodic provider check and the
+// credentials' backoff catch up.
+func send(ch chan<- event.GenericEvent, k account.Key) {
+	obj := account.NewProvider(k.Kind)
 	obj.SetNamespace(k.Namespace)
 	obj.SetName(k.Name)
 	select {

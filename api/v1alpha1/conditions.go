@@ -40,13 +40,6 @@ const (
 	ReasonSecretInvalid = "SecretInvalid"
 )
 
-// Vendor names as written in RemoteCredential status.vendor.
-const (
-	VendorTines        = "tines"
-	VendorElasticCloud = "elasticCloud"
-	VendorPlainID      = "plainid"
-)
-
 // SyncRequestedAtAnnotation asks the operator to sync a RemoteCredential
 // now when set or changed; the value is echoed in status.lastHandledSyncRequest.
 const SyncRequestedAtAnnotation = "credsync.io/sync-requested-at"

@@ -1,5 +1,8 @@
 package v1alpha1
 
+// VendorElasticCloud is the vendor name written in RemoteCredential status.vendor.
+const VendorElasticCloud = "elasticCloud"
+
 // ElasticCloudProvider is an Elastic Cloud (ESS) organization or an Elastic
 // Cloud Enterprise installation.
 type ElasticCloudProvider struct {
@@ -15,4 +18,14 @@ type ElasticCloudProvider struct {
 	// APIKeySecretRef names the Secret key holding an Elastic Cloud API key,
 	// sent as "Authorization: ApiKey <key>". The key defaults to apiKey.
 	APIKeySecretRef SecretKeySelector `json:"apiKeySecretRef"`
+}
+
+// ElasticCloudCredentialStatus is Elastic Cloud API key metadata.
+type ElasticCloudCredentialStatus struct {
+	// UserID owning the key.
+	// +optional
+	UserID string `json:"userId,omitempty"`
+	// OrganizationID the key belongs to.
+	// +optional
+	OrganizationID string `json:"organizationId,omitempty"`
 }

@@ -1,5 +1,8 @@
 package v1alpha1
 
+// VendorPlainID is the vendor name written in RemoteCredential status.vendor.
+const VendorPlainID = "plainid"
+
 // PlainIDProvider is a PlainID tenant's Policy Management APIs.
 // +kubebuilder:validation:XValidation:rule="has(self.region) || has(self.url)",message="one of region or url must be set"
 type PlainIDProvider struct {
@@ -19,4 +22,17 @@ type PlainIDProvider struct {
 	// API client allowed to read API clients. Its token is fetched with the
 	// OAuth client-credentials grant and shared by all credentials of this provider.
 	ClientSecretRef SecretReference `json:"clientSecretRef"`
+}
+
+// PlainIDCredentialStatus is PlainID API client metadata.
+type PlainIDCredentialStatus struct {
+	// OwnerID is the environment owning the client; empty for tenant clients.
+	// +optional
+	OwnerID string `json:"ownerId,omitempty"`
+	// OwnerType is ENVIRONMENT or TENANT.
+	// +optional
+	OwnerType string `json:"ownerType,omitempty"`
+	// Permission is ADMIN or VIEWER.
+	// +optional
+	Permission string `json:"permission,omitempty"`
 }

@@ -152,54 +152,6 @@ type RemoteCredentialStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// PlainIDCredentialStatus is PlainID API client metadata.
-type PlainIDCredentialStatus struct {
-	// OwnerID is the environment owning the client; empty for tenant clients.
-	// +optional
-	OwnerID string `json:"ownerId,omitempty"`
-	// OwnerType is ENVIRONMENT or TENANT.
-	// +optional
-	OwnerType string `json:"ownerType,omitempty"`
-	// Permission is ADMIN or VIEWER.
-	// +optional
-	Permission string `json:"permission,omitempty"`
-}
-
-// ElasticCloudCredentialStatus is Elastic Cloud API key metadata.
-type ElasticCloudCredentialStatus struct {
-	// UserID owning the key.
-	// +optional
-	UserID string `json:"userId,omitempty"`
-	// OrganizationID the key belongs to.
-	// +optional
-	OrganizationID string `json:"organizationId,omitempty"`
-}
-
-// TinesCredentialStatus is Tines credential metadata.
-type TinesCredentialStatus struct {
-	// Mode of the credential: TEXT, JWT, OAUTH, AWS, MTLS, HTTP_REQUEST_AGENT, MULTI_REQUEST.
-	// +optional
-	Mode string `json:"mode,omitempty"`
-	// TeamID owning the credential.
-	// +optional
-	TeamID *int64 `json:"teamId,omitempty"`
-	// FolderID holding the credential, if any.
-	// +optional
-	FolderID *int64 `json:"folderId,omitempty"`
-	// ReadAccess: TEAM, GLOBAL or SPECIFIC_TEAMS.
-	// +optional
-	ReadAccess string `json:"readAccess,omitempty"`
-	// RestrictionType: RESTRICTED, RESTRICTED_TO_CREDENTIALS or UNRESTRICTED.
-	// +optional
-	RestrictionType string `json:"restrictionType,omitempty"`
-	// Slug of the credential, as used in Tines formulas.
-	// +optional
-	Slug string `json:"slug,omitempty"`
-	// OwnerEmail is the email of the credential's owner.
-	// +optional
-	OwnerEmail string `json:"ownerEmail,omitempty"`
-}
-
 // RemoteCredential is one credential held at a vendor. The operator keeps
 // its status true to the vendor's metadata (never its secret).
 // +kubebuilder:object:root=true

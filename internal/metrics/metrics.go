@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,58 +76,20 @@ func (v *Vendor) ObserveRequest(vendor, provider, code string, elapsed time.Dura
 	v.duration.WithLabelValues(vendor, provider).Observe(elapsed.Seconds())
 }
 
-// SyncTimes remembers when each RemoteCredential was last checked at its
-// vendor successfully. A refresh that changes nothing writes nothing to the
-// API server, so this lives in memory; it restarts empty with the manager,
-// which then checks every credential once. A nil *SyncTimes records nothing.
-type SyncTimes struct {
-	mu sync.RWMutex
-	m  map[types.NamespacedName]syncTime
-}
-
-type syncTime struct {
-	uid types.UID
-	at  time.Time
-}
-
-// Record notes a successful check of the object key with uid at at.
-func (s *SyncTimes) Record(key types.NamespacedName, uid types.UID, at time.Time) {
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[types.NamespacedName]syncTime{}
-	}
-	s.m[key] = syncTime{uid: uid, at: at}
-}
-
-// Forget drops key (the object is gone).
-func (s *SyncTimes) Forget(key types.NamespacedName) {
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, key)
-}
-
-// Get returns the last successful check of key, if it was of the object uid.
-func (s *SyncTimes) Get(key types.NamespacedName, uid types.UID) (time.Time, bool) {
-	if s == nil {
-		return time.Time{}, false
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	t, ok := s.m[key]
-	return t.at, ok && t.uid == uid
+// LastSyncs says when a RemoteCredential was last checked at its vendor
+// successfully by this manager. A refresh that changes nothing writes
+// nothing to the API server, so this lives in memory: it restarts empty
+// with the manager.
+type LastSyncs interface {
+	// LastSync returns the last successful check of the object key, if
+	// it was of the object uid.
+	LastSync(key types.NamespacedName, uid types.UID) (time.Time, bool)
 }
 
 // CredentialCollector computes credential series from the cache at scrape time.
 type CredentialCollector struct {
 	reader    client.Reader
-	syncTimes *SyncTimes
+	lastSyncs LastSyncs
 	elected   <-chan struct{}
 	// allowKeys are RemoteCredential label keys copied into metric labels
 	// named allowNames.
@@ -156,8 +117,8 @@ func LabelName(key string) string {
 // reports them. allowlist holds RemoteCredential label keys to copy into
 // metric labels; it is an error when two of them, or one and a built-in
 // label, map to the same metric label name.
-func NewCredentialCollector(reader client.Reader, syncTimes *SyncTimes, elected <-chan struct{}, allowlist []string) (*CredentialCollector, error) {
-	c := &CredentialCollector{reader: reader, syncTimes: syncTimes, elected: elected}
+func NewCredentialCollector(reader client.Reader, lastSyncs LastSyncs, elected <-chan struct{}, allowlist []string) (*CredentialCollector, error) {
+	c := &CredentialCollector{reader: reader, lastSyncs: lastSyncs, elected: elected}
 	taken := map[string]string{"reason": "built-in"}
 	for _, l := range credentialLabels {
 		taken[l] = "built-in"
@@ -249,7 +210,10 @@ func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.
 	if cond := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionExpiring); cond != nil {
 		gauge(c.expiring, boolValue(cond.Status == metav1.ConditionTrue))
 	}
-	if at, ok := c.syncTimes.Get(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, rc.UID); ok {
+	if c.lastSyncs == nil {
+		return
+	}
+	if at, ok := c.lastSyncs.LastSync(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, rc.UID); ok {
 		gauge(c.lastSync, float64(at.Unix()))
 	}
 }

@@ -3,11 +3,9 @@ package metrics
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestLabelName(t *testing.T) {
@@ -46,7 +44,7 @@ func TestAllowlistRejectsCollisions(t *testing.T) {
 // A replica that is not the leader reports no credential series (and does
 // not even read the cache: the nil reader would panic).
 func TestCollectorSilentUntilElected(t *testing.T) {
-	c, err := NewCredentialCollector(nil, &SyncTimes{}, make(chan struct{}), nil)
+	c, err := NewCredentialCollector(nil, nil, make(chan struct{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,25 +68,4 @@ func TestVendorMetrics(t *testing.T) {
 	if _, err := NewVendor(reg); err == nil {
 		t.Error("registering twice succeeded")
 	}
-}
-
-// A check recorded for an object does not count for a new object of the
-// same name.
-func TestSyncTimesMatchUID(t *testing.T) {
-	var s SyncTimes
-	key := types.NamespacedName{Namespace: "ns", Name: "a"}
-	now := time.Now()
-	s.Record(key, "uid-1", now)
-	if at, ok := s.Get(key, "uid-1"); !ok || !at.Equal(now) {
-		t.Errorf("Get = %v, %v", at, ok)
-	}
-	if _, ok := s.Get(key, "uid-2"); ok {
-		t.Error("a recreated object inherited the old one's check")
-	}
-	s.Forget(key)
-	if _, ok := s.Get(key, "uid-1"); ok {
-		t.Error("forgotten")
-	}
-	var none *SyncTimes
-	none.Record(key, "uid-1", now) // a nil SyncTimes records nothing
 }

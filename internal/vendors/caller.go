@@ -14,7 +14,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // MaxBodyBytes caps how much of a vendor's answer is read.
@@ -34,13 +37,16 @@ type Observer interface {
 // to MaxBodyBytes, redirects to another host refused (so credentials never
 // travel there), and every error redacted of the provider's secrets.
 type Caller struct {
-	vendor   string
-	provider string // label for the observer
-	gate     *Gate  // told of vendor rate-limit headers; may be nil
-	client   *http.Client
-	timeout  time.Duration
-	observer Observer
-	redactor *strings.Replacer
+	vendor    string
+	provider  string // label for the observer
+	gate      *Gate  // told of vendor rate-limit headers; may be nil
+	client    *http.Client
+	transport *http.Transport
+	timeout   time.Duration
+	observer  Observer
+	redactor  *strings.Replacer
+	clock     clock.PassiveClock
+	closed    atomic.Bool
 }
 
 var errCrossHostRedirect = errors.New("redirect to another host refused")
@@ -83,12 +89,25 @@ func NewCaller(vendor string, caBundle []byte, timeout time.Duration, obs Observ
 		}
 	}
 	return &Caller{
-		vendor:   vendor,
-		client:   client,
-		timeout:  timeout,
-		observer: obs,
-		redactor: strings.NewReplacer(pairs...),
+		vendor:    vendor,
+		client:    client,
+		transport: transport,
+		timeout:   timeout,
+		observer:  obs,
+		redactor:  strings.NewReplacer(pairs...),
+		clock:     clock.RealClock{},
 	}, nil
+}
+
+// errClosed is the error of a request made through a closed Caller.
+var errClosed = errors.New("client closed: the provider's spec or Secret changed")
+
+// Close closes the Caller's idle connections and refuses new requests;
+// connections of requests in flight are closed as they end. A client
+// rebuilt after a Secret or spec change leaves nothing open behind it.
+func (c *Caller) Close() {
+	c.closed.Store(true)
+	c.transport.CloseIdleConnections()
 }
 
 // Response is a vendor's answer with its body read.
@@ -117,13 +136,21 @@ func (c *Caller) NewRequest(ctx context.Context, method, url string, body io.Rea
 // Do sends req and reads the answer. Any HTTP status is a Response; a
 // transport failure, timeout or refused redirect is an *Error.
 func (c *Caller) Do(req *http.Request) (*Response, error) {
-	start := time.Now()
+	if c.closed.Load() {
+		return nil, &Error{Class: ErrUnavailable, Message: errClosed.Error()}
+	}
+	start := c.clock.Now()
 	resp, err := c.client.Do(req)
 	if err != nil {
 		c.observe("error", start)
 		return nil, c.transportError(err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		_ = resp.Body.Close()
+		if c.closed.Load() {
+			c.transport.CloseIdleConnections()
+		}
+	}()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	c.observe(strconv.Itoa(resp.StatusCode), start)
 	if d, ok := rateLimitHeaders(resp.Header.Get); ok && c.gate != nil {
@@ -141,7 +168,7 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 
 func (c *Caller) observe(code string, start time.Time) {
 	if c.observer != nil {
-		c.observer.ObserveRequest(c.vendor, c.provider, code, time.Since(start))
+		c.observer.ObserveRequest(c.vendor, c.provider, code, c.clock.Since(start))
 	}
 }
 
@@ -187,7 +214,7 @@ func (c *Caller) Fail(resp *Response, code, message string) error {
 		Code:    c.clean(code),
 		Message: c.clean(message),
 	}
-	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
 		e.RetryAfter = d
 	}
 	return e

@@ -7,36 +7,27 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/credsync/credsync/api/v1alpha1"
 )
 
-// fakeClock is a settable clock for a gate's pauses.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func testGate(l Limits) (*Gate, *fakeClock, *atomic.Int32) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	var paused atomic.Int32
-	g := NewGate(l, func() { paused.Add(1) })
-	g.now = clock.now
-	return g, clock, &paused
+// testGate is a gate on a fake clock: pauses, tokens and inline waits move
+// only when the test steps the clock.
+func testGate(l Limits) (*Gate, *clocktesting.FakeClock) {
+	clock := clocktesting.NewFakeClock(t0)
+	return NewGate(l, clock), clock
 }
 
 var unlimited = Limits{RequestsPerMinute: 1 << 20, Burst: 1 << 10, MaxConcurrent: 1 << 10}
 
-// call passes the gate once and reports the read's outcome err.
+// call passes the gate once and reports the call's outcome err.
 func call(t *testing.T, g *Gate, err error) error {
 	t.Helper()
 	release, aerr := g.admit(context.Background())
@@ -45,6 +36,30 @@ func call(t *testing.T, g *Gate, err error) error {
 	}
 	release(err)
 	return nil
+}
+
+// goCall passes the gate once in a goroutine (the call may wait in place)
+// and delivers what admit said.
+func goCall(g *Gate, err error) <-chan error {
+	res := make(chan error, 1)
+	go func() {
+		release, aerr := g.admit(context.Background())
+		if aerr == nil {
+			release(err)
+		}
+		res <- aerr
+	}()
+	return res
+}
+
+// waitForTimer waits until a call waits in place on clock.
+func waitForTimer(t *testing.T, clock *clocktesting.FakeClock) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !clock.HasWaiters(); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("no call waits in place")
+		}
+	}
 }
 
 func mustDefer(t *testing.T, err error, cause error) *DeferredError {
@@ -59,192 +74,158 @@ func mustDefer(t *testing.T, err error, cause error) *DeferredError {
 	return d
 }
 
-// A 401 pauses the whole provider; after the pause one probe goes, the
-// others wait for it; a probe that succeeds reopens the provider.
-func TestGateUnauthorizedPausesAndProbes(t *testing.T) {
-	g, clock, paused := testGate(unlimited)
-	unauthorized := &Error{Class: ErrUnauthorized, Status: 401, Message: "bad key"}
-	if err := call(t, g, unauthorized); err != nil {
-		t.Fatal(err)
-	}
-	if paused.Load() != 1 || !errors.Is(g.AuthFailure(), ErrUnauthorized) {
-		t.Fatalf("not paused after a 401 (onPause %d, AuthFailure %v)", paused.Load(), g.AuthFailure())
-	}
-	for range 10 {
-		d := mustDefer(t, call(t, g, nil), ErrUnauthorized)
-		if d.Wait <= 0 || d.Wait > pauseBase*11/10 {
-			t.Fatalf("first pause %s, want about %s", d.Wait, pauseBase)
-		}
-	}
-	clock.add(pauseBase * 2)
-	probe, err := g.admit(context.Background())
-	if err != nil {
-		t.Fatalf("probe not admitted: %v", err)
-	}
-	mustDefer(t, call(t, g, nil), ErrUnauthorized) // while the probe is out
-	probe(unauthorized)
-	d := mustDefer(t, call(t, g, nil), ErrUnauthorized)
-	if d.Wait < pauseBase*2*9/10 {
-		t.Fatalf("second pause %s did not grow", d.Wait)
-	}
-	if paused.Load() != 1 {
-		t.Fatalf("onPause called %d times for one outage", paused.Load())
-	}
-	clock.add(time.Hour)
-	if err := call(t, g, nil); err != nil { // the probe succeeds
-		t.Fatal(err)
-	}
-	for range 5 {
-		if err := call(t, g, nil); err != nil {
-			t.Fatalf("not reopened after a good probe: %v", err)
-		}
-	}
-	if g.AuthFailure() != nil {
-		t.Fatal("AuthFailure after recovery")
-	}
-}
-
-// A new gate lets one read go first: when the provider's key is bad, the
-// reads that came meanwhile never reach the vendor.
-func TestGateFirstReadProbesAlone(t *testing.T) {
-	g, _, _ := testGate(unlimited)
-	probe, err := g.admit(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := make(chan error, 5)
-	for range 5 {
-		go func() { results <- call(t, g, nil) }()
-	}
-	waitForWaiters(t, g, 5)
-	probe(&Error{Class: ErrUnauthorized, Status: 401})
-	for range 5 {
-		mustDefer(t, <-results, ErrUnauthorized)
-	}
-
-	// And when the probe succeeds, those waiting go at once.
-	ok, _, _ := testGate(unlimited)
-	probe, err = ok.admit(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 5 {
-		go func() { results <- call(t, ok, nil) }()
-	}
-	waitForWaiters(t, ok, 5)
-	probe(nil)
-	for range 5 {
-		if err := <-results; err != nil {
-			t.Fatalf("waited for a good probe, then: %v", err)
-		}
-	}
-}
-
-// Any answer but 401/429 to a probe reopens the provider: a 404 says the
-// provider's credentials work.
-func TestGateProbeAnsweredNotFoundReopens(t *testing.T) {
-	g, clock, _ := testGate(unlimited)
-	_ = call(t, g, &Error{Class: ErrUnauthorized})
-	clock.add(time.Hour)
-	_ = call(t, g, &Error{Class: ErrNotFound})
-	if err := call(t, g, nil); err != nil {
-		t.Fatalf("still paused: %v", err)
+// mustStep checks a pause of about one backoff step of n 429s in a row.
+func mustStep(t *testing.T, d *DeferredError, n int) {
+	t.Helper()
+	want := Backoff("provider", n, pauseBase, pauseCap)
+	if d.Wait != want {
+		t.Fatalf("paused %s, want backoff step %d (%s)", d.Wait, n, want)
 	}
 }
 
 func TestGateRateLimitedHonoursRetryAfter(t *testing.T) {
-	g, clock, paused := testGate(unlimited)
+	g, clock := testGate(unlimited)
 	_ = call(t, g, &Error{Class: ErrRateLimited, Status: 429, RetryAfter: 90 * time.Second})
 	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
 	if d.Wait != 90*time.Second {
 		t.Fatalf("paused %s, want Retry-After 90s", d.Wait)
 	}
-	if paused.Load() != 0 || g.AuthFailure() != nil {
-		t.Fatal("a 429 is not an authentication failure")
-	}
-	clock.add(89 * time.Second)
+	clock.Step(89 * time.Second)
 	mustDefer(t, call(t, g, nil), ErrRateLimited)
-	clock.add(2 * time.Second)
+	clock.Step(2 * time.Second)
 	if err := call(t, g, nil); err != nil {
 		t.Fatalf("not reopened after Retry-After: %v", err)
 	}
 }
 
-// Without Retry-After a 429 still pauses, for a backoff step.
+// Without Retry-After a 429 still pauses, for a backoff step; 429s in a
+// row grow it, and any answer ends the run.
 func TestGateRateLimitedWithoutRetryAfter(t *testing.T) {
-	g, _, _ := testGate(unlimited)
-	_ = call(t, g, &Error{Class: ErrRateLimited, Status: 429})
+	g, clock := testGate(unlimited)
+	rateLimited := &Error{Class: ErrRateLimited, Status: 429}
+	_ = call(t, g, rateLimited)
 	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
-	if d.Wait < pauseBase*9/10 {
-		t.Fatalf("paused only %s", d.Wait)
+	if d.Wait < pauseBase*9/10 || d.Wait > pauseBase*11/10 {
+		t.Fatalf("paused %s, want about %s", d.Wait, pauseBase)
+	}
+	mustStep(t, d, 1)
+
+	clock.Step(time.Hour)
+	_ = call(t, g, rateLimited)
+	mustStep(t, mustDefer(t, call(t, g, nil), ErrRateLimited), 2)
+
+	clock.Step(time.Hour)
+	_ = call(t, g, &Error{Class: ErrNotFound, Status: 404}) // an answer
+	_ = call(t, g, rateLimited)
+	mustStep(t, mustDefer(t, call(t, g, nil), ErrRateLimited), 1)
+}
+
+// Whether the vendor accepts the provider's key is the account's business:
+// a 401 through the gate pauses nothing, nor does a call that got no answer.
+func TestGateUnauthorizedDoesNotPause(t *testing.T) {
+	g, _ := testGate(unlimited)
+	for _, outcome := range []error{
+		&Error{Class: ErrUnauthorized, Status: 401, Message: "bad key"},
+		&Error{Class: ErrUnauthorized, Status: 401, Message: "bad key"},
+		&Error{Class: ErrUnavailable, Message: "no answer within 30s"},
+	} {
+		err := g.Do(context.Background(), func() error { return outcome })
+		if err != outcome {
+			t.Fatalf("Do = %v, want the call's own error %v", err, outcome)
+		}
+		if err := call(t, g, nil); err != nil {
+			t.Fatalf("after %v: %v", outcome, err)
+		}
 	}
 }
 
-func TestGateResetAuthOnSecretChange(t *testing.T) {
-	g, _, _ := testGate(unlimited)
-	_ = call(t, g, &Error{Class: ErrUnauthorized})
-	g.ResetAuth()
-	if err := call(t, g, nil); err != nil {
-		t.Fatalf("paused after the Secret changed: %v", err)
+// Do runs the call when the budget allows and hands its error back; while
+// the provider is paused it does not run it.
+func TestGateDo(t *testing.T) {
+	g, _ := testGate(unlimited)
+	calls := 0
+	if err := g.Do(context.Background(), func() error { calls++; return nil }); err != nil || calls != 1 {
+		t.Fatalf("Do = %v after %d calls, want nil after 1", err, calls)
 	}
-	// ResetAuth does not lift a rate-limit pause.
-	_ = call(t, g, &Error{Class: ErrRateLimited, RetryAfter: time.Minute})
-	g.ResetAuth()
-	mustDefer(t, call(t, g, nil), ErrRateLimited)
+	rateLimited := &Error{Class: ErrRateLimited, Status: 429, RetryAfter: time.Minute}
+	if err := g.Do(context.Background(), func() error { calls++; return rateLimited }); err != rateLimited {
+		t.Fatalf("Do = %v, want the 429", err)
+	}
+	d := mustDefer(t, g.Do(context.Background(), func() error { calls++; return nil }), ErrRateLimited)
+	if d.Wait != time.Minute || calls != 2 {
+		t.Fatalf("paused %s after %d calls, want 1m after 2 (none while paused)", d.Wait, calls)
+	}
 }
 
 func TestGateConcurrencyCap(t *testing.T) {
-	g, _, _ := testGate(Limits{RequestsPerMinute: 1 << 20, Burst: 1 << 10, MaxConcurrent: 2})
-	if err := call(t, g, nil); err != nil { // the first read probes alone
-		t.Fatal(err)
-	}
+	g, clock := testGate(Limits{RequestsPerMinute: 1 << 20, Burst: 1 << 10, MaxConcurrent: 2})
 	r1, err1 := g.admit(context.Background())
 	r2, err2 := g.admit(context.Background())
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	start := time.Now()
-	mustDefer(t, call(t, g, nil), nil)
-	if waited := time.Since(start); waited < maxInlineWait*9/10 {
-		t.Fatalf("gave up after %s, want to wait %s in place first", waited, maxInlineWait)
+	// A third call waits in place for a slot, up to maxInlineWait.
+	res := goCall(g, nil)
+	waitForTimer(t, clock)
+	clock.Step(maxInlineWait - time.Millisecond)
+	select {
+	case err := <-res:
+		t.Fatalf("gave up before %s: %v", maxInlineWait, err)
+	default:
+	}
+	clock.Step(time.Millisecond)
+	if d := mustDefer(t, <-res, nil); d.Wait != maxInlineWait {
+		t.Fatalf("deferred for %s, want %s", d.Wait, maxInlineWait)
 	}
 	// A slot that frees within the inline wait is taken.
-	go func() { time.Sleep(100 * time.Millisecond); r1(nil) }()
-	if err := call(t, g, nil); err != nil {
+	res = goCall(g, nil)
+	waitForTimer(t, clock)
+	r1(nil)
+	if err := <-res; err != nil {
 		t.Fatalf("freed slot not taken: %v", err)
 	}
 	r2(nil)
+	if len(g.slots) != 0 {
+		t.Fatalf("%d slots taken after every call ended", len(g.slots))
+	}
 }
 
 func TestGateTokenBucket(t *testing.T) {
-	g, _, _ := testGate(Limits{RequestsPerMinute: 60, Burst: 2, MaxConcurrent: 10})
-	g.verified = true
-	start := time.Now()
+	g, clock := testGate(Limits{RequestsPerMinute: 60, Burst: 2, MaxConcurrent: 10})
 	for i := range 2 {
 		if err := call(t, g, nil); err != nil {
-			t.Fatalf("burst read %d: %v", i, err)
+			t.Fatalf("burst call %d: %v", i, err)
 		}
 	}
-	if err := call(t, g, nil); err != nil { // the next token is 1s away: waited in place
-		t.Fatalf("third read: %v", err)
+	// The next token is 1s away: waited in place.
+	res := goCall(g, nil)
+	waitForTimer(t, clock)
+	clock.Step(time.Second - time.Millisecond)
+	select {
+	case err := <-res:
+		t.Fatalf("third call went before its token: %v", err)
+	default:
 	}
-	if waited := time.Since(start); waited < 900*time.Millisecond {
-		t.Fatalf("third read went after %s, before its token", waited)
+	clock.Step(time.Millisecond)
+	if err := <-res; err != nil {
+		t.Fatalf("third call: %v", err)
 	}
 
-	slow, _, _ := testGate(Limits{RequestsPerMinute: 30, Burst: 1, MaxConcurrent: 10})
-	slow.verified = true
+	slow, clock := testGate(Limits{RequestsPerMinute: 30, Burst: 1, MaxConcurrent: 10})
 	if err := call(t, slow, nil); err != nil {
 		t.Fatal(err)
 	}
 	d := mustDefer(t, call(t, slow, nil), nil) // 2s away: handed back, not waited
-	if d.Wait <= maxInlineWait || d.Wait > 2100*time.Millisecond {
-		t.Fatalf("deferred for %s", d.Wait)
+	if d.Wait != 2*time.Second {
+		t.Fatalf("deferred for %s, want 2s", d.Wait)
 	}
 	// The cancelled reservation gave its token back.
-	d2 := mustDefer(t, call(t, slow, nil), nil)
-	if d2.Wait > d.Wait {
-		t.Fatalf("a deferred read kept its token: %s then %s", d.Wait, d2.Wait)
+	if d2 := mustDefer(t, call(t, slow, nil), nil); d2.Wait != d.Wait {
+		t.Fatalf("a deferred call kept its token: %s then %s", d.Wait, d2.Wait)
+	}
+	clock.Step(2 * time.Second)
+	if err := call(t, slow, nil); err != nil {
+		t.Fatalf("once the token came: %v", err)
 	}
 }
 
@@ -271,15 +252,29 @@ func TestGateRateLimitHeaders(t *testing.T) {
 			t.Errorf("remaining %q interval %q: got %s %v, want %s %v", tc.remaining, tc.interval, got, ok, tc.want, tc.ok)
 		}
 	}
-	g, _, _ := testGate(unlimited)
+	g, clock := testGate(unlimited)
 	g.PauseFor(time.Minute)
-	mustDefer(t, call(t, g, nil), nil)
+	if d := mustDefer(t, call(t, g, nil), nil); d.Wait != time.Minute {
+		t.Fatalf("held back for %s, want 1m", d.Wait)
+	}
+	clock.Step(time.Minute)
+	if err := call(t, g, nil); err != nil {
+		t.Fatalf("not reopened after the window: %v", err)
+	}
 }
 
 func TestLimitsFor(t *testing.T) {
 	l := Limits{RequestsPerMinute: 100}.withDefaults(Limits{RequestsPerMinute: 5, Burst: 7})
 	if l != (Limits{RequestsPerMinute: 100, Burst: 7}) {
 		t.Fatalf("got %+v", l)
+	}
+	v := Vendor{Limits: Limits{RequestsPerMinute: 5, Burst: 7, MaxConcurrent: 3}}
+	spec := &v1alpha1.CredentialProviderSpec{RateLimit: &v1alpha1.RateLimit{RequestsPerMinute: 100, MaxConcurrent: 2}}
+	if got := v.LimitsFor(spec); got != (Limits{RequestsPerMinute: 100, Burst: 7, MaxConcurrent: 2}) {
+		t.Fatalf("LimitsFor(spec with rateLimit) = %+v", got)
+	}
+	if got := v.LimitsFor(&v1alpha1.CredentialProviderSpec{}); got != v.Limits {
+		t.Fatalf("LimitsFor(spec without rateLimit) = %+v, want the vendor's %+v", got, v.Limits)
 	}
 }
 
@@ -299,7 +294,8 @@ func TestCallerHonoursRateLimitHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, _, _ := testGate(unlimited)
+	defer caller.Close()
+	g, _ := testGate(unlimited)
 	caller.gate = g
 	req, err := caller.NewRequest(context.Background(), http.MethodGet, srv.URL, nil)
 	if err != nil {
@@ -314,24 +310,7 @@ func TestCallerHonoursRateLimitHeaders(t *testing.T) {
 	}
 }
 
-// waitForWaiters waits until n reads wait for g's probe.
-func waitForWaiters(t *testing.T, g *Gate, n int) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		g.mu.Lock()
-		w := g.waiting
-		g.mu.Unlock()
-		if w == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d reads wait for the probe, want %d", w, n)
-		}
-		runtime.Gosched()
-	}
-}
-
-// admitted takes n reads through a verified gate at once.
+// admitted takes n calls through g at once.
 func admitted(t *testing.T, g *Gate, n int) []func(error) {
 	t.Helper()
 	var releases []func(error)
@@ -345,10 +324,9 @@ func admitted(t *testing.T, g *Gate, n int) []func(error) {
 	return releases
 }
 
-// Sixteen reads in flight that all get a 429 are one backoff step, not 16.
+// Sixteen calls in flight that all get a 429 are one backoff step, not 16.
 func TestGateConcurrentFailuresAreOneStep(t *testing.T) {
-	g, _, _ := testGate(unlimited)
-	g.verified = true
+	g, clock := testGate(unlimited)
 	for _, release := range admitted(t, g, 16) {
 		release(&Error{Class: ErrRateLimited, Status: 429})
 	}
@@ -356,79 +334,105 @@ func TestGateConcurrentFailuresAreOneStep(t *testing.T) {
 	if d.Wait > pauseBase*11/10 {
 		t.Fatalf("paused %s after one round of 429s, want one step (%s)", d.Wait, pauseBase)
 	}
+	mustStep(t, d, 1)
+	// The next 429 after the pause is the second step, not the 17th.
+	clock.Step(d.Wait)
+	_ = call(t, g, &Error{Class: ErrRateLimited, Status: 429})
+	mustStep(t, mustDefer(t, call(t, g, nil), ErrRateLimited), 2)
 }
 
-// A pause from rate-limit headers is neither lifted by a good probe nor
-// shortened by a 429's shorter backoff.
+// A pause from rate-limit headers is neither shortened by a 429's shorter
+// backoff, nor by a shorter window, nor lifted by a good answer.
 func TestGateHeaderPauseSurvives(t *testing.T) {
-	g, _, _ := testGate(unlimited)
-	g.verified = true
+	g, _ := testGate(unlimited)
 	release := admitted(t, g, 1)[0]
 	g.PauseFor(time.Hour) // the answer's headers, read before release
 	release(&Error{Class: ErrRateLimited, Status: 429})
-	if d := mustDefer(t, call(t, g, nil), ErrRateLimited); d.Wait < 59*time.Minute {
+	if d := mustDefer(t, call(t, g, nil), ErrRateLimited); d.Wait != time.Hour {
 		t.Fatalf("a 429 shortened the header pause to %s", d.Wait)
 	}
 
-	g2, clock2, _ := testGate(unlimited)
-	_ = call(t, g2, &Error{Class: ErrUnauthorized, Status: 401})
-	clock2.add(time.Minute)
-	probe := admitted(t, g2, 1)[0]
+	g2, _ := testGate(unlimited)
+	release = admitted(t, g2, 1)[0]
 	g2.PauseFor(time.Hour)
-	probe(nil)
-	if d := mustDefer(t, call(t, g2, nil), nil); d.Wait < 59*time.Minute {
-		t.Fatalf("a good probe lifted the header pause: %s", d.Wait)
+	g2.PauseFor(time.Minute)
+	release(nil)
+	if d := mustDefer(t, call(t, g2, nil), nil); d.Wait != time.Hour {
+		t.Fatalf("a shorter window or a good answer changed the header pause to %s", d.Wait)
 	}
 }
 
-// A probe that got no answer proves nothing: the next read probes again.
-func TestGateUnansweredProbeProvesNothing(t *testing.T) {
-	g, _, _ := testGate(unlimited)
-	_ = call(t, g, &Error{Class: ErrUnavailable, Message: "no answer within 30s"})
-	if g.verified {
-		t.Fatal("a timed-out probe verified the provider")
-	}
-	_ = call(t, g, &Error{Class: ErrNotFound, Status: 404})
-	if !g.verified {
-		t.Fatal("a 404 answer did not verify the provider")
-	}
-}
-
-// A 401 to a read made with the old Secret does not pause the provider
-// again once the Secret changed.
-func TestGateIgnoresOutcomesOfTheOldSecret(t *testing.T) {
-	g, _, paused := testGate(unlimited)
-	g.verified = true
-	old := admitted(t, g, 1)[0]
-	g.ResetAuth() // the Secret was rotated meanwhile
-	old(&Error{Class: ErrUnauthorized, Status: 401})
-	if g.AuthFailure() != nil || paused.Load() != 0 {
-		t.Fatal("a late 401 from the old Secret paused the provider")
-	}
-	if err := call(t, g, nil); err != nil {
-		t.Fatalf("the new Secret's probe was refused: %v", err)
-	}
-}
-
-type panicky struct{}
-
-func (panicky) Get(context.Context, Ref) (*Credential, error) { panic("boom") }
-
-// A client that panics does not leave the probe (or a slot) taken.
-func TestGatedClientReleasesOnPanic(t *testing.T) {
-	g, _, _ := testGate(Limits{RequestsPerMinute: 1 << 20, Burst: 1 << 10, MaxConcurrent: 1})
-	c := gatedClient{Client: panicky{}, gate: g}
+// A call that panics does not leave its slot taken, and the panic goes on.
+func TestGateDoReleasesOnPanic(t *testing.T) {
+	g, _ := testGate(Limits{RequestsPerMinute: 1 << 20, Burst: 1 << 10, MaxConcurrent: 1})
+	var recovered any
 	func() {
-		defer func() { _ = recover() }()
-		_, _ = c.Get(context.Background(), Ref{ID: "1"})
+		defer func() { recovered = recover() }()
+		_ = g.Do(context.Background(), func() error { panic("boom") })
 	}()
-	g.mu.Lock()
-	probing := g.probing
-	g.mu.Unlock()
-	if probing || len(g.slots) != 0 {
-		t.Fatalf("after a panic: probing %v, %d slots taken", probing, len(g.slots))
+	if recovered != "boom" {
+		t.Fatalf("recovered %v, want the call's panic", recovered)
+	}
+	if len(g.slots) != 0 {
+		t.Fatalf("after a panic: %d slots taken", len(g.slots))
 	}
 	if err := call(t, g, nil); err != nil {
 		t.Fatalf("the provider is stuck: %v", err)
+	}
+}
+
+// countingClient counts the calls that reach it.
+type countingClient struct {
+	gets, verifies, closes atomic.Int32
+}
+
+func (c *countingClient) Get(context.Context, Ref) (*Credential, error) {
+	c.gets.Add(1)
+	return &Credential{Name: "n"}, nil
+}
+
+func (c *countingClient) Verify(context.Context) error { c.verifies.Add(1); return nil }
+func (c *countingClient) Close()                       { c.closes.Add(1) }
+
+// A client built with a gate passes it on every call: a paused provider's
+// Get and Verify do not reach the vendor client; Close is passed through.
+func TestRegistryClientPassesTheGate(t *testing.T) {
+	inner := &countingClient{}
+	v := Vendor{
+		Name:      "x",
+		Selected:  func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
+		SecretRef: func(*v1alpha1.CredentialProviderSpec) SecretRef { return SecretRef{} },
+		New:       func(Config) (Client, error) { return inner, nil },
+	}
+	r := NewRegistry(v)
+	g, clock := testGate(unlimited)
+	spec := &v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{}}
+	c, err := r.NewClient("p", &r.vendors[0], spec, nil, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred, err := c.Get(context.Background(), Ref{ID: "1"}); err != nil || cred == nil || cred.Name != "n" {
+		t.Fatalf("Get = %+v, %v", cred, err)
+	}
+	if err := c.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.PauseFor(time.Minute)
+	cred, err := c.Get(context.Background(), Ref{ID: "1"})
+	mustDefer(t, err, nil)
+	if cred != nil {
+		t.Fatalf("Get while paused = %+v", cred)
+	}
+	mustDefer(t, c.Verify(context.Background()), nil)
+	if inner.gets.Load() != 1 || inner.verifies.Load() != 1 {
+		t.Fatalf("gets %d, verifies %d reached the client, want 1 and 1", inner.gets.Load(), inner.verifies.Load())
+	}
+	clock.Step(time.Minute)
+	if _, err := c.Get(context.Background(), Ref{ID: "1"}); err != nil {
+		t.Fatalf("after the pause: %v", err)
+	}
+	c.Close()
+	if inner.closes.Load() != 1 {
+		t.Fatalf("Close reached the client %d times, want 1", inner.closes.Load())
 	}
 }

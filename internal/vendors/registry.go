@@ -1,9 +1,13 @@
 package vendors
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -18,6 +22,8 @@ type Registry struct {
 	Timeout time.Duration
 	// Observer, when set, is told of every vendor request (for metrics).
 	Observer Observer
+	// Clock is the clock of every client; the real one when nil.
+	Clock clock.Clock
 }
 
 // NewRegistry returns a registry of the given vendors.
@@ -40,6 +46,9 @@ func (r *Registry) Register(v Vendor) {
 			panic(fmt.Sprintf("vendor %q registered twice", v.Name))
 		}
 	}
+	if v.CheckRef == nil {
+		v.CheckRef = IDOnly(v.Name)
+	}
 	r.vendors = append(r.vendors, v)
 }
 
@@ -61,10 +70,18 @@ func (r *Registry) For(spec *v1alpha1.CredentialProviderSpec) (*Vendor, error) {
 	return found, nil
 }
 
+// clock returns the registry's clock.
+func (r *Registry) clock() clock.Clock {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
+}
+
 // NewClient builds a client of vendor v for spec, authenticating with
 // secret (the values of v.SecretRef(spec).Keys). provider names the
-// provider object in request metrics. Every read passes gate, the
-// provider's request budget; with a nil gate reads are not limited (tests
+// provider object in request metrics. Every call passes gate, the
+// provider's request budget; with a nil gate calls are not limited (tests
 // of a vendor client).
 func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string, gate *Gate) (Client, error) {
 	timeout := r.Timeout
@@ -81,10 +98,35 @@ func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.Credenti
 	if err != nil {
 		return nil, err
 	}
-	caller.provider, caller.gate = provider, gate
-	c, err := v.New(Config{Spec: spec, Secret: secret, Caller: caller})
-	if err != nil || gate == nil {
-		return c, err
+	caller.provider, caller.gate, caller.clock = provider, gate, r.clock()
+	c, err := v.New(Config{Spec: spec, Secret: secret, Caller: caller, Clock: r.clock()})
+	if err != nil {
+		caller.Close()
+		return nil, err
+	}
+	if gate == nil {
+		return c, nil
 	}
 	return gatedClient{Client: c, gate: gate}, nil
 }
+
+// gatedClient makes every call of a Client pass its provider's Gate.
+type gatedClient struct {
+	Client
+	gate *Gate
+}
+
+func (c gatedClient) Get(ctx context.Context, ref Ref) (*Credential, error) {
+	var cred *Credential
+	err := c.gate.Do(ctx, func() (err error) {
+		cred, err = c.Client.Get(ctx, ref)
+		return err
+	})
+	return cred, err
+}
+
+func (c gatedClient) Verify(ctx context.Context) error {
+	return c.gate.Do(ctx, func() error { return c.Client.Verify(ctx) })
+}
+
+var errPanicked = errors.New("vendor client panicked")

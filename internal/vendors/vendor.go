@@ -1,14 +1,18 @@
 // Package vendors holds what every vendor client shares: the Client
 // interface, the registry that picks a vendor from a provider spec, the
-// typed errors that become condition reasons, and one HTTP caller (TLS from
-// caBundle, timeouts, body cap, Retry-After, redaction).
+// typed errors that become condition reasons, the per-provider request
+// budget (Gate) and one HTTP caller (TLS from caBundle, timeouts, body cap,
+// Retry-After, redaction). It names no vendor: each lives in a package of
+// its own and is registered with one line in package all.
 package vendors
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -18,7 +22,7 @@ type Ref struct {
 	// ID is the vendor's ID of the credential.
 	ID string
 	// UserID is the owner of the credential, for vendors that scope
-	// credentials by user (Vendor.SupportsUserID).
+	// credentials by user; Vendor.CheckRef says whether it may be set.
 	UserID string
 }
 
@@ -26,32 +30,45 @@ type Ref struct {
 // vendor's answer. It never holds a secret: vendor fields that are not
 // mapped explicitly are dropped.
 type Credential struct {
-	Name          string
-	Description   string
-	CreatedAt     *time.Time
-	UpdatedAt     *time.Time
-	ExpiresAt     *time.Time
-	TokenDuration string
-
-	PlainID      *v1alpha1.PlainIDCredentialStatus
-	ElasticCloud *v1alpha1.ElasticCloudCredentialStatus
-	Tines        *v1alpha1.TinesCredentialStatus
+	Name        string
+	Description string
+	CreatedAt   *time.Time
+	UpdatedAt   *time.Time
+	ExpiresAt   *time.Time
+	// Vendor is the vendor's own metadata (its status block and any field
+	// only it has); nil when it has none.
+	Vendor VendorMetadata
 }
 
-// ApplyTo copies the metadata into a RemoteCredential's status, field by
-// field. Times are truncated to seconds, as the API server stores them, so
-// that an unchanged answer compares equal to what is stored.
+// VendorMetadata is the part of a credential's metadata only its vendor
+// knows. ApplyTo writes it into a status whose metadata fields were
+// cleared; it must copy what it writes (an answer may serve several
+// RemoteCredentials).
+type VendorMetadata interface {
+	ApplyTo(st *v1alpha1.RemoteCredentialStatus)
+}
+
+// ApplyTo makes the metadata fields of a RemoteCredential's status those of
+// c: every field but the ones the reconciler owns (observedGeneration,
+// vendor, lastHandledSyncRequest, conditions) is cleared, whichever vendor
+// wrote it, then filled from c. Times are truncated to seconds, as the API
+// server stores them, so that an unchanged answer compares equal to what
+// is stored.
 func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
-	st.Name = c.Name
-	st.Description = c.Description
-	st.CreatedAt = apiTime(c.CreatedAt)
-	st.UpdatedAt = apiTime(c.UpdatedAt)
-	st.ExpiresAt = apiTime(c.ExpiresAt)
-	st.TokenDuration = c.TokenDuration
-	// Copies: an answer may be shared by several RemoteCredentials.
-	st.PlainID = c.PlainID.DeepCopy()
-	st.ElasticCloud = c.ElasticCloud.DeepCopy()
-	st.Tines = c.Tines.DeepCopy()
+	*st = v1alpha1.RemoteCredentialStatus{
+		ObservedGeneration:     st.ObservedGeneration,
+		Vendor:                 st.Vendor,
+		LastHandledSyncRequest: st.LastHandledSyncRequest,
+		Conditions:             st.Conditions,
+		Name:                   c.Name,
+		Description:            c.Description,
+		CreatedAt:              apiTime(c.CreatedAt),
+		UpdatedAt:              apiTime(c.UpdatedAt),
+		ExpiresAt:              apiTime(c.ExpiresAt),
+	}
+	if c.Vendor != nil {
+		c.Vendor.ApplyTo(st)
+	}
 }
 
 func apiTime(t *time.Time) *metav1.Time {
@@ -66,7 +83,14 @@ func apiTime(t *time.Time) *metav1.Time {
 // are read-only, safe for concurrent use, and return errors built by Caller
 // (or wrapping the sentinels of this package).
 type Client interface {
+	// Get reads one credential's metadata.
 	Get(ctx context.Context, ref Ref) (*Credential, error)
+	// Verify makes one cheap authenticated call, to learn whether the
+	// vendor accepts the account's credentials: ErrUnauthorized when it
+	// refuses them; any other answer means they were accepted.
+	Verify(ctx context.Context) error
+	// Close releases the client's connections; it is not used after.
+	Close()
 }
 
 // SecretRef names the Secret a provider authenticates with and the keys
@@ -85,6 +109,9 @@ type Config struct {
 	// Caller makes HTTP requests for the client, with the provider's trust
 	// roots; it redacts the Secret's values from every error it builds.
 	Caller *Caller
+	// Clock is the clock of every time decision (token lifetimes, ...);
+	// the real clock when nil.
+	Clock clock.PassiveClock
 }
 
 // Vendor is one vendor's registration.
@@ -95,13 +122,25 @@ type Vendor struct {
 	Selected func(spec *v1alpha1.CredentialProviderSpec) bool
 	// SecretRef names the Secret and keys the client needs.
 	SecretRef func(spec *v1alpha1.CredentialProviderSpec) SecretRef
-	// SupportsUserID is true when Ref.UserID means something to this vendor.
-	SupportsUserID bool
+	// CheckRef refuses, with ErrInvalidSpec, a reference the vendor cannot
+	// read (a userId where the vendor has no users). IDOnly when nil.
+	CheckRef func(ref Ref) error
 	// New builds a client. It must not call the vendor.
 	New func(cfg Config) (Client, error)
 	// Limits is the request budget of a provider that sets none
 	// (DefaultLimits for unset fields).
 	Limits Limits
+}
+
+// IDOnly is the CheckRef of a vendor whose credentials are named by their
+// ID alone.
+func IDOnly(vendor string) func(Ref) error {
+	return func(ref Ref) error {
+		if ref.UserID != "" {
+			return fmt.Errorf("%w: spec.userId is not supported by %s providers: their credentials are named by id alone", ErrInvalidSpec, vendor)
+		}
+		return nil
+	}
 }
 
 // LimitsFor is the request budget of a provider with spec: its

@@ -1,14 +1,21 @@
 package vendors_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -136,7 +143,17 @@ func TestRegistry(t *testing.T) {
 	}
 	got, err := r.For(&v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{}})
 	if err != nil || got.Name != "x" {
-		t.Errorf("For = %v, %v", got, err)
+		t.Fatalf("For = %v, %v", got, err)
+	}
+	// A vendor registered without CheckRef names credentials by id alone.
+	if got.CheckRef == nil {
+		t.Fatal("CheckRef not filled in")
+	}
+	if err := got.CheckRef(vendors.Ref{ID: "1"}); err != nil {
+		t.Errorf("CheckRef(id) = %v", err)
+	}
+	if err := got.CheckRef(vendors.Ref{ID: "1", UserID: "u"}); !errors.Is(err, vendors.ErrInvalidSpec) || !strings.Contains(err.Error(), "spec.userId") {
+		t.Errorf("CheckRef(id, userId) = %v, want InvalidSpec naming spec.userId", err)
 	}
 	defer func() {
 		if recover() == nil {
@@ -162,5 +179,91 @@ func TestBaseURL(t *testing.T) {
 		if _, err := vendors.BaseURL("v", bad); !errors.Is(err, vendors.ErrInvalidSpec) {
 			t.Errorf("BaseURL(%q) = %v, want InvalidSpec", bad, err)
 		}
+	}
+}
+
+// tinesLike is a vendor's metadata for TestCredentialApplyTo.
+type tinesLike struct{ mode string }
+
+func (m tinesLike) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
+	st.Tines = &v1alpha1.TinesCredentialStatus{Mode: m.mode}
+}
+
+// ApplyTo makes a status's metadata that of the credential: what another
+// vendor (or an older answer) wrote is cleared, the fields the reconciler
+// owns are kept, and times are cut to seconds.
+func TestCredentialApplyTo(t *testing.T) {
+	conditions := []metav1.Condition{{Type: "Synced", Status: metav1.ConditionTrue}}
+	old := metav1.NewTime(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := v1alpha1.RemoteCredentialStatus{
+		ObservedGeneration:     3,
+		Vendor:                 v1alpha1.VendorTines,
+		LastHandledSyncRequest: "r1",
+		Conditions:             conditions,
+		Name:                   "old",
+		Description:            "old",
+		UpdatedAt:              &old,
+		ExpiresAt:              &old,
+		TokenDuration:          "PT1H",
+		PlainID:                &v1alpha1.PlainIDCredentialStatus{Permission: "ADMIN"},
+		ElasticCloud:           &v1alpha1.ElasticCloudCredentialStatus{UserID: "u"},
+	}
+	created := time.Date(2026, 11, 23, 12, 0, 0, 999_000_000, time.FixedZone("CET", 3600))
+	c := &vendors.Credential{Name: "n", CreatedAt: &created, Vendor: tinesLike{mode: "TEXT"}}
+	c.ApplyTo(&st)
+
+	want := v1alpha1.RemoteCredentialStatus{
+		ObservedGeneration:     3,
+		Vendor:                 v1alpha1.VendorTines,
+		LastHandledSyncRequest: "r1",
+		Conditions:             conditions,
+		Name:                   "n",
+		CreatedAt:              ptr(metav1.NewTime(time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC))),
+		Tines:                  &v1alpha1.TinesCredentialStatus{Mode: "TEXT"},
+	}
+	if !equality.Semantic.DeepEqual(st, want) {
+		t.Errorf("status = %+v\nwant     %+v", st, want)
+	}
+
+	// A credential without vendor metadata clears every vendor block.
+	(&vendors.Credential{Name: "m"}).ApplyTo(&st)
+	if st.Name != "m" || st.CreatedAt != nil || st.Tines != nil || st.PlainID != nil || st.ElasticCloud != nil || st.TokenDuration != "" {
+		t.Errorf("status = %+v, want only the name", st)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// A closed Caller refuses requests without sending them: the error is of
+// class VendorUnavailable, with no HTTP status.
+func TestCallerClose(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c, err := vendors.NewCaller("test", vendortest.CABundle(srv), time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func() (*vendors.Response, error) {
+		req, err := c.NewRequest(context.Background(), http.MethodGet, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Do(req)
+	}
+	if _, err := do(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	resp, err := do()
+	var e *vendors.Error
+	if resp != nil || !errors.Is(err, vendors.ErrUnavailable) || !errors.As(err, &e) || e.Status != 0 || !strings.Contains(err.Error(), "client closed") {
+		t.Fatalf("after Close: %+v, %v; want an unanswered VendorUnavailable error", resp, err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests reached the server, want 1 (none after Close)", n)
 	}
 }

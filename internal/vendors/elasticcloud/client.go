@@ -2,7 +2,8 @@
 // Elastic Cloud Enterprise (ECE): GET {url}/api/v1/users/auth/keys/{id} for
 // the caller's own keys, or GET {url}/api/v1/users/{userId}/auth/keys/{id}
 // (ECE) when the reference names the key's owner, with
-// "Authorization: ApiKey <key>".
+// "Authorization: ApiKey <key>". The key is verified by listing the
+// caller's own keys: GET {url}/api/v1/users/auth/keys.
 package elasticcloud
 
 import (
@@ -31,8 +32,9 @@ func Vendor() vendors.Vendor {
 		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
 			return vendors.APIKeyRef(spec.ElasticCloud.APIKeySecretRef)
 		},
-		SupportsUserID: true,
-		New:            New,
+		// A userId names the key's owner: ECE's user-scoped endpoint.
+		CheckRef: func(vendors.Ref) error { return nil },
+		New:      New,
 	}
 }
 
@@ -70,6 +72,27 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	if err != nil {
 		return nil, err
 	}
+	resp, err := c.get(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return vendors.DecodeCredential[apiKey](c.caller, resp, ref.ID)
+}
+
+// Verify lists the caller's own keys: a call every valid key may make.
+func (c *Client) Verify(ctx context.Context) error {
+	_, err := c.get(ctx, c.base+keysPath)
+	return err
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() { c.caller.Close() }
+
+const keysPath = "/api/v1/users/auth/keys"
+
+// get sends an authenticated GET of u and returns a 2xx answer, or the
+// error for any other.
+func (c *Client) get(ctx context.Context, u string) (*vendors.Response, error) {
 	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -83,7 +106,7 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		code, message := parseError(resp.Header, resp.Body)
 		return nil, c.caller.Fail(resp, code, message)
 	}
-	return vendors.DecodeCredential[apiKey](c.caller, resp, ref.ID)
+	return resp, nil
 }
 
 // keyURL is the own-key endpoint, or ECE's user-scoped one when ref names
@@ -94,7 +117,7 @@ func (c *Client) keyURL(ref vendors.Ref) (string, error) {
 		return "", err
 	}
 	if ref.UserID == "" {
-		return c.base + "/api/v1/users/auth/keys/" + id, nil
+		return c.base + keysPath + "/" + id, nil
 	}
 	user, err := vendors.PathSegment("userId", ref.UserID)
 	if err != nil {
@@ -141,11 +164,16 @@ func (b *apiKey) Credential(id string) (*vendors.Credential, error) {
 		Description: b.Description,
 		CreatedAt:   created,
 		ExpiresAt:   expires,
-		ElasticCloud: &v1alpha1.ElasticCloudCredentialStatus{
-			UserID:         b.UserID,
-			OrganizationID: b.OrganizationID,
-		},
+		Vendor:      &metadata{UserID: b.UserID, OrganizationID: b.OrganizationID},
 	}, nil
+}
+
+// metadata is Elastic Cloud's part of a RemoteCredential's status.
+type metadata v1alpha1.ElasticCloudCredentialStatus
+
+// ApplyTo writes status.elasticCloud.
+func (m *metadata) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
+	st.ElasticCloud = (*v1alpha1.ElasticCloudCredentialStatus)(m).DeepCopy()
 }
 
 // errorReply is Elastic's error answer (BasicFailedReply).

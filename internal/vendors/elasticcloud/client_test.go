@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,18 @@ func providerSpec(srv *elastictest.Server) *v1alpha1.CredentialProviderSpec {
 
 func clientFor(t *testing.T, spec *v1alpha1.CredentialProviderSpec, key string, timeout time.Duration) (vendors.Client, error) {
 	t.Helper()
-	return vendortest.NewClient(elasticcloud.Vendor(), spec, map[string]string{"apiKey": key}, timeout)
+	c, err := vendortest.NewClient(elasticcloud.Vendor(), spec, map[string]string{"apiKey": key}, timeout)
+	if err == nil {
+		t.Cleanup(c.Close)
+	}
+	return c, err
+}
+
+// status is the RemoteCredential status c gives.
+func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
+	var st v1alpha1.RemoteCredentialStatus
+	c.ApplyTo(&st)
+	return st
 }
 
 func newClient(t *testing.T, srv *elastictest.Server, key string, timeout time.Duration) vendors.Client {
@@ -86,8 +98,15 @@ func TestVendorRegistration(t *testing.T) {
 	spec := &v1alpha1.CredentialProviderSpec{ElasticCloud: &v1alpha1.ElasticCloudProvider{
 		APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "ec-api"},
 	}}
-	if v.Name != v1alpha1.VendorElasticCloud || !v.SupportsUserID || !v.Selected(spec) {
+	if v.Name != v1alpha1.VendorElasticCloud || !v.Selected(spec) {
 		t.Errorf("registration = %+v", v)
+	}
+	// A userId names the key's owner (ECE's user-scoped endpoint).
+	if err := v.CheckRef(vendors.Ref{ID: "k1", UserID: userID}); err != nil {
+		t.Errorf("CheckRef(id, userId) = %v, want the userId accepted", err)
+	}
+	if err := v.CheckRef(vendors.Ref{ID: "k1"}); err != nil {
+		t.Errorf("CheckRef(id) = %v", err)
 	}
 	if v.Selected(&v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{}}) {
 		t.Error("selected for a tines spec")
@@ -130,10 +149,11 @@ func TestGetMapsDocumentedFields(t *testing.T) {
 	if got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) {
 		t.Errorf("expiresAt = %v, want %v", got.ExpiresAt, exp)
 	}
-	if got.UpdatedAt != nil || got.TokenDuration != "" || got.Tines != nil || got.PlainID != nil {
-		t.Errorf("fields Elastic does not have are set: %+v", got)
+	st := status(got)
+	if got.UpdatedAt != nil || st.TokenDuration != "" || st.Tines != nil || st.PlainID != nil {
+		t.Errorf("fields Elastic does not have are set: %+v", st)
 	}
-	if ec := got.ElasticCloud; ec == nil || ec.UserID != userID || ec.OrganizationID != "1436802349" {
+	if ec := st.ElasticCloud; ec == nil || ec.UserID != userID || ec.OrganizationID != "1436802349" {
 		t.Errorf("elasticCloud status = %+v", ec)
 	}
 	assertNoSecret(t, got)
@@ -151,8 +171,12 @@ func TestGetNoExpiryNoOrganization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ExpiresAt != nil || got.Name != "" || got.ElasticCloud.OrganizationID != "" {
-		t.Errorf("expiresAt=%v name=%q organizationId=%q, want all empty", got.ExpiresAt, got.Name, got.ElasticCloud.OrganizationID)
+	ec := status(got).ElasticCloud
+	if ec == nil {
+		t.Fatal("no elasticCloud status")
+	}
+	if got.ExpiresAt != nil || got.Name != "" || ec.OrganizationID != "" {
+		t.Errorf("expiresAt=%v name=%q organizationId=%q, want all empty", got.ExpiresAt, got.Name, ec.OrganizationID)
 	}
 }
 
@@ -164,8 +188,8 @@ func TestGetUserScoped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Description != "deploy bot" || got.ElasticCloud.UserID != "u-2" {
-		t.Errorf("credential = %+v, status %+v", got, got.ElasticCloud)
+	if ec := status(got).ElasticCloud; got.Description != "deploy bot" || ec == nil || ec.UserID != "u-2" {
+		t.Errorf("credential = %+v, status %+v", got, ec)
 	}
 	assertNoSecret(t, got)
 	if srv.PathCalls("/api/v1/users/u-2/auth/keys/k2") != 1 || srv.PathCalls("/api/v1/users/auth/keys/k2") != 0 {
@@ -356,6 +380,68 @@ func TestFakeSendsRateLimitHeaders(t *testing.T) {
 		if resp.StatusCode == http.StatusNotFound && resp.Header.Get("X-Cloud-Error-Codes") != "api_keys.key_not_found" {
 			t.Errorf("%s: x-cloud-error-codes = %q", path, resp.Header.Get("X-Cloud-Error-Codes"))
 		}
+	}
+}
+
+// Verify lists the caller's own keys: nil when the key is accepted,
+// Unauthorized when it is refused.
+func TestVerify(t *testing.T) {
+	var requests atomic.Int32
+	srv := vendortest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.Method != http.MethodGet || r.URL.EscapedPath() != "/ece/api/v1/users/auth/keys" || r.URL.RawQuery != "" {
+			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "ApiKey "+apiKey {
+			w.Header().Set("X-Cloud-Error-Codes", "root.unauthenticated")
+			vendortest.JSON(w, http.StatusUnauthorized, []byte(`{"errors":[{"code":"root.unauthenticated","message":"The supplied authentication is invalid"}]}`))
+			return
+		}
+		vendortest.JSON(w, http.StatusOK, []byte(`{"keys":[]}`))
+	}))
+	defer srv.Close()
+	verify := func(key string) error {
+		spec := &v1alpha1.CredentialProviderSpec{
+			ElasticCloud: &v1alpha1.ElasticCloudProvider{URL: srv.URL + "/ece/", APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "s"}},
+			CABundle:     vendortest.CABundle(srv),
+		}
+		c, err := clientFor(t, spec, key, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Verify(context.Background())
+	}
+
+	if err := verify(apiKey); err != nil {
+		t.Fatalf("good key: %v", err)
+	}
+	err := verify(badKey)
+	var verr *vendors.Error
+	if !errors.Is(err, vendors.ErrUnauthorized) || !errors.As(err, &verr) || verr.Code != "root.unauthenticated" {
+		t.Fatalf("bad key: err = %v, want Unauthorized with code root.unauthenticated", err)
+	}
+	assertNoSecret(t, err)
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d requests, want one per Verify", n)
+	}
+}
+
+// A closed client refuses to read without calling the vendor.
+func TestClose(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv, apiKey, time.Second)
+	if _, err := c.Get(context.Background(), vendors.Ref{ID: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cred, err := c.Get(context.Background(), vendors.Ref{ID: "k1"})
+	if cred != nil || !errors.Is(err, vendors.ErrUnavailable) || !strings.Contains(err.Error(), "client closed") {
+		t.Fatalf("after Close: %+v, %v; want VendorUnavailable: client closed", cred, err)
+	}
+	if srv.TotalCalls() != 1 {
+		t.Errorf("calls = %d, want 1 (none after Close)", srv.TotalCalls())
 	}
 }
 

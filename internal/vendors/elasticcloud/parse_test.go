@@ -90,6 +90,13 @@ func FuzzParseAPIKey(f *testing.F) {
 	})
 }
 
+// status is the RemoteCredential status c gives.
+func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
+	var st v1alpha1.RemoteCredentialStatus
+	c.ApplyTo(&st)
+	return st
+}
+
 // parseOutput parses body as the answer for k1, checks the invariants and
 // returns the credential as JSON, or the error text.
 func parseOutput(t *testing.T, c *Client, body []byte) string {
@@ -100,8 +107,12 @@ func parseOutput(t *testing.T, c *Client, body []byte) string {
 		}
 		return err.Error()
 	}
-	if cred.CreatedAt == nil || cred.ElasticCloud == nil || cred.Name != cred.Description {
-		t.Fatalf("incomplete credential %+v", cred)
+	st := status(cred)
+	if cred.CreatedAt == nil || st.ElasticCloud == nil || cred.Name != cred.Description {
+		t.Fatalf("incomplete credential %+v (status %+v)", cred, st)
+	}
+	if st.Tines != nil || st.PlainID != nil || st.TokenDuration != "" {
+		t.Fatalf("credential %+v sets another vendor's status: %+v", cred, st)
 	}
 	out, err := json.Marshal(cred)
 	if err != nil {

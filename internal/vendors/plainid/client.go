@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
 )
@@ -55,8 +57,8 @@ func Vendor() vendors.Vendor {
 				Keys: []string{ClientIDKey, ClientSecretKey},
 			}
 		},
-		SupportsUserID: false,
-		New:            New,
+		CheckRef: vendors.IDOnly(v1alpha1.VendorPlainID),
+		New:      New,
 	}
 }
 
@@ -68,7 +70,7 @@ type Client struct {
 	clientID     string
 	clientSecret string
 	caller       *vendors.Caller
-	now          func() time.Time
+	clock        clock.PassiveClock
 
 	mu      sync.Mutex
 	tok     token
@@ -103,13 +105,17 @@ func New(cfg vendors.Config) (vendors.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
+	c := &Client{
 		base:         base,
 		clientID:     cfg.Secret[ClientIDKey],
 		clientSecret: cfg.Secret[ClientSecretKey],
 		caller:       cfg.Caller,
-		now:          time.Now,
-	}, nil
+		clock:        cfg.Clock,
+	}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	return c, nil
 }
 
 // baseURL is the spec's url (https, may carry a path prefix) or, without
@@ -160,6 +166,19 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	}
 	return cred, err
 }
+
+// Verify requests a new token: the vendor accepts the client's credentials
+// or refuses them (ErrUnauthorized). The token is kept for the reads.
+func (c *Client) Verify(ctx context.Context) error {
+	c.mu.Lock()
+	c.tok = token{}
+	c.mu.Unlock()
+	_, err := c.token(ctx)
+	return err
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() { c.caller.Close() }
 
 func redactToken(s, tok string) string { return strings.ReplaceAll(s, tok, "[redacted]") }
 
@@ -218,7 +237,7 @@ func tokenForms(tok string) []string {
 // bounds it); each caller stops waiting when its own ctx ends.
 func (c *Client) token(ctx context.Context) (string, error) {
 	c.mu.Lock()
-	if c.tok.valid(c.now()) {
+	if c.tok.valid(c.clock.Now()) {
 		v := c.tok.value
 		c.mu.Unlock()
 		return v, nil
@@ -277,7 +296,7 @@ func (c *Client) requestToken(ctx context.Context) (token, error) {
 		return token{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	start := c.now()
+	start := c.clock.Now()
 	resp, err := c.caller.Do(req)
 	if err != nil {
 		return token{}, err
@@ -401,19 +420,32 @@ func (b *apiClient) Credential(id string) (*vendors.Credential, error) {
 			return nil, fmt.Errorf("tokenDuration %s: %w", quoteShort(b.TokenDuration), err)
 		}
 	}
-	st := &v1alpha1.PlainIDCredentialStatus{
-		OwnerType:  b.OwnerType,
-		Permission: b.Permission,
+	m := &metadata{
+		TokenDuration: b.TokenDuration,
+		Status:        v1alpha1.PlainIDCredentialStatus{OwnerType: b.OwnerType, Permission: b.Permission},
 	}
 	if b.OwnerID != "-" { // tenant clients: null or "-"
-		st.OwnerID = b.OwnerID
+		m.Status.OwnerID = b.OwnerID
 	}
 	return &vendors.Credential{
-		Name:          b.Name,
-		Description:   b.Description,
-		TokenDuration: b.TokenDuration,
-		PlainID:       st,
+		Name:        b.Name,
+		Description: b.Description,
+		Vendor:      m,
 	}, nil
+}
+
+// metadata is PlainID's part of a RemoteCredential's status: its block
+// and the client's token lifetime. Its fields are exported so that
+// vendors.RedactCredential reaches them.
+type metadata struct {
+	TokenDuration string
+	Status        v1alpha1.PlainIDCredentialStatus
+}
+
+// ApplyTo writes status.tokenDuration and status.plainid.
+func (m *metadata) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
+	st.TokenDuration = m.TokenDuration
+	st.PlainID = m.Status.DeepCopy()
 }
 
 // quoteShort quotes a value from an answer for an error message, cut to a

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
@@ -63,8 +65,15 @@ func TestVendorRegistration(t *testing.T) {
 	spec := &v1alpha1.CredentialProviderSpec{PlainID: &v1alpha1.PlainIDProvider{
 		Region: "us1", ClientSecretRef: v1alpha1.SecretReference{Name: "plainid-admin"},
 	}}
-	if v.Name != v1alpha1.VendorPlainID || v.SupportsUserID || !v.Selected(spec) {
+	if v.Name != v1alpha1.VendorPlainID || !v.Selected(spec) {
 		t.Errorf("vendor = %+v", v)
+	}
+	// PlainID has no users: a userId cannot name a client.
+	if err := v.CheckRef(vendors.Ref{ID: "P1"}); err != nil {
+		t.Errorf("CheckRef(id) = %v", err)
+	}
+	if err := v.CheckRef(vendors.Ref{ID: "P1", UserID: "u-1"}); !errors.Is(err, vendors.ErrInvalidSpec) || !strings.Contains(err.Error(), "spec.userId") {
+		t.Errorf("CheckRef(id, userId) = %v, want InvalidSpec naming spec.userId", err)
 	}
 	if v.Selected(&v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{}}) {
 		t.Error("selected for a tines spec")
@@ -129,8 +138,9 @@ func TestRequestShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != "n" || got.TokenDuration != "P1DT2H" || got.PlainID.Permission != "ADMIN" {
-		t.Errorf("credential = %+v", got)
+	st := status(got)
+	if got.Name != "n" || st.TokenDuration != "P1DT2H" || st.PlainID == nil || st.PlainID.Permission != "ADMIN" {
+		t.Errorf("credential = %+v, status %+v", got, st)
 	}
 }
 
@@ -203,13 +213,13 @@ func TestTokenWithoutLifetimeReusedUntilRejected(t *testing.T) {
 		}
 		vendortest.JSON(w, 200, []byte(`{"id":"P1"}`))
 	})
-	clock := &fakeClock{t: time.Now()}
-	c.now = clock.Now
+	clock := clocktesting.NewFakeClock(time.Now())
+	c.clock = clock
 	for range 3 {
 		if _, err := c.Get(context.Background(), vendors.Ref{ID: "P1"}); err != nil {
 			t.Fatal(err)
 		}
-		clock.Advance(10 * 365 * 24 * time.Hour)
+		clock.Step(10 * 365 * 24 * time.Hour)
 	}
 	mu.Lock()
 	valid = "revoked"
@@ -222,25 +232,6 @@ func TestTokenWithoutLifetimeReusedUntilRejected(t *testing.T) {
 	if issued != 2 {
 		t.Errorf("tokens issued = %d, want 2", issued)
 	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 func TestTokenRefreshMargin(t *testing.T) {
@@ -260,13 +251,13 @@ func TestTokenRefreshMargin(t *testing.T) {
 			srv.SetTokenLifetime(tc.lifetime)
 			c := newTestClient(t, srv.URL, srv.CABundle(), "admin-secret")
 			start := time.Now()
-			clock := &fakeClock{t: start}
-			c.now = clock.Now
+			clock := clocktesting.NewFakeClock(start)
+			c.clock = clock
 			for _, step := range []struct {
 				at     time.Duration
 				tokens int
 			}{{0, 1}, {tc.reusedAt, 1}, {tc.replacedAt, 2}} {
-				clock.Set(start.Add(step.at))
+				clock.SetTime(start.Add(step.at))
 				if _, err := c.Get(context.Background(), vendors.Ref{ID: "P1"}); err != nil {
 					t.Fatal(err)
 				}
@@ -276,6 +267,13 @@ func TestTokenRefreshMargin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// status is the RemoteCredential status c gives.
+func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
+	var st v1alpha1.RemoteCredentialStatus
+	c.ApplyTo(&st)
+	return st
 }
 
 // parseClient is what Get does with a 2xx body, without HTTP.
@@ -325,15 +323,19 @@ func checkParsed(t *testing.T, cred *vendors.Credential, err error) {
 		}
 		return
 	}
-	if cred == nil || cred.PlainID == nil {
-		t.Fatalf("credential = %+v without error", cred)
+	if cred == nil {
+		t.Fatal("no credential and no error")
 	}
-	if cred.PlainID.OwnerID == "-" {
+	st := status(cred)
+	if st.PlainID == nil || st.Tines != nil || st.ElasticCloud != nil {
+		t.Fatalf("credential = %+v gives status %+v without error; want PlainID status only", cred, st)
+	}
+	if st.PlainID.OwnerID == "-" {
 		t.Errorf("ownerId \"-\" kept")
 	}
-	if cred.TokenDuration != "" {
-		if _, err := ParseDuration(cred.TokenDuration); err != nil {
-			t.Errorf("tokenDuration %q kept: %v", cred.TokenDuration, err)
+	if st.TokenDuration != "" {
+		if _, err := ParseDuration(st.TokenDuration); err != nil {
+			t.Errorf("tokenDuration %q kept: %v", st.TokenDuration, err)
 		}
 	}
 }

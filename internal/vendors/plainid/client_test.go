@@ -44,7 +44,15 @@ func newClient(t *testing.T, srv *plainidtest.Server, secret string, timeout tim
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	return c
+}
+
+// status is the RemoteCredential status c gives.
+func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
+	var st v1alpha1.RemoteCredentialStatus
+	c.ApplyTo(&st)
+	return st
 }
 
 func get(c vendors.Client, id string) (*vendors.Credential, error) {
@@ -82,15 +90,16 @@ func TestGetMapsDocumentedFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != "ci" || got.Description != "CI client" || got.TokenDuration != "PT60M" {
-		t.Errorf("name/description/tokenDuration = %q/%q/%q", got.Name, got.Description, got.TokenDuration)
+	st := status(got)
+	if got.Name != "ci" || got.Description != "CI client" || st.TokenDuration != "PT60M" {
+		t.Errorf("name/description/tokenDuration = %q/%q/%q", got.Name, got.Description, st.TokenDuration)
 	}
 	want := v1alpha1.PlainIDCredentialStatus{OwnerID: c.OwnerID, OwnerType: "ENVIRONMENT", Permission: "VIEWER"}
-	if got.PlainID == nil || *got.PlainID != want {
-		t.Errorf("plainid status = %+v, want %+v", got.PlainID, want)
+	if st.PlainID == nil || *st.PlainID != want {
+		t.Errorf("plainid status = %+v, want %+v", st.PlainID, want)
 	}
-	if got.CreatedAt != nil || got.UpdatedAt != nil || got.ExpiresAt != nil || got.Tines != nil || got.ElasticCloud != nil {
-		t.Errorf("unexpected fields set: %+v", got)
+	if got.CreatedAt != nil || got.UpdatedAt != nil || got.ExpiresAt != nil || st.Tines != nil || st.ElasticCloud != nil {
+		t.Errorf("unexpected fields set: %+v, status %+v", got, st)
 	}
 	assertNoSecrets(t, srv, "credential", credentialJSON(t, got))
 	if srv.Calls(clientID) != 1 || srv.TokenRequests() != 1 {
@@ -109,8 +118,8 @@ func TestTenantClientHasNoOwner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.PlainID.OwnerID != "" || got.PlainID.OwnerType != "TENANT" {
-				t.Errorf("plainid status = %+v, want no owner, TENANT", got.PlainID)
+			if p := status(got).PlainID; p == nil || p.OwnerID != "" || p.OwnerType != "TENANT" {
+				t.Errorf("plainid status = %+v, want no owner, TENANT", p)
 			}
 		})
 	}
@@ -389,6 +398,56 @@ func TestCancelledWhileWaitingForToken(t *testing.T) {
 	}
 	if srv.TokenRequests() != 1 {
 		t.Errorf("token requests = %d, want 1", srv.TokenRequests())
+	}
+}
+
+// Verify asks for a new token every time: nil when the client's
+// credentials are accepted, Unauthorized when they are refused. The token
+// it gets serves the reads that follow.
+func TestVerify(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv, adminSecret, time.Second)
+	if err := c.Verify(context.Background()); err != nil {
+		t.Fatalf("good credentials: %v", err)
+	}
+	if srv.TokenRequests() != 1 || srv.TokensIssued() != 1 || srv.Calls(clientID) != 0 {
+		t.Errorf("token requests = %d, issued = %d, gets = %d, want 1, 1 and 0",
+			srv.TokenRequests(), srv.TokensIssued(), srv.Calls(clientID))
+	}
+	// The token is still valid: a second Verify asks for a fresh one anyway.
+	if err := c.Verify(context.Background()); err != nil {
+		t.Fatalf("second verify: %v", err)
+	}
+	if srv.TokenRequests() != 2 || srv.TokensIssued() != 2 {
+		t.Errorf("token requests = %d, issued = %d, want 2 and 2", srv.TokenRequests(), srv.TokensIssued())
+	}
+	if _, err := get(c, clientID); err != nil {
+		t.Fatal(err)
+	}
+	if srv.TokenRequests() != 2 {
+		t.Errorf("token requests = %d after a Get, want 2 (the verified token reused)", srv.TokenRequests())
+	}
+
+	err := newClient(t, srv, badSecret, time.Second).Verify(context.Background())
+	if !errors.Is(err, vendors.ErrUnauthorized) || !strings.Contains(err.Error(), "token request failed") {
+		t.Fatalf("wrong secret: err = %v, want Unauthorized from the token request", err)
+	}
+	assertNoSecrets(t, srv, "error", err.Error())
+}
+
+// A closed client calls the vendor no more: neither Verify nor Get.
+func TestClose(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv, adminSecret, time.Second)
+	c.Close()
+	if err := c.Verify(context.Background()); !errors.Is(err, vendors.ErrUnavailable) || !strings.Contains(err.Error(), "client closed") {
+		t.Fatalf("Verify after Close: err = %v, want VendorUnavailable: client closed", err)
+	}
+	if cred, err := get(c, clientID); cred != nil || !errors.Is(err, vendors.ErrUnavailable) {
+		t.Fatalf("Get after Close: %+v, %v; want VendorUnavailable", cred, err)
+	}
+	if srv.TotalCalls() != 0 {
+		t.Errorf("%d requests reached the server after Close", srv.TotalCalls())
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package tines reads Tines credential metadata:
 // GET {url}/api/v1/user_credentials/{id} with "Authorization: Bearer <key>".
+// The key is verified with a one-item list: GET {url}/api/v1/user_credentials?per_page=1.
 package tines
 
 import (
@@ -20,7 +21,8 @@ func Vendor() vendors.Vendor {
 		SecretRef: func(spec *v1alpha1.CredentialProviderSpec) vendors.SecretRef {
 			return vendors.APIKeyRef(spec.Tines.APIKeySecretRef)
 		},
-		New: New,
+		CheckRef: vendors.IDOnly(v1alpha1.VendorTines),
+		New:      New,
 		// Tines allows 5000 requests a minute per IP and token; leave a
 		// fifth of it to the token's other users.
 		Limits: vendors.Limits{RequestsPerMinute: 4000, Burst: 100, MaxConcurrent: 16},
@@ -55,7 +57,28 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	if err != nil {
 		return nil, err
 	}
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+"/api/v1/user_credentials/"+id, nil)
+	resp, err := c.get(ctx, credentialsPath+"/"+id)
+	if err != nil {
+		return nil, err
+	}
+	return vendors.DecodeCredential[credential](c.caller, resp, ref.ID)
+}
+
+// Verify lists one credential: the cheapest call that needs a valid key.
+func (c *Client) Verify(ctx context.Context) error {
+	_, err := c.get(ctx, credentialsPath+"?per_page=1")
+	return err
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() { c.caller.Close() }
+
+const credentialsPath = "/api/v1/user_credentials"
+
+// get sends an authenticated GET of path and returns a 2xx answer, or the
+// error for any other.
+func (c *Client) get(ctx context.Context, path string) (*vendors.Response, error) {
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +92,7 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		// whatever text the body has.
 		return nil, c.caller.Fail(resp, "", vendors.ErrorText(resp.Body))
 	}
-	return vendors.DecodeCredential[credential](c.caller, resp, ref.ID)
+	return resp, nil
 }
 
 // credential is the documented answer. Only these fields are read:
@@ -111,7 +134,7 @@ func (b *credential) Credential(id string) (*vendors.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &v1alpha1.TinesCredentialStatus{
+	st := metadata{
 		Mode:            b.Mode,
 		TeamID:          b.TeamID,
 		FolderID:        b.FolderID,
@@ -128,6 +151,14 @@ func (b *credential) Credential(id string) (*vendors.Credential, error) {
 		CreatedAt:   created,
 		UpdatedAt:   updated,
 		ExpiresAt:   expires,
-		Tines:       st,
+		Vendor:      &st,
 	}, nil
+}
+
+// metadata is Tines' part of a RemoteCredential's status.
+type metadata v1alpha1.TinesCredentialStatus
+
+// ApplyTo writes status.tines.
+func (m *metadata) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
+	st.Tines = (*v1alpha1.TinesCredentialStatus)(m).DeepCopy()
 }

@@ -3,7 +3,9 @@ package tines_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,15 +20,40 @@ const apiKey = "tines-canary-key-3f9a"
 
 func newClient(t *testing.T, srv *tinestest.Server, key string, timeout time.Duration) vendors.Client {
 	t.Helper()
+	return clientAt(t, srv.URL+"/", srv.CABundle(), key, timeout)
+}
+
+// clientAt is a client for the tenant at url, whose certificate caBundle holds.
+func clientAt(t *testing.T, url string, caBundle []byte, key string, timeout time.Duration) vendors.Client {
+	t.Helper()
 	spec := &v1alpha1.CredentialProviderSpec{
-		Tines:    &v1alpha1.TinesProvider{URL: srv.URL + "/", APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "s"}},
-		CABundle: srv.CABundle(),
+		Tines:    &v1alpha1.TinesProvider{URL: url, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "s"}},
+		CABundle: caBundle,
 	}
 	c, err := vendortest.NewClient(tines.Vendor(), spec, map[string]string{"apiKey": key}, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	return c
+}
+
+// status is the RemoteCredential status c gives.
+func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
+	var st v1alpha1.RemoteCredentialStatus
+	c.ApplyTo(&st)
+	return st
+}
+
+func TestCheckRefRefusesUserID(t *testing.T) {
+	v := tines.Vendor()
+	if err := v.CheckRef(vendors.Ref{ID: "1"}); err != nil {
+		t.Errorf("CheckRef(id) = %v", err)
+	}
+	err := v.CheckRef(vendors.Ref{ID: "1", UserID: "u-1"})
+	if !errors.Is(err, vendors.ErrInvalidSpec) || !strings.Contains(err.Error(), "spec.userId") {
+		t.Errorf("CheckRef(id, userId) = %v, want InvalidSpec naming spec.userId", err)
+	}
 }
 
 func TestGetMapsDocumentedFields(t *testing.T) {
@@ -52,7 +79,11 @@ func TestGetMapsDocumentedFields(t *testing.T) {
 	if got.CreatedAt == nil || !got.CreatedAt.Equal(c.CreatedAt) {
 		t.Errorf("createdAt = %v, want %v", got.CreatedAt, c.CreatedAt)
 	}
-	ts := got.Tines
+	st := status(got)
+	if st.PlainID != nil || st.ElasticCloud != nil || st.TokenDuration != "" {
+		t.Errorf("fields Tines does not have are set: %+v", st)
+	}
+	ts := st.Tines
 	if ts == nil || ts.Mode != "TEXT" || *ts.TeamID != 2 || *ts.FolderID != 1 || ts.ReadAccess != "TEAM" ||
 		ts.RestrictionType != "UNRESTRICTED" || ts.Slug != "tines_github_credential" || ts.OwnerEmail != "jane.doe@example.com" {
 		t.Errorf("tines status = %+v", ts)
@@ -70,8 +101,12 @@ func TestGetNoExpiryNoFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ExpiresAt != nil || got.Tines.FolderID != nil {
-		t.Errorf("expiresAt=%v folderId=%v, want nil", got.ExpiresAt, got.Tines.FolderID)
+	ts := status(got).Tines
+	if ts == nil {
+		t.Fatal("no tines status")
+	}
+	if got.ExpiresAt != nil || ts.FolderID != nil {
+		t.Errorf("expiresAt=%v folderId=%v, want nil", got.ExpiresAt, ts.FolderID)
 	}
 }
 
@@ -159,6 +194,59 @@ func TestAnswerForAnotherCredentialIsInvalid(t *testing.T) {
 	_, err := newClient(t, srv, apiKey, time.Second).Get(context.Background(), vendors.Ref{ID: "5"})
 	if !errors.Is(err, vendors.ErrInvalidResponse) {
 		t.Fatalf("err = %v, want InvalidResponse", err)
+	}
+}
+
+// Verify lists one credential with the key: nil when the key is accepted,
+// Unauthorized when it is refused.
+func TestVerify(t *testing.T) {
+	var requests atomic.Int32
+	srv := vendortest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.Method != http.MethodGet || r.URL.Path != "/api/v1/user_credentials" || r.URL.RawQuery != "per_page=1" {
+			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+apiKey {
+			vendortest.JSON(w, http.StatusUnauthorized, []byte(`{"error":"You need to sign in or sign up before continuing."}`))
+			return
+		}
+		vendortest.JSON(w, http.StatusOK, []byte(`{"user_credentials":[],"meta":{"per_page":1,"count":0}}`))
+	}))
+	defer srv.Close()
+
+	if err := clientAt(t, srv.URL, vendortest.CABundle(srv), apiKey, time.Second).Verify(context.Background()); err != nil {
+		t.Fatalf("good key: %v", err)
+	}
+	err := clientAt(t, srv.URL, vendortest.CABundle(srv), "bad-key-canary-9", time.Second).Verify(context.Background())
+	if !errors.Is(err, vendors.ErrUnauthorized) || !strings.Contains(err.Error(), "sign in") {
+		t.Fatalf("bad key: err = %v, want Unauthorized with the vendor's message", err)
+	}
+	if strings.Contains(err.Error(), "bad-key-canary-9") {
+		t.Errorf("error %q holds the key", err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d requests, want one per Verify", n)
+	}
+}
+
+// A closed client refuses to read without calling the vendor.
+func TestClose(t *testing.T) {
+	srv := tinestest.NewServer(apiKey)
+	defer srv.Close()
+	srv.Put(tinestest.Sample(1, "one"))
+	c := newClient(t, srv, apiKey, time.Second)
+	if _, err := c.Get(context.Background(), vendors.Ref{ID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cred, err := c.Get(context.Background(), vendors.Ref{ID: "1"})
+	if cred != nil || !errors.Is(err, vendors.ErrUnavailable) || !strings.Contains(err.Error(), "client closed") {
+		t.Fatalf("after Close: %+v, %v; want VendorUnavailable: client closed", cred, err)
+	}
+	if srv.Calls("1") != 1 {
+		t.Errorf("calls = %d, want 1 (none after Close)", srv.Calls("1"))
 	}
 }
 

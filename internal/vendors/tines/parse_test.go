@@ -43,6 +43,13 @@ func testClient(t testing.TB, rawURL string, caBundle []byte) *Client {
 	return c.(*Client)
 }
 
+// status is the RemoteCredential status c gives.
+func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
+	var st v1alpha1.RemoteCredentialStatus
+	c.ApplyTo(&st)
+	return st
+}
+
 // parse is what Get does with a 2xx answer.
 func parse(c *Client, body []byte, id string) (*vendors.Credential, error) {
 	return vendors.DecodeCredential[credential](c.caller, &vendors.Response{Status: http.StatusOK, Body: body}, id)
@@ -105,8 +112,11 @@ func checkParsed(t *testing.T, body []byte, id string, cred *vendors.Credential,
 		}
 		return
 	}
-	if cred == nil || cred.Tines == nil || cred.PlainID != nil || cred.ElasticCloud != nil || cred.TokenDuration != "" {
-		t.Fatalf("answer %s: credential %+v without error; want Tines status only", body, cred)
+	if cred == nil {
+		t.Fatalf("answer %s: no credential and no error", body)
+	}
+	if st := status(cred); st.Tines == nil || st.PlainID != nil || st.ElasticCloud != nil || st.TokenDuration != "" {
+		t.Fatalf("answer %s: credential %+v gives status %+v without error; want Tines status only", body, cred, st)
 	}
 	// The id matched: it is a JSON number, as Tines' ids are.
 	var n json.Number

@@ -5,6 +5,8 @@
 package vendortest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"io"
 	"log"
@@ -91,7 +93,9 @@ func (s *Scenarios) init() {
 }
 
 // FailNext makes the next len(faults) requests for id answer with faults,
-// in order; later requests are answered normally (or by Set's fault).
+// in order; later requests are answered normally (or by Set's fault). A
+// zero Fault{} answers its request normally, so FailNext(id, Fault{},
+// Fault{}, RateLimited("1")) makes the third request from now a 429.
 func (s *Scenarios) FailNext(id string, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -228,6 +232,16 @@ func NewTLSServer(h http.Handler) *httptest.Server {
 // CABundle is the PEM certificate a client needs to trust srv.
 func CABundle(srv *httptest.Server) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// HTTPClient is a plain net/http client that trusts caBundle (a fake's
+// CABundle), for tests that talk to a fake without a vendor client.
+func HTTPClient(caBundle []byte) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caBundle)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 // JSON writes v as a JSON answer.

@@ -1,15 +1,20 @@
 // Package elastictest is a fake Elastic Cloud / Elastic Cloud Enterprise
 // API over HTTPS, like net/http/httptest: GET /api/v1/users/auth/keys/{id}
 // (the caller's own keys) and GET /api/v1/users/{user_id}/auth/keys/{id}
-// (any user's key, ECE), "Authorization: ApiKey <key>" auth, documented
+// (any user's key, ECE), the lists GET /api/v1/users/auth/keys,
+// GET /api/v1/users/{user_id}/auth/keys and GET /api/v1/users/auth/keys/_all
+// (ECE, platform admins), "Authorization: ApiKey <key>" auth, documented
 // payloads and error bodies with x-cloud-error-codes, x-ratelimit-* headers
-// on every answer, and per-key-ID faults from vendortest.
+// on every answer, ESS's disappearing expired keys (SetDeleteExpired), and
+// per-key-ID faults from vendortest.
 package elastictest
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +39,20 @@ const (
 	CodeUnexpected      = "root.unexpected_error"
 )
 
+// Scenarios keys of the list endpoints: list requests are recorded under
+// them (never under a key ID), faults set for them (FailNext, Set) answer
+// list requests, and Calls counts them. Every other key is a key ID (a key
+// whose ID is one of these would share its record).
+const (
+	// ListID is GET /api/v1/users/auth/keys, the caller's own keys.
+	ListID = "list"
+	// ListAllID is GET /api/v1/users/auth/keys/_all, every user's keys.
+	ListAllID = "list:_all"
+)
+
+// UserListID is the Scenarios key of GET /api/v1/users/{user_id}/auth/keys.
+func UserListID(userID string) string { return "list:user:" + userID }
+
 // errorCodesHeader carries the codes of an error answer.
 const errorCodesHeader = "X-Cloud-Error-Codes"
 
@@ -55,25 +74,36 @@ type Server struct {
 	vendortest.Scenarios
 	// URL is the API's base URL (https://127.0.0.1:port), without /api/v1.
 	URL string
+	// Now is the fake's clock for key expiry (SetDeleteExpired); nil means
+	// time.Now. Set it before the first request.
+	Now func() time.Time
 
-	srv     *httptest.Server
-	mu      sync.Mutex
-	apiKeys map[string]string // accepted API key → the user it belongs to
-	users   map[string]bool
-	keys    map[string]APIKey
-	paths   map[string]int // escaped request path → requests
-	served  int
+	srv           *httptest.Server
+	mu            sync.Mutex
+	apiKeys       map[string]string // accepted API key → the user it belongs to
+	users         map[string]bool
+	admins        map[string]bool // platform admins: may list _all
+	keys          map[string]APIKey
+	paths         map[string]int // escaped request path → requests
+	served        int
+	lists         int
+	deleteExpired bool
 }
 
 // NewServer starts a fake that accepts no API key yet: see AddAPIKey.
 func NewServer() *Server {
 	s := &Server{
-		apiKeys: map[string]string{}, users: map[string]bool{},
+		apiKeys: map[string]string{}, users: map[string]bool{}, admins: map[string]bool{},
 		keys: map[string]APIKey{}, paths: map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/users/auth/keys/{id}", s.getOwnKey)
 	mux.HandleFunc("GET /api/v1/users/{user_id}/auth/keys/{id}", s.getUserKey)
+	mux.HandleFunc("GET /api/v1/users/auth/keys", s.listOwnKeys)
+	// More specific than .../keys/{id}, so it wins: a key whose ID is
+	// "_all" cannot be read by ID, as at ECE.
+	mux.HandleFunc("GET /api/v1/users/auth/keys/_all", s.listAllKeys)
+	mux.HandleFunc("GET /api/v1/users/{user_id}/auth/keys", s.listUserKeys)
 	s.srv = vendortest.NewTLSServer(s.common(mux))
 	s.URL = s.srv.URL
 	return s
@@ -114,6 +144,33 @@ func (s *Server) Delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.keys, id)
+}
+
+// SetPlatformAdmin makes userID a platform admin or not. Only a platform
+// admin's API key may list every user's keys (.../auth/keys/_all); others
+// get 403 root.unauthorized.rbac. Nobody is an admin at first.
+func (s *Server) SetPlatformAdmin(userID string, admin bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admins[userID] = admin
+}
+
+// SetDeleteExpired makes the fake behave like ESS: a key whose expiration
+// date has passed (by Now) is no longer listed and its GET answers 404
+// api_keys.key_not_found. Off at first: expired keys are served as any.
+func (s *Server) SetDeleteExpired(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleteExpired = on
+}
+
+// ListCalls returns how many list requests arrived, of any of the three
+// lists, answered or not. Calls(ListID), Calls(ListAllID) and
+// Calls(UserListID(u)) count each list.
+func (s *Server) ListCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists
 }
 
 // PathCalls returns how many requests were made for path, as escaped on
@@ -202,13 +259,112 @@ func (s *Server) caller(r *http.Request) (string, bool) {
 func (s *Server) answerKey(w http.ResponseWriter, id, user string) {
 	s.mu.Lock()
 	k, ok := s.keys[id]
+	gone := ok && s.expired(k)
 	s.mu.Unlock()
-	if !ok || k.UserID != user {
+	if !ok || gone || k.UserID != user {
 		writeError(w, http.StatusNotFound, CodeKeyNotFound, "The API key ["+id+"] can't be found")
 		return
 	}
 	b, _ := json.Marshal(render(k))
 	vendortest.JSON(w, http.StatusOK, b)
+}
+
+// listOwnKeys answers GET /api/v1/users/auth/keys: the caller's keys.
+func (s *Server) listOwnKeys(w http.ResponseWriter, r *http.Request) {
+	if s.listFault(w, r, ListID) {
+		return
+	}
+	caller, ok := s.caller(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
+		return
+	}
+	s.answerKeys(w, func(k APIKey) bool { return k.UserID == caller })
+}
+
+// listAllKeys answers GET /api/v1/users/auth/keys/_all: every user's keys,
+// for platform admins only.
+func (s *Server) listAllKeys(w http.ResponseWriter, r *http.Request) {
+	if s.listFault(w, r, ListAllID) {
+		return
+	}
+	caller, ok := s.caller(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
+		return
+	}
+	s.mu.Lock()
+	admin := s.admins[caller]
+	s.mu.Unlock()
+	if !admin {
+		code, message := errorFor(http.StatusForbidden)
+		writeError(w, http.StatusForbidden, code, message)
+		return
+	}
+	s.answerKeys(w, func(APIKey) bool { return true })
+}
+
+// listUserKeys answers GET /api/v1/users/{user_id}/auth/keys: one user's
+// keys (any caller may ask, as for one user's key by ID).
+func (s *Server) listUserKeys(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user_id")
+	if s.listFault(w, r, UserListID(user)) {
+		return
+	}
+	if _, ok := s.caller(r); !ok {
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
+		return
+	}
+	s.mu.Lock()
+	known := s.users[user]
+	s.mu.Unlock()
+	if !known {
+		writeError(w, http.StatusNotFound, CodeUserNotFound, "The user ["+user+"] can't be found")
+		return
+	}
+	s.answerKeys(w, func(k APIKey) bool { return k.UserID == user })
+}
+
+// listFault counts a list request and applies id's fault, if any; it
+// reports whether it answered.
+func (s *Server) listFault(w http.ResponseWriter, r *http.Request, id string) bool {
+	s.mu.Lock()
+	s.lists++
+	s.mu.Unlock()
+	return s.fault(w, r, id)
+}
+
+// answerKeys sends {"keys":[...]}: the keys that pass keep and have not
+// disappeared, by ID, rendered as the GET renders them.
+func (s *Server) answerKeys(w http.ResponseWriter, keep func(APIKey) bool) {
+	s.mu.Lock()
+	items := make([]APIKey, 0, len(s.keys))
+	for _, k := range s.keys {
+		if keep(k) && !s.expired(k) {
+			items = append(items, k)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(items, func(a, b APIKey) int { return cmp.Compare(a.ID, b.ID) })
+	out := make([]map[string]any, 0, len(items))
+	for _, k := range items {
+		out = append(out, render(k))
+	}
+	b, _ := json.Marshal(map[string]any{"keys": out})
+	vendortest.JSON(w, http.StatusOK, b)
+}
+
+// expired reports whether k has disappeared: SetDeleteExpired is on and
+// its expiration date has passed. The caller holds s.mu.
+func (s *Server) expired(k APIKey) bool {
+	if !s.deleteExpired || k.ExpirationDate == nil {
+		return false
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	return !now().Before(*k.ExpirationDate)
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {

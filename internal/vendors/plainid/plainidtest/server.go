@@ -1,16 +1,21 @@
 // Package plainidtest is a fake PlainID tenant over HTTPS, like
 // net/http/httptest: the client-credentials token endpoint (form-encoded or
-// JSON), GET /env-mgmt/1.0/api-key/clients/{id} with Bearer tokens that
-// expire, documented payloads and error bodies, and per-client faults from
-// vendortest.
+// JSON), GET /env-mgmt/1.0/api-key/clients/{id} and the list
+// GET /env-mgmt/1.0/api-key/clients?filter[ownerId]=... with Bearer tokens
+// that expire, documented payloads and error bodies, and per-client faults
+// from vendortest.
 package plainidtest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +27,22 @@ import (
 // it (FailNext, Set) answer token requests, and Calls(TokenEndpoint) counts
 // them. Every other key is a client ID.
 const TokenEndpoint = "POST /api/1.0/api-key/token"
+
+// ListID is the Scenarios key of list requests for ownerID (an environment
+// ID, or "-" for tenant clients; a request without filter[ownerId] is
+// recorded under ListID("")): list requests are recorded under it (never
+// under a client ID), faults set for it (FailNext, Set) answer them, and
+// Calls(ListID(ownerID)) counts them.
+func ListID(ownerID string) string { return "list:" + ownerID }
+
+// TenantOwner is the filter[ownerId] that lists tenant clients.
+const TenantOwner = "-"
+
+// Page sizes of the list endpoint, as PlainID documents them.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 50
+)
 
 // DefaultTokenLifetime is how long issued tokens live unless
 // SetTokenLifetime says otherwise.
@@ -62,6 +83,7 @@ type Server struct {
 	tokens       map[string]time.Time // valid token -> expiry
 	issued       []string
 	clients      map[string]Client
+	lists        int
 }
 
 // NewServer starts a fake tenant whose token endpoint accepts the API
@@ -77,6 +99,7 @@ func NewServer(clientID, clientSecret string) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/1.0/api-key/token", s.issueToken)
 	mux.HandleFunc("GET /env-mgmt/1.0/api-key/clients/{id}", s.getClient)
+	mux.HandleFunc("GET /env-mgmt/1.0/api-key/clients", s.listClients)
 	s.srv = vendortest.NewTLSServer(mux)
 	s.URL = s.srv.URL
 	return s
@@ -142,6 +165,14 @@ func (s *Server) Delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.clients, id)
+}
+
+// ListCalls returns how many list requests arrived, for any owner,
+// answered or not.
+func (s *Server) ListCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists
 }
 
 // tokenRequest is the client-credentials grant, from a form or JSON body.
@@ -231,6 +262,91 @@ func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.Marshal(render(c))
 	vendortest.JSON(w, http.StatusOK, b)
+}
+
+// listClients answers GET /env-mgmt/1.0/api-key/clients with
+// filter[ownerId] (required), optional filter[name] and filter[permission]
+// (exact matches), limit and offset: the owner's clients by ID, rendered as
+// the GET renders them, with the total.
+func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	owner := q.Get("filter[ownerId]")
+	s.mu.Lock()
+	s.lists++
+	s.mu.Unlock()
+	if f, ok := s.Record(ListID(owner)); ok && vendortest.Apply(w, r, f, errorBody(owner)) {
+		return
+	}
+	if !s.authorized(r) {
+		writeError(w, errorFor(http.StatusUnauthorized, ""))
+		return
+	}
+	limit, offset, bad := listWindow(q)
+	if bad != nil {
+		writeError(w, *bad)
+		return
+	}
+	all := s.ownedBy(owner, q.Get("filter[name]"), q.Get("filter[permission]"))
+	page := all[min(offset, len(all)):min(offset+limit, len(all))]
+	data := make([]clientJSON, 0, len(page))
+	for _, c := range page {
+		data = append(data, render(c))
+	}
+	b, _ := json.Marshal(map[string]any{"data": data, "total": len(all), "limit": limit, "offset": offset})
+	vendortest.JSON(w, http.StatusOK, b)
+}
+
+// listWindow reads filter[ownerId], limit and offset; it returns PlainID's
+// 400 when one is missing or out of range.
+func listWindow(q url.Values) (limit, offset int, bad *plainIDError) {
+	if q.Get("filter[ownerId]") == "" {
+		return 0, 0, &plainIDError{"EW20XA", http.StatusBadRequest, "MissingRequiredFilterParameterError",
+			"Missing required filter parameter: ownerId"}
+	}
+	limit, ok := intParam(q, "limit", DefaultLimit)
+	if !ok || limit < 1 || limit > MaxLimit {
+		return 0, 0, &plainIDError{"EW20XA", http.StatusBadRequest, "invalidRequest",
+			"limit must be between 1 and " + strconv.Itoa(MaxLimit)}
+	}
+	offset, ok = intParam(q, "offset", 0)
+	if !ok || offset < 0 {
+		return 0, 0, &plainIDError{"EW20XA", http.StatusBadRequest, "invalidRequest", "offset must be 0 or more"}
+	}
+	return limit, offset, nil
+}
+
+// intParam parses q's name as an integer; def when absent.
+func intParam(q url.Values, name string, def int) (int, bool) {
+	if !q.Has(name) {
+		return def, true
+	}
+	n, err := strconv.Atoi(q.Get(name))
+	return n, err == nil
+}
+
+// ownedBy returns owner's clients that pass the optional name and
+// permission filters ("" for none), by ID. Owner "-" means tenant clients.
+func (s *Server) ownedBy(owner, name, permission string) []Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Client
+	for _, c := range s.clients {
+		if ownerIs(c, owner) && (name == "" || c.Name == name) && (permission == "" || c.Permission == permission) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b Client) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// ownerIs reports whether c belongs to owner: an environment ID, or "-"
+// for tenant clients (ownerType TENANT, ownerId null or "-").
+func ownerIs(c Client, owner string) bool {
+	tenant := c.OwnerType == "TENANT" || c.OwnerID == "" || c.OwnerID == TenantOwner
+	if owner == TenantOwner {
+		return tenant
+	}
+	return !tenant && c.OwnerID == owner
 }
 
 // plainIDError is PlainID's error body.

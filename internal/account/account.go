@@ -1,0 +1,511 @@
+// Package account is a vendor account's one home: the provider's client,
+// built from its spec and Secret, the request budget every call to the
+// vendor passes, whether the vendor accepts the provider's key, and the
+// reads made through it. The provider reconciler keeps an account true to
+// its provider (Check); a RemoteCredential's sync asks it one question: a
+// read of this credential, no older than this (Account.Read).
+package account
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// Check timing.
+const (
+	// Recheck is how often a usable provider's Secret is read again:
+	// Secrets are not watched (the operator may only get them), so a
+	// rotated Secret takes effect within this time.
+	Recheck = time.Minute
+	// notReadyRetry is how soon a provider whose Secret is missing or
+	// malformed is checked again.
+	notReadyRetry = 30 * time.Second
+	// invalidRecheck is how soon a provider with an invalid spec is
+	// checked again (an edit of the spec checks it at once).
+	invalidRecheck = time.Hour
+	// verifyBase and verifyCap bound the backoff of key verifications
+	// that were refused or got no answer.
+	verifyBase = 5 * time.Second
+	verifyCap  = 5 * time.Minute
+)
+
+// Options configure the accounts.
+type Options struct {
+	Registry *vendors.Registry
+	// Reader reads provider objects (the manager's cache).
+	Reader client.Reader
+	// SecretReader reads Secrets: an uncached reader (a direct GET).
+	SecretReader client.Reader
+	// ClusterResourceNamespace holds ClusterCredentialProviders' Secrets.
+	ClusterResourceNamespace string
+	// Clock reads the time of every decision; the real clock when nil.
+	Clock clock.Clock
+	// OnChange is told when what an account can do for its credentials
+	// changed: its epoch moved, or the check of its key concluded.
+	OnChange func(Key)
+	// OnSuspect is told when a read was refused with a 401: the provider's
+	// key should be checked again now.
+	OnSuspect func(Key)
+}
+
+// Accounts holds one Account per provider.
+type Accounts struct {
+	opts Options
+
+	mu       sync.Mutex
+	accounts map[Key]*Account
+	// built names the providers an account was built for in this process:
+	// only a later build is a change credentials must sync again for.
+	built map[Key]bool
+	epoch uint64 // the last epoch handed out
+}
+
+// New returns the accounts of a manager.
+func New(opts Options) *Accounts {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	return &Accounts{opts: opts, accounts: map[Key]*Account{}, built: map[Key]bool{}}
+}
+
+// authState is what is known of the vendor's view of the account's key.
+type authState int
+
+const (
+	// unverified: not checked since the client was built, or a read was
+	// refused with a 401: reads wait for the check.
+	unverified authState = iota
+	// accepted: the vendor accepted the key at the last check.
+	accepted
+	// refused: the vendor refused the key at the last check: no reads.
+	refused
+	// unanswered: the last check got no conclusive answer (an outage, a
+	// 429): reads go, and the check is retried on a backoff.
+	unanswered
+)
+
+// Account is one provider's vendor account.
+type Account struct {
+	key    Key
+	owner  *Accounts
+	gate   *vendors.Gate
+	vendor *vendors.Vendor
+
+	mu     sync.Mutex
+	client vendors.Client // nil while failure is set
+	uid    types.UID
+	config [sha256.Size]byte // of the spec's vendor block, caBundle and Secret
+	// epoch changes when the account's credentials must be read again at
+	// once: a new client (spec or Secret changed) after the first, and the
+	// key turning refused or accepted again.
+	epoch    uint64
+	failure  *ProviderError // the spec or Secret is unusable
+	auth     authState
+	authErr  error // the answer of the last check that was not accepted
+	failures int   // checks in a row that were not accepted
+	verifyAt time.Time
+	store    *store
+}
+
+// Epoch returns the account's epoch (0 for a nil account).
+func (a *Account) Epoch() uint64 {
+	if a == nil {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.epoch
+}
+
+// Vendor returns the account's vendor name ("" for a nil account or an
+// unusable spec).
+func (a *Account) Vendor() string {
+	if a == nil || a.vendor == nil {
+		return ""
+	}
+	return a.vendor.Name
+}
+
+// blocked says why no read can be made now, nil when reads may go;
+// a.mu is held.
+func (a *Account) blocked() error {
+	switch {
+	case a.failure != nil:
+		return a.failure
+	case a.auth == unverified:
+		return ErrPending
+	case a.auth == refused:
+		return &ProviderError{Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf(
+			"%s: %s refused the provider's own credentials (%v); not calling it until the provider's Secret changes or a check succeeds",
+			a.key, a.vendor.Name, a.authErr)}
+	}
+	return nil
+}
+
+// Lookup is what an account can do for a credential of it now.
+type Lookup struct {
+	// Account is nil when the provider is missing or not checked yet.
+	Account *Account
+	// Blocked says why no read can be made now: a *ProviderError (the
+	// provider is missing or unusable, or the vendor refuses its key) or
+	// ErrPending (its key is not checked yet). Nil when reads may go.
+	Blocked error
+}
+
+// Lookup returns the account of the provider key. Its error is only a
+// failure to read the provider object.
+func (as *Accounts) Lookup(ctx context.Context, key Key) (Lookup, error) {
+	as.mu.Lock()
+	a := as.accounts[key]
+	as.mu.Unlock()
+	if a != nil {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return Lookup{Account: a, Blocked: a.blocked()}, nil
+	}
+	obj := NewProvider(key.Kind)
+	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Lookup{Blocked: &ProviderError{Reason: v1alpha1.ReasonNotFound, Message: key.String() + " not found"}}, nil
+		}
+		return Lookup{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	return Lookup{Blocked: ErrPending}, nil
+}
+
+// Read returns the metadata of the credential ref names: an answer the
+// vendor gave less than maxAge ago and after `after` (the caller's last
+// read) when the account holds one, else the vendor's answer now; and
+// when the vendor was read for it. Concurrent reads of one credential are
+// one call. Its errors: ErrInvalidSpec for a reference the vendor cannot
+// read, a *ProviderError or ErrPending when the account cannot read now, a
+// *vendors.DeferredError when the request budget holds the call back, or
+// the vendor's answer (vendors.Error).
+func (a *Account) Read(ctx context.Context, ref vendors.Ref, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
+	a.mu.Lock()
+	if err := a.blocked(); err != nil {
+		a.mu.Unlock()
+		return nil, time.Time{}, err
+	}
+	c, st := a.client, a.store
+	a.mu.Unlock()
+	if err := a.vendor.CheckRef(ref); err != nil {
+		return nil, time.Time{}, err
+	}
+	cred, at, err := st.read(ref, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
+	if errors.Is(err, vendors.ErrUnauthorized) {
+		a.suspect(c)
+	}
+	return cred, at, err
+}
+
+// suspect is told that a read made with client c got a 401: until the
+// key is checked again, reads wait.
+func (a *Account) suspect(c vendors.Client) {
+	a.mu.Lock()
+	if a.client != c || a.auth == refused || a.auth == unverified {
+		a.mu.Unlock()
+		return
+	}
+	a.auth = unverified
+	a.mu.Unlock()
+	if f := a.owner.opts.OnSuspect; f != nil {
+		f(a.key)
+	}
+}
+
+// Status is what a check concluded of a provider, in condition terms.
+type Status struct {
+	// Reason is the Ready reason: Valid when the provider is usable.
+	Reason  string
+	Message string
+	// Terminal: only a change of the spec or Secret will help.
+	Terminal bool
+	// Recheck is when the provider should be checked again.
+	Recheck time.Duration
+}
+
+// Check keeps the account of the provider obj true to it: it reads the
+// provider's Secret, builds a new client when the spec's vendor block,
+// caBundle or the Secret changed (closing the old one), applies the
+// request budget, and verifies the key with the vendor when it is not
+// known to be accepted. Its error is only a failure to read the Secret.
+func (as *Accounts) Check(ctx context.Context, obj Provider) (Status, error) {
+	key := KeyOf(obj)
+	spec := obj.ProviderSpec()
+	v, err := as.opts.Registry.For(spec)
+	if err != nil {
+		return as.fail(key, nil, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}), nil
+	}
+	secret, err := as.readSecret(ctx, key, v.SecretRef(spec))
+	if err != nil {
+		pe, ok := AsProviderError(err)
+		if !ok {
+			return Status{}, err
+		}
+		return as.fail(key, v, pe), nil
+	}
+	a, changed, err := as.ensure(key, obj, v, secret)
+	if err != nil {
+		return as.fail(key, v, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}), nil
+	}
+	a.gate.SetLimits(v.LimitsFor(spec))
+	if a.verifyDue() {
+		changed = a.verify(ctx) || changed
+	}
+	if changed && as.opts.OnChange != nil {
+		as.opts.OnChange(key)
+	}
+	return a.status(), nil
+}
+
+// KeyOf returns the key of the provider obj.
+func KeyOf(obj Provider) Key {
+	if _, ok := obj.(*v1alpha1.ClusterCredentialProvider); ok {
+		return Key{Kind: v1alpha1.ClusterCredentialProviderKind, Name: obj.GetName()}
+	}
+	return Key{Kind: v1alpha1.CredentialProviderKind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+// Drop forgets the account of a deleted provider and closes its client.
+func (as *Accounts) Drop(key Key) {
+	as.mu.Lock()
+	a := as.accounts[key]
+	delete(as.accounts, key)
+	as.mu.Unlock()
+	if a != nil {
+		a.mu.Lock()
+		a.closeClient()
+		a.mu.Unlock()
+	}
+}
+
+// nextEpoch is the epoch of a new client of key: 0 for the first one in
+// this process, a new number after.
+func (as *Accounts) nextEpoch(key Key) uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if !as.built[key] {
+		as.built[key] = true
+		return 0
+	}
+	as.epoch++
+	return as.epoch
+}
+
+// bumpEpoch hands out a new epoch.
+func (as *Accounts) bumpEpoch() uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.epoch++
+	return as.epoch
+}
+
+// account returns key's account, creating it (without a client).
+func (as *Accounts) account(key Key, v *vendors.Vendor) *Account {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	a := as.accounts[key]
+	if a == nil {
+		a = &Account{key: key, owner: as, gate: vendors.NewGate(vendors.Limits{}, as.opts.Clock)}
+		as.accounts[key] = a
+	}
+	if v != nil {
+		a.vendor = v
+	}
+	return a
+}
+
+// fail records that key's spec or Secret is unusable: its client is closed.
+func (as *Accounts) fail(key Key, v *vendors.Vendor, pe *ProviderError) Status {
+	a := as.account(key, v)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closeClient()
+	a.failure = pe
+	recheck := notReadyRetry
+	if pe.Terminal() {
+		recheck = invalidRecheck
+	}
+	return Status{Reason: pe.Reason, Message: pe.Message, Terminal: pe.Terminal(), Recheck: recheck}
+}
+
+// closeClient closes and forgets the client; a.mu is held.
+func (a *Account) closeClient() {
+	if a.client != nil {
+		a.client.Close()
+		a.client = nil
+	}
+}
+
+// ensure returns key's account with a client for obj's spec and secret,
+// building a new one when they changed; changed reports a new client.
+func (as *Accounts) ensure(key Key, obj Provider, v *vendors.Vendor, secret map[string]string) (*Account, bool, error) {
+	a := as.account(key, v)
+	config := configHash(v, obj.ProviderSpec(), secret)
+	a.mu.Lock()
+	if a.client != nil && a.uid == obj.GetUID() && a.config == config {
+		a.mu.Unlock()
+		return a, false, nil
+	}
+	a.mu.Unlock()
+	c, err := as.opts.Registry.NewClient(key.Label(), v, obj.ProviderSpec(), secret, a.gate)
+	if err != nil {
+		return nil, false, err
+	}
+	epoch := as.nextEpoch(key)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closeClient()
+	a.client, a.uid, a.config, a.epoch = c, obj.GetUID(), config, epoch
+	a.failure, a.auth, a.authErr, a.failures, a.verifyAt = nil, unverified, nil, 0, time.Time{}
+	a.store = newStore(as.opts.Clock)
+	return a, true, nil
+}
+
+// configHash identifies what a client is built from: the vendor, the
+// spec's vendor block and caBundle (not the request budget, which is
+// applied to the running gate) and the Secret's values.
+func configHash(v *vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string) [sha256.Size]byte {
+	s := spec.DeepCopy()
+	s.RateLimit = nil
+	b, _ := json.Marshal(s) // a spec always marshals
+	keys := make([]string, 0, len(secret))
+	for k := range secret {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d:%s", v.Name, len(b), b)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(secret[k]), secret[k])
+	}
+	var sum [sha256.Size]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// verifyDue reports whether the key should be checked with the vendor now.
+func (a *Account) verifyDue() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.owner.opts.Clock.Now()
+	return a.auth == unverified || (a.auth != accepted && !now.Before(a.verifyAt))
+}
+
+// verify checks the key with one call and records the answer; it reports
+// whether the account changed for its credentials.
+func (a *Account) verify(ctx context.Context) bool {
+	a.mu.Lock()
+	c, before := a.client, a.auth
+	a.mu.Unlock()
+	err := c.Verify(ctx)
+	now := a.owner.opts.Clock.Now()
+	if d, ok := vendors.AsDeferred(err); ok {
+		// The budget held the check back: nothing learnt; try after the wait.
+		a.mu.Lock()
+		a.verifyAt = now.Add(d.Wait)
+		a.mu.Unlock()
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.client != c {
+		return false // rebuilt meanwhile: this answer is about an old key
+	}
+	switch {
+	case err == nil || errors.Is(err, vendors.ErrNotFound) || errors.Is(err, vendors.ErrForbidden):
+		// Authenticated: a 403 or 404 says the key works, if not for this call.
+		a.auth, a.authErr, a.failures = accepted, nil, 0
+	case errors.Is(err, vendors.ErrUnauthorized):
+		a.auth, a.authErr = refused, err
+	default:
+		a.auth, a.authErr = unanswered, err
+	}
+	if a.auth != accepted {
+		a.failures++
+		a.verifyAt = now.Add(vendors.Backoff(a.key.String(), a.failures, verifyBase, verifyCap))
+	}
+	if (a.auth == refused) != (before == refused) && !(before == unverified && a.auth == accepted) {
+		a.epoch = a.owner.bumpEpoch()
+	}
+	return a.auth != before || before == unverified
+}
+
+// status says what the account's state means for the provider's conditions.
+func (a *Account) status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.owner.opts.Clock.Now()
+	switch a.auth {
+	case accepted:
+		return Status{Reason: v1alpha1.ReasonValid, Message: a.vendor.Name + " accepted the provider's credentials", Recheck: Recheck}
+	case refused:
+		return Status{Reason: v1alpha1.ReasonUnauthorized, Terminal: true, Recheck: a.recheck(now),
+			Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a check succeeds", a.vendor.Name, a.authErr)}
+	case unanswered:
+		reason, _ := vendors.Reason(a.authErr)
+		return Status{Reason: reason, Recheck: a.recheck(now),
+			Message: fmt.Sprintf("could not check the provider's credentials with %s (%v); its credentials are read meanwhile", a.vendor.Name, a.authErr)}
+	}
+	return Status{Reason: v1alpha1.ReasonRateLimited, Recheck: a.recheck(now),
+		Message: fmt.Sprintf("the provider's credentials are not checked with %s yet: its request budget is spent", a.vendor.Name)}
+}
+
+// recheck is when to check the provider again: at the next verification,
+// and at least every Recheck (its Secret may have been rotated); a.mu is
+// held.
+func (a *Account) recheck(now time.Time) time.Duration {
+	return min(max(a.verifyAt.Sub(now), time.Second), Recheck)
+}
+
+// secretNamespace is where the provider's Secret must live: its own
+// namespace, or the cluster resource namespace for a cluster provider.
+func (as *Accounts) secretNamespace(key Key) string {
+	if key.Kind == v1alpha1.ClusterCredentialProviderKind {
+		return as.opts.ClusterResourceNamespace
+	}
+	return key.Namespace
+}
+
+// readSecret returns the values of ref.Keys. Messages name the Secret and
+// the key, never a value.
+func (as *Accounts) readSecret(ctx context.Context, key Key, ref vendors.SecretRef) (map[string]string, error) {
+	name := types.NamespacedName{Namespace: as.secretNamespace(key), Name: ref.Name}
+	s := &corev1.Secret{}
+	if err := as.opts.SecretReader.Get(ctx, name, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &ProviderError{Reason: v1alpha1.ReasonSecretNotFound, Message: fmt.Sprintf("Secret %s not found", name)}
+		}
+		if apierrors.IsForbidden(err) {
+			return nil, &ProviderError{Reason: v1alpha1.ReasonSecretNotFound, Message: fmt.Sprintf("Secret %s cannot be read: forbidden", name)}
+		}
+		return nil, fmt.Errorf("get Secret %s: %w", name, err)
+	}
+	out := make(map[string]string, len(ref.Keys))
+	for _, k := range ref.Keys {
+		// Secrets made with --from-file often end in a newline: not part of the key.
+		v := strings.TrimSpace(string(s.Data[k]))
+		if v == "" {
+			return nil, &ProviderError{Reason: v1alpha1.ReasonSecretInvalid, Message: fmt.Sprintf("Secret %s has no non-empty key %q", name, k)}
+		}
+		out[k] = v
+	}
+	return out, nil
+}

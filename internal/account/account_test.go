@@ -1,0 +1,442 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/tines"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+const (
+	goodKey = "account-test-key-0001"
+	newKey  = "account-test-key-0002"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// objects is an in-memory client.Reader of Secrets and providers: the
+// account's decisions are tested here; envtest tests its wiring.
+type objects struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]client.Object
+}
+
+func (o *objects) put(obj client.Object) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[types.NamespacedName]client.Object{}
+	}
+	o.m[client.ObjectKeyFromObject(obj)] = obj.DeepCopyObject().(client.Object)
+}
+
+func (o *objects) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	src, ok := o.m[key]
+	if !ok {
+		return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
+	}
+	switch dst := obj.(type) {
+	case *corev1.Secret:
+		*dst = *src.(*corev1.Secret).DeepCopy()
+	case *v1alpha1.CredentialProvider:
+		*dst = *src.(*v1alpha1.CredentialProvider).DeepCopy()
+	default:
+		return errors.New("unexpected type")
+	}
+	return nil
+}
+
+func (o *objects) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("not supported")
+}
+
+// env is one account under test: a fake Tines tenant, its provider and
+// Secret, and a fake clock.
+type env struct {
+	t        *testing.T
+	fake     *tinestest.Server
+	clock    *clocktesting.FakeClock
+	objs     *objects
+	accounts *Accounts
+	provider *v1alpha1.CredentialProvider
+	changes  atomic.Int32
+	suspects atomic.Int32
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t, fake: tinestest.NewServer(goodKey), clock: clocktesting.NewFakeClock(t0), objs: &objects{}}
+	t.Cleanup(e.fake.Close)
+	reg := vendors.NewRegistry(tines.Vendor())
+	reg.Timeout = 2 * time.Second
+	e.accounts = New(Options{
+		Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock,
+		OnChange:  func(Key) { e.changes.Add(1) },
+		OnSuspect: func(Key) { e.suspects.Add(1) },
+	})
+	e.provider = &v1alpha1.CredentialProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "tines", UID: "uid-1", Generation: 1},
+		Spec: v1alpha1.CredentialProviderSpec{
+			Tines:     &v1alpha1.TinesProvider{URL: e.fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
+			CABundle:  e.fake.CABundle(),
+			RateLimit: &v1alpha1.RateLimit{RequestsPerMinute: 1000000, Burst: 100000, MaxConcurrent: 64},
+		},
+	}
+	e.objs.put(e.provider)
+	e.setKey(goodKey)
+	return e
+}
+
+func (e *env) setKey(k string) {
+	e.objs.put(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "tines-api"}, Data: map[string][]byte{"apiKey": []byte(k)}})
+}
+
+func (e *env) key() Key { return KeyOf(e.provider) }
+
+func (e *env) check() Status {
+	e.t.Helper()
+	st, err := e.accounts.Check(context.Background(), e.provider)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) lookup() Lookup {
+	e.t.Helper()
+	lk, err := e.accounts.Lookup(context.Background(), e.key())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return lk
+}
+
+// credential puts a credential at the fake and returns its reference.
+func (e *env) credential(id int64) vendors.Ref {
+	e.fake.Put(tinestest.Sample(id, "cred-"+strconv.FormatInt(id, 10)))
+	return vendors.Ref{ID: strconv.FormatInt(id, 10)}
+}
+
+func (e *env) read(ref vendors.Ref, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
+	e.t.Helper()
+	lk := e.lookup()
+	if lk.Blocked != nil {
+		return nil, time.Time{}, lk.Blocked
+	}
+	return lk.Account.Read(context.Background(), ref, maxAge, after)
+}
+
+func TestLookupBeforeTheFirstCheck(t *testing.T) {
+	e := newEnv(t)
+	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) || lk.Account != nil {
+		t.Fatalf("provider not checked yet: %+v, want ErrPending", lk)
+	}
+	lk, err := e.accounts.Lookup(context.Background(), Key{Kind: v1alpha1.CredentialProviderKind, Namespace: "team-a", Name: "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pe, ok := AsProviderError(lk.Blocked); !ok || pe.Reason != v1alpha1.ReasonNotFound || pe.Message != "CredentialProvider team-a/missing not found" {
+		t.Fatalf("missing provider: %v", lk.Blocked)
+	}
+}
+
+// The provider's key is checked with one cheap call when the account is
+// built; reads wait for that check.
+func TestCheckVerifiesTheKeyOnce(t *testing.T) {
+	e := newEnv(t)
+	st := e.check()
+	if st.Reason != v1alpha1.ReasonValid || st.Recheck != Recheck {
+		t.Fatalf("status %+v, want Valid, recheck in %s", st, Recheck)
+	}
+	if n := e.fake.ListCalls(); n != 1 {
+		t.Fatalf("%d verification calls, want 1", n)
+	}
+	if e.changes.Load() != 1 {
+		t.Fatalf("OnChange called %d times, want once (the check concluded)", e.changes.Load())
+	}
+	lk := e.lookup()
+	if lk.Blocked != nil || lk.Account.Epoch() != 0 || lk.Account.Vendor() != v1alpha1.VendorTines {
+		t.Fatalf("lookup %+v, epoch %d: want a usable account of epoch 0", lk, lk.Account.Epoch())
+	}
+	e.clock.Step(Recheck)
+	e.check()
+	if n := e.fake.ListCalls(); n != 1 {
+		t.Fatalf("re-checked an accepted key with the vendor: %d calls", n)
+	}
+}
+
+// Reads share answers: a RemoteCredential reuses an answer younger than
+// its own interval and newer than its own last read, so one refreshing
+// every 10s never shows the hourly one's old answer, and the hourly one
+// reuses the 10s one's fresh answer.
+func TestReadsWithMixedIntervals(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	ref := e.credential(7)
+	const fast, slow = 10 * time.Second, time.Hour
+
+	// The hourly reader reads first.
+	_, slowRead, err := e.read(ref, slow, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.Calls("7") != 1 || !slowRead.Equal(t0) {
+		t.Fatalf("first read: %d calls at %s", e.fake.Calls("7"), slowRead)
+	}
+	// The 10s reader, new, may use that answer: it is younger than 10s.
+	if _, at, _ := e.read(ref, fast, time.Time{}); !at.Equal(t0) || e.fake.Calls("7") != 1 {
+		t.Fatalf("a new reader did not reuse a 0s-old answer: read at %s, %d calls", at, e.fake.Calls("7"))
+	}
+	fastRead := t0
+	c := tinestest.Sample(7, "renamed")
+	e.fake.Put(c)
+	// Ten seconds on, the 10s reader reads again: the answer it has seen
+	// is not newer than its last read.
+	e.clock.Step(fast)
+	cred, at, err := e.read(ref, fast, fastRead)
+	if err != nil || cred.Name != "renamed" || !at.Equal(t0.Add(fast)) {
+		t.Fatalf("10s later: %v %v at %s, want the vendor's new answer", cred, err, at)
+	}
+	fastRead = at
+	// Half an hour on, without the 10s reader, an answer of 30 minutes is
+	// too old for it but fine for the hourly reader.
+	e.clock.Step(30 * time.Minute)
+	if _, at, _ := e.read(ref, slow, slowRead); !at.Equal(fastRead) || e.fake.Calls("7") != 2 {
+		t.Fatalf("hourly reader: read at %s with %d calls, want the 10s reader's answer", at, e.fake.Calls("7"))
+	}
+	if _, at, _ := e.read(ref, fast, fastRead); !at.Equal(e.clock.Now()) || e.fake.Calls("7") != 3 {
+		t.Fatalf("10s reader after 30m: read at %s with %d calls, want a new read", at, e.fake.Calls("7"))
+	}
+	// A sync that must read afresh (maxAge 0) always calls.
+	if _, _, err := e.read(ref, 0, time.Time{}); err != nil || e.fake.Calls("7") != 4 {
+		t.Fatalf("fresh read: %v, %d calls", err, e.fake.Calls("7"))
+	}
+}
+
+// Concurrent reads of one credential are one call.
+func TestConcurrentReadsCoalesce(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	ref := e.credential(8)
+	e.fake.FailNext("8", vendortest.Latency(300*time.Millisecond))
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := e.read(ref, 0, time.Time{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := e.fake.Calls("8"); n != 1 {
+		t.Fatalf("10 concurrent reads made %d calls", n)
+	}
+}
+
+// A 404 is kept like metadata: a second RemoteCredential naming the
+// deleted credential reuses it. Transient failures are not kept.
+func TestTerminalAnswersAreKept(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	if _, _, err := e.read(vendors.Ref{ID: "404"}, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) {
+		t.Fatalf("got %v, want not found", err)
+	}
+	if _, _, err := e.read(vendors.Ref{ID: "404"}, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) || e.fake.Calls("404") != 1 {
+		t.Fatalf("second reader: %v after %d calls, want the kept 404", err, e.fake.Calls("404"))
+	}
+	ref := e.credential(9)
+	e.fake.FailNext("9", vendortest.ServerError)
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrUnavailable) {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil || e.fake.Calls("9") != 2 {
+		t.Fatalf("after a 500: %v with %d calls, want a new read", err, e.fake.Calls("9"))
+	}
+}
+
+// A reference the vendor cannot read is refused without a call.
+func TestReadChecksTheReference(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	ref := e.credential(10)
+	ref.UserID = "u-1"
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrInvalidSpec) {
+		t.Fatalf("userId on tines: %v, want ErrInvalidSpec", err)
+	}
+	if e.fake.Calls("10") != 0 {
+		t.Fatal("an invalid reference reached the vendor")
+	}
+}
+
+// A refused key makes the provider Unauthorized and blocks every read
+// without calling the vendor; the key is checked again once per backoff
+// step; a rotated Secret is checked at once, and turning usable again
+// moves the epoch (its credentials sync at once).
+func TestRefusedKeyThenRotated(t *testing.T) {
+	e := newEnv(t)
+	e.setKey("revoked-key-canary-0003")
+	st := e.check()
+	if st.Reason != v1alpha1.ReasonUnauthorized || !st.Terminal {
+		t.Fatalf("status %+v, want Unauthorized, terminal", st)
+	}
+	if st.Recheck < 4*time.Second || st.Recheck > 6*time.Second {
+		t.Fatalf("recheck in %s, want the first backoff step (5s ±10%%)", st.Recheck)
+	}
+	refusedEpoch := e.lookup().Account.Epoch()
+	if refusedEpoch == 0 {
+		t.Fatal("turning refused did not move the epoch: credentials would keep showing Ready")
+	}
+	ref := e.credential(11)
+	_, _, err := e.read(ref, time.Hour, time.Time{})
+	if pe, ok := AsProviderError(err); !ok || pe.Reason != v1alpha1.ReasonUnauthorized {
+		t.Fatalf("read with a refused key: %v, want a ProviderError", err)
+	}
+	if e.fake.Calls("11") != 0 {
+		t.Fatal("a read with a refused key reached the vendor")
+	}
+	// Checks between steps read the Secret but do not call the vendor.
+	e.clock.Step(time.Second)
+	e.check()
+	if n := e.fake.ListCalls(); n != 1 {
+		t.Fatalf("%d verification calls within the first step, want 1", n)
+	}
+	steps := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second}
+	for i, step := range steps {
+		e.clock.Step(step * 11 / 10)
+		e.check()
+		if n := e.fake.ListCalls(); n != i+2 {
+			t.Fatalf("after step %d: %d verification calls, want %d", i+1, n, i+2)
+		}
+	}
+	e.setKey(goodKey)
+	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
+		t.Fatalf("after rotation: %+v", st)
+	}
+	lk := e.lookup()
+	if lk.Blocked != nil || lk.Account.Epoch() == refusedEpoch {
+		t.Fatalf("after rotation: %+v, epoch %d: want usable, a new epoch", lk, lk.Account.Epoch())
+	}
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A 401 on a credential read makes the account check its key again, and
+// reads wait for that check; when the vendor still accepts the key, the
+// epoch stays: only that credential was refused.
+func TestUnauthorizedReadTriggersACheck(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	ref := e.credential(12)
+	e.fake.FailNext("12", vendortest.Unauthorized)
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrUnauthorized) {
+		t.Fatalf("got %v, want unauthorized", err)
+	}
+	if e.suspects.Load() != 1 {
+		t.Fatalf("OnSuspect called %d times, want once", e.suspects.Load())
+	}
+	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) {
+		t.Fatalf("after a 401: %v, want reads to wait for the check", lk.Blocked)
+	}
+	epoch := e.lookup().Account.Epoch()
+	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
+		t.Fatalf("check: %+v", st)
+	}
+	if n := e.fake.ListCalls(); n != 2 {
+		t.Fatalf("%d verification calls, want 2", n)
+	}
+	if lk := e.lookup(); lk.Blocked != nil || lk.Account.Epoch() != epoch {
+		t.Fatalf("key still accepted: %+v, epoch %d (was %d)", lk, lk.Account.Epoch(), epoch)
+	}
+}
+
+// A check that gets no answer proves nothing: reads go on, the provider
+// shows why, and the check is retried on a backoff.
+func TestUnansweredCheck(t *testing.T) {
+	e := newEnv(t)
+	e.fake.FailNext(tinestest.ListID, vendortest.ServerError)
+	st := e.check()
+	if st.Reason != v1alpha1.ReasonVendorUnavailable || st.Terminal {
+		t.Fatalf("status %+v, want VendorUnavailable, transient", st)
+	}
+	if lk := e.lookup(); lk.Blocked != nil {
+		t.Fatalf("reads blocked by an unanswered check: %v", lk.Blocked)
+	}
+	e.clock.Step(6 * time.Second)
+	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
+		t.Fatalf("retry: %+v", st)
+	}
+}
+
+// A new Secret builds a new client (the old one closed), starts an empty
+// read store and moves the epoch; a budget edit does neither.
+func TestSecretChangeRebuilds(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	ref := e.credential(13)
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.lookup().Account
+	old := a.client
+
+	e.provider.Spec.RateLimit.Burst = 500
+	e.provider.Generation++
+	e.check()
+	if a.client != old || a.Epoch() != 0 {
+		t.Fatal("a budget edit rebuilt the client")
+	}
+
+	e.fake.SetAPIKey(newKey)
+	e.setKey(newKey)
+	changes := e.changes.Load()
+	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
+		t.Fatalf("after rotation: %+v", st)
+	}
+	if a.client == old || a.Epoch() == 0 || e.changes.Load() == changes {
+		t.Fatalf("rotation: client rebuilt %v, epoch %d, OnChange %d→%d", a.client != old, a.Epoch(), changes, e.changes.Load())
+	}
+	if _, err := old.Get(context.Background(), ref); !errors.Is(err, vendors.ErrUnavailable) {
+		t.Fatalf("the old client still works after the rebuild: %v", err)
+	}
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil || e.fake.Calls("13") != 2 {
+		t.Fatalf("read after rotation: %v with %d calls, want a new read with the new key", err, e.fake.Calls("13"))
+	}
+}
+
+// A Secret that disappears makes the account unusable until it is back.
+func TestMissingSecret(t *testing.T) {
+	e := newEnv(t)
+	e.provider.Spec.Tines.APIKeySecretRef.Name = "other"
+	st := e.check()
+	if st.Reason != v1alpha1.ReasonSecretNotFound || st.Terminal || st.Recheck != notReadyRetry {
+		t.Fatalf("status %+v", st)
+	}
+	if pe, ok := AsProviderError(e.lookup().Blocked); !ok || pe.Reason != v1alpha1.ReasonSecretNotFound {
+		t.Fatalf("lookup: %v", e.lookup().Blocked)
+	}
+	e.provider.Spec.Tines.APIKeySecretRef.Name = "tines-api"
+	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
+		t.Fatalf("status %+v", st)
+	}
+}

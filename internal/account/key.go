@@ -1,0 +1,88 @@
+package account
+
+import (
+	"errors"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/metrics"
+)
+
+// Key names a provider of either kind: the account it holds.
+type Key struct {
+	Kind      string
+	Namespace string // empty for ClusterCredentialProvider
+	Name      string
+}
+
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.Kind + " " + k.Name
+	}
+	return k.Kind + " " + k.Namespace + "/" + k.Name
+}
+
+// Label names the provider in metrics: "namespace/name" for a
+// CredentialProvider, "name" for a ClusterCredentialProvider.
+func (k Key) Label() string { return metrics.ProviderLabel(k.Namespace, k.Name) }
+
+// KeyFor returns the provider a RemoteCredential in namespace refers to. A
+// CredentialProvider is always looked up in the credential's own namespace.
+func KeyFor(namespace string, ref v1alpha1.ProviderReference) Key {
+	if ref.Kind == v1alpha1.ClusterCredentialProviderKind {
+		return Key{Kind: ref.Kind, Name: ref.Name}
+	}
+	return Key{Kind: v1alpha1.CredentialProviderKind, Namespace: namespace, Name: ref.Name}
+}
+
+// CredentialKey names the vendor credential a RemoteCredential reads:
+// provider, id and userId. RemoteCredentials naming the same credential
+// have the same key.
+func CredentialKey(rc *v1alpha1.RemoteCredential) string {
+	return strings.Join([]string{KeyFor(rc.Namespace, rc.Spec.ProviderRef).String(), rc.Spec.ID, rc.Spec.UserID}, "|")
+}
+
+// Provider is what CredentialProvider and ClusterCredentialProvider share.
+type Provider interface {
+	client.Object
+	ProviderSpec() *v1alpha1.CredentialProviderSpec
+	ProviderStatus() *v1alpha1.CredentialProviderStatus
+}
+
+// NewProvider returns an empty provider object of kind.
+func NewProvider(kind string) Provider {
+	if kind == v1alpha1.ClusterCredentialProviderKind {
+		return &v1alpha1.ClusterCredentialProvider{}
+	}
+	return &v1alpha1.CredentialProvider{}
+}
+
+// ProviderError says why a provider's credentials cannot be read. Reason
+// is a provider condition reason (SecretNotFound, SecretInvalid,
+// InvalidSpec, Unauthorized) or NotFound when the provider object itself
+// is missing.
+type ProviderError struct {
+	Reason  string
+	Message string
+}
+
+func (e *ProviderError) Error() string { return e.Message }
+
+// Terminal reports whether waiting will not fix the provider: only a
+// change of its spec or Secret will.
+func (e *ProviderError) Terminal() bool {
+	return e.Reason == v1alpha1.ReasonInvalidSpec || e.Reason == v1alpha1.ReasonUnauthorized
+}
+
+// AsProviderError unwraps err into a *ProviderError, if it is one.
+func AsProviderError(err error) (*ProviderError, bool) {
+	var pe *ProviderError
+	ok := errors.As(err, &pe)
+	return pe, ok
+}
+
+// ErrPending says the provider's key has not been checked yet: reads wait
+// for the check, which wakes them (Options.OnChange).
+var ErrPending = errors.New("the provider's key has not been checked yet")

@@ -1,0 +1,123 @@
+package account
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/clock"
+
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// store holds the last answer the vendor gave for each credential of one
+// account, and when it was read: a credential's metadata, or a terminal
+// answer about it (not found, forbidden). Every read of the account goes
+// through it, so RemoteCredentials naming one credential share reads and
+// concurrent reads of one credential are one call. A store lives as long
+// as its account's client: a new Secret or spec starts an empty one.
+type store struct {
+	clock clock.PassiveClock
+	group singleflight.Group
+
+	mu      sync.Mutex
+	answers map[vendors.Ref]answer
+	sweepAt int // drop stale answers when the map grows past this
+}
+
+// answer is what the vendor said of one credential.
+type answer struct {
+	cred *vendors.Credential
+	err  error // a terminal answer: ErrNotFound or ErrForbidden
+	at   time.Time
+	// keep is how long the answer may still serve: the longest maxAge a
+	// reader has asked it for.
+	keep time.Duration
+}
+
+func newStore(c clock.PassiveClock) *store {
+	return &store{clock: c, answers: map[vendors.Ref]answer{}, sweepAt: minSweep}
+}
+
+const minSweep = 1024
+
+// read returns the answer for ref read after `after` and less than maxAge
+// ago when there is one; otherwise it calls fetch (coalesced with a fetch
+// of ref in flight) and keeps its answer. It returns the answer and when
+// the vendor was read for it.
+func (s *store) read(ref vendors.Ref, maxAge time.Duration, after time.Time, fetch func() (*vendors.Credential, error)) (*vendors.Credential, time.Time, error) {
+	if a, ok := s.lookup(ref, maxAge, after); ok {
+		return a.cred, a.at, a.err
+	}
+	v, err, _ := s.group.Do(ref.ID+"\x00"+ref.UserID, func() (any, error) {
+		at := s.clock.Now()
+		cred, err := fetch()
+		if err != nil && !keepable(err) {
+			return nil, err
+		}
+		return s.put(ref, answer{cred: cred, err: err, at: at, keep: maxAge}), nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	a := v.(answer)
+	return a.cred, a.at, a.err
+}
+
+// keepable reports whether err is an answer about the credential itself,
+// worth keeping like its metadata.
+func keepable(err error) bool {
+	return vendors.Answered(err) && (errors.Is(err, vendors.ErrNotFound) || errors.Is(err, vendors.ErrForbidden))
+}
+
+// lookup returns ref's answer when it was read after `after` and less
+// than maxAge ago, and notes that it may be asked for that long.
+func (s *store) lookup(ref vendors.Ref, maxAge time.Duration, after time.Time) (answer, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.answers[ref]
+	if !ok || !a.at.After(after) || s.clock.Since(a.at) >= maxAge {
+		return answer{}, false
+	}
+	if maxAge > a.keep {
+		a.keep = maxAge
+		s.answers[ref] = a
+	}
+	return a, true
+}
+
+// put keeps a, unless the answer held is newer, and returns the one held.
+func (s *store) put(ref vendors.Ref, a answer) answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.answers[ref]; ok {
+		if old.at.After(a.at) {
+			return old
+		}
+		a.keep = max(a.keep, old.keep)
+	}
+	if len(s.answers) >= s.sweepAt {
+		s.sweep()
+	}
+	s.answers[ref] = a
+	return a
+}
+
+// sweep drops answers nobody may reuse any more; s.mu is held.
+func (s *store) sweep() {
+	now := s.clock.Now()
+	for ref, a := range s.answers {
+		if !now.Before(a.at.Add(a.keep)) {
+			delete(s.answers, ref)
+		}
+	}
+	s.sweepAt = max(2*len(s.answers), minSweep)
+}
+
+// len is how many answers are held (tests).
+func (s *store) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.answers)
+}
