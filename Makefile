@@ -1,8 +1,10 @@
 # credsync — see README.md. `make demo` shows the operator at work; `make test` runs every check.
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 GO ?= go
 # Go test timeout for the whole suite.
 TEST_TIMEOUT ?= 20m
@@ -17,6 +19,13 @@ $(LOCALBIN):
 
 $(CONTROLLER_GEN): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+$(GOLANGCI_LINT): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: govet, staticcheck, errcheck, ineffassign, unused, misspell, revive, gocritic, gosec).
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
@@ -49,7 +58,7 @@ envtest: ## Build (once) and print the envtest assets directory.
 	@bash hack/setup-envtest.sh | tail -n 1
 
 .PHONY: test
-test: verify-generated verify-api-docs verify-fmt vet test-unit helm-lint test-e2e demo-check ## Run every check: generated files and docs, gofmt, vet, unit and envtest tests, helm lint, the end-to-end suite, demo smoke run.
+test: verify-generated verify-api-docs verify-fmt vet lint test-unit helm-lint test-e2e demo-check ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, helm lint, the end-to-end suite, demo smoke run.
 
 .PHONY: test-unit
 test-unit: ## Run the Go tests but the end-to-end suite: unit, envtest, fuzz seeds, monitoring and config checks.

@@ -147,7 +147,7 @@ type thief struct {
 
 func newThief(t *testing.T) *thief {
 	th := &thief{}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		th.requests.Add(1)
 		w.WriteHeader(http.StatusOK)
 	}))

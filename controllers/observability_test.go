@@ -131,8 +131,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		g.Expect(series(metrics.CredentialLastSync)).NotTo(gomega.BeNil())
 		g.Expect(series(metrics.CredentialLastSync).GetGauge().GetValue()).To(gomega.And(
 			gomega.BeNumerically(">=", float64(start.Unix())), gomega.BeNumerically("<=", float64(time.Now().Unix()))))
-		ok := findSeries(families, metrics.VendorRequests, map[string]string{"vendor": "tines", "provider": ns + "/tines", "code": "200"})
-		g.Expect(ok.GetCounter().GetValue()).To(gomega.BeNumerically(">=", 1))
+		read := findSeries(families, metrics.VendorRequests, map[string]string{"vendor": "tines", "provider": ns + "/tines", "operation": "read", "code": "200"})
+		g.Expect(read.GetCounter().GetValue()).To(gomega.Equal(1.0), "the credential's one read")
+		verify := findSeries(families, metrics.VendorRequests, map[string]string{"vendor": "tines", "provider": ns + "/tines", "operation": "verify", "code": "200"})
+		g.Expect(verify.GetCounter().GetValue()).To(gomega.Equal(1.0), "the provider's one key check")
 		g.Expect(findSeries(families, metrics.VendorRequestDuration, vendorLabels).GetHistogram().GetSampleCount()).To(gomega.BeNumerically(">=", 1))
 	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 

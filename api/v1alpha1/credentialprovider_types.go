@@ -172,7 +172,7 @@ type ClusterCredentialProviderList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&CredentialProvider{}, &CredentialProviderList{},
+	register(&CredentialProvider{}, &CredentialProviderList{},
 		&ClusterCredentialProvider{}, &ClusterCredentialProviderList{})
 }
 

@@ -189,5 +189,5 @@ type RemoteCredentialList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&RemoteCredential{}, &RemoteCredentialList{})
+	register(&RemoteCredential{}, &RemoteCredentialList{})
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/credsync/credsync/internal/samples"
 )
@@ -24,25 +25,35 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fakevendors: --endpoints is required")
 		os.Exit(2)
 	}
+	if err := serve(*endpoints, *latency); err != nil {
+		fmt.Fprintln(os.Stderr, "fakevendors:", err)
+		os.Exit(1)
+	}
+}
+
+// serve starts the fakes, writes their endpoints and serves until SIGINT
+// or SIGTERM.
+func serve(endpoints string, latency time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fakes := samples.StartFakes(*latency)
+	fakes := samples.StartFakes(latency)
 	defer func() {
 		for _, f := range fakes {
 			f.Close()
 		}
 	}()
 	b, err := json.Marshal(samples.Endpoints(fakes))
-	if err == nil {
-		// Written whole, then renamed: a reader never sees half of it.
-		tmp := *endpoints + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o600); err == nil {
-			err = os.Rename(tmp, *endpoints)
-		}
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fakevendors:", err)
-		os.Exit(1)
+		return err
+	}
+	// Written whole, then renamed: a reader never sees half of it.
+	tmp := endpoints + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, endpoints); err != nil {
+		return err
 	}
 	<-ctx.Done()
+	return nil
 }

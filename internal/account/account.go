@@ -442,7 +442,10 @@ func (a *Account) verify(ctx context.Context) bool {
 		a.failures++
 		a.verifyAt = now.Add(vendors.Backoff(a.key.String(), a.failures, verifyBase, verifyCap))
 	}
-	if (a.auth == refused) != (before == refused) && !(before == unverified && a.auth == accepted) {
+	// Credentials sync again at once when the key turns refused (they show
+	// it) or stops being refused (they can be read again); a first check,
+	// or one after a 401, that finds the key accepted changes nothing.
+	if turned := (a.auth == refused) != (before == refused); turned && (before != unverified || a.auth != accepted) {
 		a.epoch = a.owner.bumpEpoch()
 	}
 	return a.auth != before || before == unverified

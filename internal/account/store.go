@@ -114,10 +114,3 @@ func (s *store) sweep() {
 	}
 	s.sweepAt = max(2*len(s.answers), minSweep)
 }
-
-// len is how many answers are held (tests).
-func (s *store) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.answers)
-}

@@ -54,8 +54,8 @@ func NewVendor(reg prometheus.Registerer) (*Vendor, error) {
 	v := &Vendor{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: VendorRequests,
-			Help: "Vendor API requests by vendor, provider and HTTP status code (\"error\" when no answer came).",
-		}, []string{"vendor", "provider", "code"}),
+			Help: "Vendor API requests by vendor, provider, operation (read: a credential; verify: the provider's key; list: the account's credentials) and HTTP status code (\"error\" when no answer came).",
+		}, []string{"vendor", "provider", "operation", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    VendorRequestDuration,
 			Help:    "Latency of vendor API requests, connection to last byte.",
@@ -71,8 +71,8 @@ func NewVendor(reg prometheus.Registerer) (*Vendor, error) {
 }
 
 // ObserveRequest records one vendor request.
-func (v *Vendor) ObserveRequest(vendor, provider, code string, elapsed time.Duration) {
-	v.requests.WithLabelValues(vendor, provider, code).Inc()
+func (v *Vendor) ObserveRequest(vendor, provider, operation, code string, elapsed time.Duration) {
+	v.requests.WithLabelValues(vendor, provider, operation, code).Inc()
 	v.duration.WithLabelValues(vendor, provider).Observe(elapsed.Seconds())
 }
 

@@ -59,10 +59,10 @@ func TestVendorMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.ObserveRequest("tines", "team-a/tines", "200", 0)
-	v.ObserveRequest("tines", "team-a/tines", "429", 0)
-	v.ObserveRequest("tines", "team-a/tines", "429", 0)
-	if got := testutil.ToFloat64(v.requests.WithLabelValues("tines", "team-a/tines", "429")); got != 2 {
+	v.ObserveRequest("tines", "team-a/tines", "read", "200", 0)
+	v.ObserveRequest("tines", "team-a/tines", "read", "429", 0)
+	v.ObserveRequest("tines", "team-a/tines", "read", "429", 0)
+	if got := testutil.ToFloat64(v.requests.WithLabelValues("tines", "team-a/tines", "read", "429")); got != 2 {
 		t.Errorf("429 count = %v", got)
 	}
 	if _, err := NewVendor(reg); err == nil {

@@ -27,9 +27,37 @@ const MaxBodyBytes = 1 << 20
 const maxMessageLen = 256
 
 // Observer is told of every vendor request: the vendor, the provider it
-// was made for, the status code (or "error") and the latency.
+// was made for, what it was for (an Operation), the status code (or
+// "error") and the latency.
 type Observer interface {
-	ObserveRequest(vendor, provider, code string, elapsed time.Duration)
+	ObserveRequest(vendor, provider, operation, code string, elapsed time.Duration)
+}
+
+// Operation says what a vendor request was for, in request metrics.
+type Operation string
+
+// Operations.
+const (
+	// OpRead reads one credential (and a token it needs).
+	OpRead Operation = "read"
+	// OpVerify checks the provider's key.
+	OpVerify Operation = "verify"
+	// OpList lists the account's credentials.
+	OpList Operation = "list"
+)
+
+type operationKey struct{}
+
+// WithOperation marks the requests made with ctx as made for op.
+func WithOperation(ctx context.Context, op Operation) context.Context {
+	return context.WithValue(ctx, operationKey{}, op)
+}
+
+func operationOf(ctx context.Context) Operation {
+	if op, ok := ctx.Value(operationKey{}).(Operation); ok {
+		return op
+	}
+	return OpRead
 }
 
 // Caller makes HTTP requests to one vendor account: TLS 1.2 or newer with
@@ -140,9 +168,10 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 		return nil, &Error{Class: ErrUnavailable, Message: errClosed.Error()}
 	}
 	start := c.clock.Now()
+	op := operationOf(req.Context())
 	resp, err := c.client.Do(req)
 	if err != nil {
-		c.observe("error", start)
+		c.observe(op, "error", start)
 		return nil, c.transportError(err)
 	}
 	defer func() {
@@ -152,7 +181,7 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 		}
 	}()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
-	c.observe(strconv.Itoa(resp.StatusCode), start)
+	c.observe(op, strconv.Itoa(resp.StatusCode), start)
 	if d, ok := rateLimitHeaders(resp.Header.Get); ok && c.gate != nil {
 		c.gate.PauseFor(d)
 	}
@@ -166,9 +195,9 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 	return out, nil
 }
 
-func (c *Caller) observe(code string, start time.Time) {
+func (c *Caller) observe(op Operation, code string, start time.Time) {
 	if c.observer != nil {
-		c.observer.ObserveRequest(c.vendor, c.provider, code, c.clock.Since(start))
+		c.observer.ObserveRequest(c.vendor, c.provider, string(op), code, c.clock.Since(start))
 	}
 }
 

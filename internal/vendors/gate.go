@@ -263,6 +263,7 @@ func Backoff(seed string, failures int, base, limit time.Duration) time.Duration
 func UnitJitter(seed string, salt int) float64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(seed))
-	_, _ = h.Write([]byte{byte(salt), byte(salt >> 8)})
+	_, _ = h.Write([]byte{byte(salt), byte(salt >> 8)}) //nolint:gosec // the low two bytes of the salt are the point
+
 	return float64(h.Sum64()%10000) / 10000
 }

@@ -91,7 +91,7 @@ func TestGateRateLimitedHonoursRetryAfter(t *testing.T) {
 		t.Fatalf("paused %s, want Retry-After 90s", d.Wait)
 	}
 	clock.Step(89 * time.Second)
-	mustDefer(t, call(t, g, nil), ErrRateLimited)
+	_ = mustDefer(t, call(t, g, nil), ErrRateLimited)
 	clock.Step(2 * time.Second)
 	if err := call(t, g, nil); err != nil {
 		t.Fatalf("not reopened after Retry-After: %v", err)
@@ -419,11 +419,11 @@ func TestRegistryClientPassesTheGate(t *testing.T) {
 	}
 	g.PauseFor(time.Minute)
 	cred, err := c.Get(context.Background(), Ref{ID: "1"})
-	mustDefer(t, err, nil)
+	_ = mustDefer(t, err, nil)
 	if cred != nil {
 		t.Fatalf("Get while paused = %+v", cred)
 	}
-	mustDefer(t, c.Verify(context.Background()), nil)
+	_ = mustDefer(t, c.Verify(context.Background()), nil)
 	if inner.gets.Load() != 1 || inner.verifies.Load() != 1 {
 		t.Fatalf("gets %d, verifies %d reached the client, want 1 and 1", inner.gets.Load(), inner.verifies.Load())
 	}

@@ -205,7 +205,7 @@ func TestHelmToggles(t *testing.T) {
 				}
 			}},
 		{"another release", "team-x", "",
-			func(t *testing.T, objs []*unstructured.Unstructured, c *corev1.Container) {
+			func(t *testing.T, objs []*unstructured.Unstructured, _ *corev1.Container) {
 				// Cluster-scoped names carry the release, so two releases do not collide.
 				for _, o := range objs {
 					if o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetName(), "team-x-credsync") {

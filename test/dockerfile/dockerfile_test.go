@@ -242,10 +242,13 @@ build: ## Build.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := good
-			switch {
-			case tc.field == nil: // single stage: drop everything after the builder
-				p.dockerfile = good.dockerfile[:strings.Index(good.dockerfile, "\nFROM gcr.io")]
-			default:
+			if tc.field == nil { // single stage: drop everything after the builder
+				builder, _, found := strings.Cut(good.dockerfile, "\nFROM gcr.io")
+				if !found {
+					t.Fatal("test bug: no second stage in the Dockerfile")
+				}
+				p.dockerfile = builder
+			} else {
 				text := *tc.field
 				if !strings.Contains(text, tc.old) {
 					t.Fatalf("test bug: %q not in the text", tc.old)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -137,11 +138,14 @@ func (m *manager) scrape(g gomega.Gomega) map[string]*dto.MetricFamily {
 	return families
 }
 
-// vendorRequests sums credsync_vendor_requests_total over all its series.
-func vendorRequests(families map[string]*dto.MetricFamily) float64 {
+// vendorRequests sums credsync_vendor_requests_total over all its series,
+// or over those of the given operations (read, verify, list).
+func vendorRequests(families map[string]*dto.MetricFamily, operations ...string) float64 {
 	sum := 0.0
 	for _, s := range families["credsync_vendor_requests_total"].GetMetric() {
-		sum += s.GetCounter().GetValue()
+		if len(operations) == 0 || slices.Contains(operations, labelValue(s, "operation")) {
+			sum += s.GetCounter().GetValue()
+		}
 	}
 	return sum
 }

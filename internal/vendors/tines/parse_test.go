@@ -197,7 +197,7 @@ func FuzzErrorAnswer(f *testing.F) {
 		mu   sync.Mutex
 		next answer
 	)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
 		a := next
 		mu.Unlock()
