@@ -16,10 +16,10 @@ import (
 
 // Event reasons beyond the condition reasons (which are used as they are).
 const (
-	// EventRecovered: Ready turned True again after a failure.
-	EventRecovered = "Recovered"
-	// EventExpiring: the Expiring condition turned True.
-	EventExpiring = "Expiring"
+	// eventRecovered: Ready turned True again after a failure.
+	eventRecovered = "Recovered"
+	// eventExpiring: the Expiring condition turned True.
+	eventExpiring = "Expiring"
 )
 
 // Event actions (events.k8s.io requires one).
@@ -60,7 +60,7 @@ func readyTransition(before, after []metav1.Condition, action string) *eventSpec
 	case was == nil:
 		return &eventSpec{Type: corev1.EventTypeNormal, Reason: now.Reason, Action: action, Note: now.Message}
 	default:
-		return &eventSpec{Type: corev1.EventTypeNormal, Reason: EventRecovered, Action: action,
+		return &eventSpec{Type: corev1.EventTypeNormal, Reason: eventRecovered, Action: action,
 			Note: "recovered from " + was.Reason + ": " + now.Message}
 	}
 }
@@ -81,7 +81,7 @@ func credentialEvents(before, after *v1alpha1.RemoteCredential) []eventSpec {
 	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionExpiring) &&
 		meta.IsStatusConditionTrue(after.Status.Conditions, v1alpha1.ConditionExpiring) &&
 		!isReason(after.Status.Conditions, v1alpha1.ConditionReady, v1alpha1.ReasonExpired) {
-		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: EventExpiring, Action: actionCheckExpiry,
+		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: eventExpiring, Action: actionCheckExpiry,
 			Note: meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionExpiring).Message})
 	}
 	return out

@@ -18,10 +18,10 @@ import (
 	"github.com/credsync/credsync/internal/account"
 )
 
-// ProviderReconciler keeps a CredentialProvider's or
+// providerReconciler keeps a CredentialProvider's or
 // ClusterCredentialProvider's account true to it (its Secret, client,
 // budget and key, checked with the vendor) and writes its Ready condition.
-type ProviderReconciler struct {
+type providerReconciler struct {
 	client.Client
 	Accounts *account.Accounts
 	// Kind is CredentialProvider or ClusterCredentialProvider.
@@ -37,7 +37,7 @@ type ProviderReconciler struct {
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders/status;clustercredentialproviders/status,verbs=get;update;patch
 
 // Reconcile checks one provider and writes its Ready condition.
-func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := account.NewProvider(r.Kind)
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -64,7 +64,7 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 }
 
 // SetupWithManager registers the controller for r.Kind.
-func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *providerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Suspects != nil {
 		b = b.WatchesRawSource(source.Channel(r.Suspects, &handler.EnqueueRequestForObject{}))

@@ -29,12 +29,12 @@ import (
 // providerRefIndex indexes RemoteCredentials by "<kind>/<name>" of their provider.
 const providerRefIndex = "spec.providerRef"
 
-// RemoteCredentialReconciler keeps a RemoteCredential's status true to the
+// remoteCredentialReconciler keeps a RemoteCredential's status true to the
 // vendor's metadata. It calls the vendor only when a sync is due (refresh
 // interval reached, spec or provider changed, sync requested, or a backoff
 // ended), through the provider's account, and writes status only when it
 // changed.
-type RemoteCredentialReconciler struct {
+type remoteCredentialReconciler struct {
 	client.Client
 	Accounts *account.Accounts
 	// Clock reads the time of every decision.
@@ -56,7 +56,7 @@ type RemoteCredentialReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one RemoteCredential.
-func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &v1alpha1.RemoteCredential{}
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -90,7 +90,7 @@ func (r *RemoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 // and writes the answer into rc.Status. It returns when the vendor may
 // next be called. An error is returned only for Kubernetes API failures
 // (retried by the work queue).
-func (r *RemoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, error) {
+func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, error) {
 	key := client.ObjectKeyFromObject(rc)
 	lk, err := r.Accounts.Lookup(ctx, account.KeyFor(rc.Namespace, rc.Spec.ProviderRef))
 	if err != nil {
@@ -152,7 +152,7 @@ func observe(rc *v1alpha1.RemoteCredential, vendor string) {
 // credential ProviderNotReady; a key not checked yet changes nothing (the
 // check wakes the credential). Either way the credential is looked at
 // again as soon as the account can read, or after a backoff step.
-func (r *RemoteCredentialReconciler) blocked(rc *v1alpha1.RemoteCredential, vendor string, epoch uint64, err error, now time.Time) time.Time {
+func (r *remoteCredentialReconciler) blocked(rc *v1alpha1.RemoteCredential, vendor string, epoch uint64, err error, now time.Time) time.Time {
 	if pe, ok := account.AsProviderError(err); ok {
 		observe(rc, vendor)
 		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: pe.Message})
@@ -165,7 +165,7 @@ func (r *RemoteCredentialReconciler) blocked(rc *v1alpha1.RemoteCredential, vend
 // backoff (or after Retry-After). A credential whose known expiry has
 // passed and that the vendor no longer has is Expired, not NotFound:
 // some vendors delete keys once they expire.
-func (r *RemoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential, epoch uint64, err error, readAt time.Time, interval time.Duration, now time.Time) time.Time {
+func (r *remoteCredentialReconciler) vendorFailed(rc *v1alpha1.RemoteCredential, epoch uint64, err error, readAt time.Time, interval time.Duration, now time.Time) time.Time {
 	reason, terminal := vendors.Reason(err)
 	msg := fmt.Sprintf("%s credential %s: %v", rc.Status.Vendor, rc.Spec.ID, err)
 	if exp := rc.Status.ExpiresAt; errors.Is(err, vendors.ErrNotFound) && exp != nil && !now.Before(exp.Time) {
@@ -236,7 +236,7 @@ func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration
 // (spec and sync-annotation changes only: our own status writes do not
 // come back as work), both provider kinds (spec and Ready changes) and the
 // accounts' changes.
-func (r *RemoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.RemoteCredential{}, providerRefIndex,
 		func(o client.Object) []string {
 			rc := o.(*v1alpha1.RemoteCredential)
@@ -294,7 +294,7 @@ func readyOf(o client.Object) *metav1.Condition {
 }
 
 // credentialsOf maps a provider to the RemoteCredentials that use it.
-func (r *RemoteCredentialReconciler) credentialsOf(kind string) handler.MapFunc {
+func (r *remoteCredentialReconciler) credentialsOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		list := &v1alpha1.RemoteCredentialList{}
 		// Only the keys are read: no deep copies of the cache.

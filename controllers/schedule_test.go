@@ -320,7 +320,7 @@ func TestTimeConditions(t *testing.T) {
 // metadata; before its expiry a 404 is NotFound.
 func TestNotFoundAfterExpiryIsExpired(t *testing.T) {
 	notFound := &vendors.Error{Class: vendors.ErrNotFound, Status: 404, Code: "api_keys.key_not_found"}
-	r := &RemoteCredentialReconciler{schedule: &schedule{}}
+	r := &remoteCredentialReconciler{schedule: &schedule{}}
 	for _, tc := range []struct {
 		name   string
 		expiry time.Duration

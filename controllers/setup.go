@@ -72,12 +72,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		OnSuspect:                func(k account.Key) { send(providerWake[k.Kind], k) },
 	})
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
-		if err := (&ProviderReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
+		if err := (&providerReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
 			Suspects: providerWake[kind]}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}
-	return (&RemoteCredentialReconciler{
+	return (&remoteCredentialReconciler{
 		Client:                  mgr.GetClient(),
 		Accounts:                accounts,
 		Clock:                   opts.Clock,

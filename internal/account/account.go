@@ -29,10 +29,10 @@ import (
 
 // Check timing.
 const (
-	// Recheck is how often a usable provider's Secret is read again:
+	// recheckInterval is how often a usable provider's Secret is read again:
 	// Secrets are not watched (the operator may only get them), so a
 	// rotated Secret takes effect within this time.
-	Recheck = time.Minute
+	recheckInterval = time.Minute
 	// notReadyRetry is how soon a provider whose Secret is missing or
 	// malformed is checked again.
 	notReadyRetry = 30 * time.Second
@@ -458,7 +458,7 @@ func (a *Account) status() Status {
 	now := a.owner.opts.Clock.Now()
 	switch a.auth {
 	case accepted:
-		return Status{Reason: v1alpha1.ReasonValid, Message: a.vendor.Name + " accepted the provider's credentials", Recheck: Recheck}
+		return Status{Reason: v1alpha1.ReasonValid, Message: a.vendor.Name + " accepted the provider's credentials", Recheck: recheckInterval}
 	case refused:
 		return Status{Reason: v1alpha1.ReasonUnauthorized, Terminal: true, Recheck: a.recheck(now),
 			Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a check succeeds", a.vendor.Name, a.authErr)}
@@ -472,10 +472,10 @@ func (a *Account) status() Status {
 }
 
 // recheck is when to check the provider again: at the next verification,
-// and at least every Recheck (its Secret may have been rotated); a.mu is
+// and at least every recheckInterval (its Secret may have been rotated); a.mu is
 // held.
 func (a *Account) recheck(now time.Time) time.Duration {
-	return min(max(a.verifyAt.Sub(now), time.Second), Recheck)
+	return min(max(a.verifyAt.Sub(now), time.Second), recheckInterval)
 }
 
 // secretNamespace is where the provider's Secret must live: its own

@@ -163,8 +163,8 @@ func TestLookupBeforeTheFirstCheck(t *testing.T) {
 func TestCheckVerifiesTheKeyOnce(t *testing.T) {
 	e := newEnv(t)
 	st := e.check()
-	if st.Reason != v1alpha1.ReasonValid || st.Recheck != Recheck {
-		t.Fatalf("status %+v, want Valid, recheck in %s", st, Recheck)
+	if st.Reason != v1alpha1.ReasonValid || st.Recheck != recheckInterval {
+		t.Fatalf("status %+v, want Valid, recheck in %s", st, recheckInterval)
 	}
 	if n := e.fake.ListCalls(); n != 1 {
 		t.Fatalf("%d verification calls, want 1", n)
@@ -176,7 +176,7 @@ func TestCheckVerifiesTheKeyOnce(t *testing.T) {
 	if lk.Blocked != nil || lk.Account.Epoch() != 0 || lk.Account.Vendor() != v1alpha1.VendorTines {
 		t.Fatalf("lookup %+v, epoch %d: want a usable account of epoch 0", lk, lk.Account.Epoch())
 	}
-	e.clock.Step(Recheck)
+	e.clock.Step(recheckInterval)
 	e.check()
 	if n := e.fake.ListCalls(); n != 1 {
 		t.Fatalf("re-checked an accepted key with the vendor: %d calls", n)

@@ -54,7 +54,7 @@ func NewVendor(reg prometheus.Registerer) (*Vendor, error) {
 	v := &Vendor{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: VendorRequests,
-			Help: "Vendor API requests by vendor, provider, operation (read: a credential; verify: the provider's key; list: the account's credentials) and HTTP status code (\"error\" when no answer came).",
+			Help: "Vendor API requests by vendor, provider, operation (read: a credential; verify: the provider's key) and HTTP status code (\"error\" when no answer came).",
 		}, []string{"vendor", "provider", "operation", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    VendorRequestDuration,
@@ -100,10 +100,10 @@ type CredentialCollector struct {
 
 var invalidLabelRune = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
-// LabelName turns a Kubernetes label key into a metric label name:
+// labelName turns a Kubernetes label key into a metric label name:
 // characters Prometheus does not allow become "_" (app.kubernetes.io/team
 // → app_kubernetes_io_team).
-func LabelName(key string) string {
+func labelName(key string) string {
 	name := invalidLabelRune.ReplaceAllString(key, "_")
 	if name != "" && name[0] >= '0' && name[0] <= '9' {
 		name = "_" + name
@@ -128,7 +128,7 @@ func NewCredentialCollector(reader client.Reader, lastSyncs LastSyncs, elected <
 		if key == "" {
 			continue
 		}
-		name := LabelName(key)
+		name := labelName(key)
 		if strings.HasPrefix(name, "__") {
 			return nil, fmt.Errorf("metrics label %q: names starting with __ are reserved by Prometheus", key)
 		}

@@ -15,8 +15,8 @@ func TestLabelName(t *testing.T) {
 		"cost-center":            "cost_center",
 		"1st":                    "_1st",
 	} {
-		if got := LabelName(key); got != want {
-			t.Errorf("LabelName(%q) = %q, want %q", key, got, want)
+		if got := labelName(key); got != want {
+			t.Errorf("labelName(%q) = %q, want %q", key, got, want)
 		}
 	}
 }

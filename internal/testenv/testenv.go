@@ -57,10 +57,10 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Assets returns the directory holding kube-apiserver and etcd:
+// assets returns the directory holding kube-apiserver and etcd:
 // KUBEBUILDER_ASSETS when set, else what hack/setup-envtest.sh prints (it
 // builds the binaries on first use).
-func Assets(root string) (string, error) {
+func assets(root string) (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
@@ -91,7 +91,7 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	assets, err := Assets(root)
+	assets, err := assets(root)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,7 +131,7 @@ func StartForTests() (env *envtest.Environment, cfg *rest.Config, skip string, e
 	if err != nil {
 		return nil, nil, "", err
 	}
-	assets, err := Assets(root)
+	assets, err := assets(root)
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			return nil, nil, "", err

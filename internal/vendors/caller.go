@@ -20,49 +20,47 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// MaxBodyBytes caps how much of a vendor's answer is read.
-const MaxBodyBytes = 1 << 20
+// maxBodyBytes caps how much of a vendor's answer is read.
+const maxBodyBytes = 1 << 20
 
 // maxMessageLen caps a vendor message copied into an error.
 const maxMessageLen = 256
 
 // Observer is told of every vendor request: the vendor, the provider it
-// was made for, what it was for (an Operation), the status code (or
+// was made for, what it was for (an operation), the status code (or
 // "error") and the latency.
 type Observer interface {
 	ObserveRequest(vendor, provider, operation, code string, elapsed time.Duration)
 }
 
-// Operation says what a vendor request was for, in request metrics.
-type Operation string
+// operation says what a vendor request was for, in request metrics.
+type operation string
 
 // Operations.
 const (
-	// OpRead reads one credential (and a token it needs).
-	OpRead Operation = "read"
-	// OpVerify checks the provider's key.
-	OpVerify Operation = "verify"
-	// OpList lists the account's credentials.
-	OpList Operation = "list"
+	// opRead reads one credential (and a token it needs).
+	opRead operation = "read"
+	// opVerify checks the provider's key.
+	opVerify operation = "verify"
 )
 
 type operationKey struct{}
 
-// WithOperation marks the requests made with ctx as made for op.
-func WithOperation(ctx context.Context, op Operation) context.Context {
+// withOperation marks the requests made with ctx as made for op.
+func withOperation(ctx context.Context, op operation) context.Context {
 	return context.WithValue(ctx, operationKey{}, op)
 }
 
-func operationOf(ctx context.Context) Operation {
-	if op, ok := ctx.Value(operationKey{}).(Operation); ok {
+func operationOf(ctx context.Context) operation {
+	if op, ok := ctx.Value(operationKey{}).(operation); ok {
 		return op
 	}
-	return OpRead
+	return opRead
 }
 
 // Caller makes HTTP requests to one vendor account: TLS 1.2 or newer with
 // the provider's extra trust roots, a timeout per request, answers read up
-// to MaxBodyBytes, redirects to another host refused (so credentials never
+// to maxBodyBytes, redirects to another host refused (so credentials never
 // travel there), and every error redacted of the provider's secrets.
 type Caller struct {
 	vendor    string
@@ -142,7 +140,7 @@ func (c *Caller) Close() {
 type Response struct {
 	Status int
 	Header http.Header
-	// Body holds at most MaxBodyBytes; Truncated says there was more.
+	// Body holds at most maxBodyBytes; Truncated says there was more.
 	Body      []byte
 	Truncated bool
 }
@@ -180,7 +178,7 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 			c.transport.CloseIdleConnections()
 		}
 	}()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	c.observe(op, strconv.Itoa(resp.StatusCode), start)
 	if d, ok := rateLimitHeaders(resp.Header.Get); ok && c.gate != nil {
 		c.gate.PauseFor(d)
@@ -189,13 +187,13 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 		return nil, c.transportError(err)
 	}
 	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	if len(body) > MaxBodyBytes {
-		out.Body, out.Truncated = body[:MaxBodyBytes], true
+	if len(body) > maxBodyBytes {
+		out.Body, out.Truncated = body[:maxBodyBytes], true
 	}
 	return out, nil
 }
 
-func (c *Caller) observe(op Operation, code string, start time.Time) {
+func (c *Caller) observe(op operation, code string, start time.Time) {
 	if c.observer != nil {
 		c.observer.ObserveRequest(c.vendor, c.provider, string(op), code, c.clock.Since(start))
 	}
@@ -258,7 +256,7 @@ func (c *Caller) Invalid(resp *Response, format string, args ...any) error {
 // DecodeJSON decodes a 2xx answer into v, or returns InvalidResponse.
 func (c *Caller) DecodeJSON(resp *Response, v any) error {
 	if resp.Truncated {
-		return c.Invalid(resp, "answer larger than %d bytes", MaxBodyBytes)
+		return c.Invalid(resp, "answer larger than %d bytes", maxBodyBytes)
 	}
 	if len(strings.TrimSpace(string(resp.Body))) == 0 {
 		return c.Invalid(resp, "empty answer")

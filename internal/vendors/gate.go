@@ -39,8 +39,8 @@ func (l Limits) withDefaults(def Limits) Limits {
 	return l
 }
 
-// DefaultLimits apply where neither the vendor nor the provider sets any.
-var DefaultLimits = Limits{RequestsPerMinute: 600, Burst: 20, MaxConcurrent: 8}
+// defaultLimits apply where neither the vendor nor the provider sets any.
+var defaultLimits = Limits{RequestsPerMinute: 600, Burst: 20, MaxConcurrent: 8}
 
 // Gate is one provider's request budget, shared by every call made for it:
 // a token bucket, a cap on calls in flight, and a pause of the whole
@@ -69,7 +69,7 @@ const (
 	pauseCap      = 5 * time.Minute
 )
 
-// NewGate returns a gate enforcing limits (DefaultLimits for unset fields)
+// NewGate returns a gate enforcing limits (defaultLimits for unset fields)
 // on clock (the real one when nil).
 func NewGate(limits Limits, c clock.Clock) *Gate {
 	if c == nil {
@@ -82,7 +82,7 @@ func NewGate(limits Limits, c clock.Clock) *Gate {
 
 // SetLimits changes the budget (the provider was edited).
 func (g *Gate) SetLimits(l Limits) {
-	l = l.withDefaults(DefaultLimits)
+	l = l.withDefaults(defaultLimits)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.limits == l {

@@ -126,7 +126,7 @@ func (c gatedClient) Get(ctx context.Context, ref Ref) (*Credential, error) {
 }
 
 func (c gatedClient) Verify(ctx context.Context) error {
-	ctx = WithOperation(ctx, OpVerify)
+	ctx = withOperation(ctx, opVerify)
 	return c.gate.Do(ctx, func() error { return c.Client.Verify(ctx) })
 }
 

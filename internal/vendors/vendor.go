@@ -128,7 +128,7 @@ type Vendor struct {
 	// New builds a client. It must not call the vendor.
 	New func(cfg Config) (Client, error)
 	// Limits is the request budget of a provider that sets none
-	// (DefaultLimits for unset fields).
+	// (defaultLimits for unset fields).
 	Limits Limits
 }
 
@@ -144,7 +144,7 @@ func IDOnly(vendor string) func(Ref) error {
 }
 
 // LimitsFor is the request budget of a provider with spec: its
-// spec.rateLimit, then the vendor's limits, then DefaultLimits.
+// spec.rateLimit, then the vendor's limits, then defaultLimits.
 func (v *Vendor) LimitsFor(spec *v1alpha1.CredentialProviderSpec) Limits {
 	var l Limits
 	if rl := spec.RateLimit; rl != nil {

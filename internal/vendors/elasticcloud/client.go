@@ -17,8 +17,8 @@ import (
 	"github.com/credsync/credsync/internal/vendors"
 )
 
-// DefaultURL is Elastic Cloud's API, used when the provider names no URL.
-const DefaultURL = "https://api.elastic-cloud.com"
+// defaultURL is Elastic Cloud's API, used when the provider names no URL.
+const defaultURL = "https://api.elastic-cloud.com"
 
 // errorCodesHeader carries Elastic's error codes on every error answer.
 const errorCodesHeader = "X-Cloud-Error-Codes"
@@ -34,7 +34,7 @@ func Vendor() vendors.Vendor {
 		},
 		// A userId names the key's owner: ECE's user-scoped endpoint.
 		CheckRef: func(vendors.Ref) error { return nil },
-		New:      New,
+		New:      newClient,
 	}
 }
 
@@ -47,12 +47,12 @@ type Client struct {
 
 var _ vendors.Client = (*Client)(nil)
 
-// New returns a client for the API in cfg.Spec.ElasticCloud: DefaultURL
+// newClient returns a client for the API in cfg.Spec.ElasticCloud: defaultURL
 // when its URL is empty, else an https:// URL, possibly with a path prefix.
-func New(cfg vendors.Config) (vendors.Client, error) {
+func newClient(cfg vendors.Config) (vendors.Client, error) {
 	raw := cfg.Spec.ElasticCloud.URL
 	if raw == "" {
-		raw = DefaultURL
+		raw = defaultURL
 	}
 	base, err := vendors.BaseURL("elasticCloud", raw)
 	if err != nil {

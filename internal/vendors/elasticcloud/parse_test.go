@@ -25,7 +25,7 @@ func testClient(t testing.TB, rawURL string) *Client {
 		t.Fatal(err)
 	}
 	spec := &v1alpha1.CredentialProviderSpec{ElasticCloud: &v1alpha1.ElasticCloudProvider{URL: rawURL}}
-	c, err := New(vendors.Config{Spec: spec, Secret: map[string]string{v1alpha1.DefaultSecretKey: fuzzAPIKey}, Caller: caller})
+	c, err := newClient(vendors.Config{Spec: spec, Secret: map[string]string{v1alpha1.DefaultSecretKey: fuzzAPIKey}, Caller: caller})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func Vendor() vendors.Vendor {
 			}
 		},
 		CheckRef: vendors.IDOnly(v1alpha1.VendorPlainID),
-		New:      New,
+		New:      newClient,
 	}
 }
 
@@ -98,9 +98,9 @@ type tokenCall struct {
 	err   error
 }
 
-// New returns a client for the tenant in cfg.Spec.PlainID. It does not
+// newClient returns a client for the tenant in cfg.Spec.PlainID. It does not
 // call the vendor.
-func New(cfg vendors.Config) (vendors.Client, error) {
+func newClient(cfg vendors.Config) (vendors.Client, error) {
 	base, err := baseURL(cfg.Spec.PlainID)
 	if err != nil {
 		return nil, err
@@ -416,7 +416,7 @@ func (b *apiClient) Credential(id string) (*vendors.Credential, error) {
 		return nil, fmt.Errorf("answer is for client %s, not %q", quoteShort(b.ID), id)
 	}
 	if b.TokenDuration != "" {
-		if _, err := ParseDuration(b.TokenDuration); err != nil {
+		if _, err := parseDuration(b.TokenDuration); err != nil {
 			return nil, fmt.Errorf("tokenDuration %s: %w", quoteShort(b.TokenDuration), err)
 		}
 	}

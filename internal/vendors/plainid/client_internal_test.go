@@ -334,7 +334,7 @@ func checkParsed(t *testing.T, cred *vendors.Credential, err error) {
 		t.Errorf("ownerId \"-\" kept")
 	}
 	if st.TokenDuration != "" {
-		if _, err := ParseDuration(st.TokenDuration); err != nil {
+		if _, err := parseDuration(st.TokenDuration); err != nil {
 			t.Errorf("tokenDuration %q kept: %v", st.TokenDuration, err)
 		}
 	}

@@ -26,14 +26,14 @@ var (
 	errDurationRange = errors.New("ISO-8601 duration out of range")
 )
 
-// ParseDuration parses an ISO-8601 duration such as PT60M, PT1440M, P1D,
+// parseDuration parses an ISO-8601 duration such as PT60M, PT1440M, P1D,
 // PT1H30M, P1DT2H or PT0.5S: P, then date components (Y, M, W, D), then T
 // and time components (H, M, S), each at most once and in that order. Only
 // the last component may have a fraction, after '.' or ','. Years count
 // 365 days, months 30 and weeks 7. Signs, lower case and spaces are not
 // ISO-8601 and are refused, as is a duration beyond time.Duration's range.
 // Errors do not quote s.
-func ParseDuration(s string) (time.Duration, error) {
+func parseDuration(s string) (time.Duration, error) {
 	rest, ok := strings.CutPrefix(s, "P")
 	date, clock, hasT := strings.Cut(rest, "T")
 	if !ok || rest == "" || (hasT && clock == "") {

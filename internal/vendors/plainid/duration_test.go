@@ -32,8 +32,8 @@ func TestParseDuration(t *testing.T) {
 		"PT0001H":                 time.Hour,
 	}
 	for s, want := range valid {
-		if got, err := ParseDuration(s); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
+		if got, err := parseDuration(s); err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
 	invalid := []string{
@@ -43,19 +43,19 @@ func TestParseDuration(t *testing.T) {
 		"P\u0661D", // Arabic-Indic digit one
 	}
 	for _, s := range invalid {
-		if got, err := ParseDuration(s); !errors.Is(err, errNotDuration) {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, errNotDuration)
+		if got, err := parseDuration(s); !errors.Is(err, errNotDuration) {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", s, got, err, errNotDuration)
 		}
 	}
 	for _, s := range []string{"PT9999999999999999999H", "P300Y", "PT2562048H", "PT9223372036.854775808S", "P106751DT23H47M17S"} {
-		if got, err := ParseDuration(s); !errors.Is(err, errDurationRange) {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, errDurationRange)
+		if got, err := parseDuration(s); !errors.Is(err, errDurationRange) {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", s, got, err, errDurationRange)
 		}
 	}
 }
 
 func TestParseDurationErrorDoesNotQuote(t *testing.T) {
-	_, err := ParseDuration("PT1H-canary")
+	_, err := parseDuration("PT1H-canary")
 	if err == nil || strings.Contains(err.Error(), "canary") {
 		t.Errorf("err = %v", err)
 	}
@@ -71,18 +71,18 @@ func FuzzParseDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDuration(s)
+		d, err := parseDuration(s)
 		if err != nil {
 			if d != 0 || (!errors.Is(err, errNotDuration) && !errors.Is(err, errDurationRange)) {
-				t.Fatalf("ParseDuration(%q) = %v, %v", s, d, err)
+				t.Fatalf("parseDuration(%q) = %v, %v", s, d, err)
 			}
 			return
 		}
 		if d < 0 || !strings.HasPrefix(s, "P") {
-			t.Fatalf("ParseDuration(%q) = %v", s, d)
+			t.Fatalf("parseDuration(%q) = %v", s, d)
 		}
-		if back, err := ParseDuration(seconds(d)); err != nil || back != d {
-			t.Fatalf("ParseDuration(%q) = %v, but %s gives %v, %v", s, d, seconds(d), back, err)
+		if back, err := parseDuration(seconds(d)); err != nil || back != d {
+			t.Fatalf("parseDuration(%q) = %v, but %s gives %v, %v", s, d, seconds(d), back, err)
 		}
 	})
 }

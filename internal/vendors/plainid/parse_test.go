@@ -38,7 +38,7 @@ func fuzzPlainIDClient(t testing.TB) *Client {
 		t.Fatal(err)
 	}
 	spec := &v1alpha1.CredentialProviderSpec{PlainID: &v1alpha1.PlainIDProvider{Region: "us1"}}
-	c, err := New(vendors.Config{Spec: spec, Secret: map[string]string{ClientIDKey: fuzzClientID, ClientSecretKey: fuzzClientSecret}, Caller: caller})
+	c, err := newClient(vendors.Config{Spec: spec, Secret: map[string]string{ClientIDKey: fuzzClientID, ClientSecretKey: fuzzClientSecret}, Caller: caller})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func Vendor() vendors.Vendor {
 			return vendors.APIKeyRef(spec.Tines.APIKeySecretRef)
 		},
 		CheckRef: vendors.IDOnly(v1alpha1.VendorTines),
-		New:      New,
+		New:      newClient,
 		// Tines allows 5000 requests a minute per IP and token; leave a
 		// fifth of it to the token's other users.
 		Limits: vendors.Limits{RequestsPerMinute: 4000, Burst: 100, MaxConcurrent: 16},
@@ -38,8 +38,8 @@ type Client struct {
 
 var _ vendors.Client = (*Client)(nil)
 
-// New returns a client for the tenant in cfg.Spec.Tines.
-func New(cfg vendors.Config) (vendors.Client, error) {
+// newClient returns a client for the tenant in cfg.Spec.Tines.
+func newClient(cfg vendors.Config) (vendors.Client, error) {
 	base, err := vendors.BaseURL("tines", cfg.Spec.Tines.URL)
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func testClient(t testing.TB, rawURL string, caBundle []byte) *Client {
 		t.Fatal(err)
 	}
 	spec := &v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{URL: rawURL}}
-	c, err := New(vendors.Config{Spec: spec, Secret: map[string]string{v1alpha1.DefaultSecretKey: fuzzAPIKey}, Caller: caller})
+	c, err := newClient(vendors.Config{Spec: spec, Secret: map[string]string{v1alpha1.DefaultSecretKey: fuzzAPIKey}, Caller: caller})
 	if err != nil {
 		t.Fatal(err)
 	}
