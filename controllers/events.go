@@ -27,6 +27,7 @@ const (
 	actionSync        = "Sync"
 	actionCheckExpiry = "CheckExpiry"
 	actionCheck       = "Check"
+	actionInventory   = "Inventory"
 )
 
 // eventSpec is one event to emit.

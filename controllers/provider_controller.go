@@ -31,6 +31,9 @@ type providerReconciler struct {
 	// Suspects names providers to check again now (a read got a 401);
 	// optional.
 	Suspects <-chan event.GenericEvent
+	// ClusterResourceNamespace holds the RemoteCredentials a
+	// ClusterCredentialProvider adopts.
+	ClusterResourceNamespace string
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch
@@ -53,14 +56,28 @@ func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	status := obj.ProviderStatus()
 	status.ObservedGeneration = obj.GetGeneration()
+	status.Vendor = st.Vendor
 	setOutcome(&status.Conditions, obj.GetGeneration(), outcome{Reason: st.Reason, Message: st.Message, Terminal: st.Terminal})
+	lk, err := r.Accounts.Lookup(ctx, account.KeyOf(obj))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	next, evs, err := r.inventory(ctx, obj, lk.Account)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := patchStatusIfChanged(ctx, r.Client, before, obj, func(o account.Provider) any { return o.ProviderStatus() }); err != nil {
 		return ctrl.Result{}, err
 	}
 	if e := readyTransition(before.ProviderStatus().Conditions, status.Conditions, actionCheck); e != nil {
-		emit(r.Recorder, obj, []eventSpec{*e})
+		evs = append([]eventSpec{*e}, evs...)
 	}
-	return ctrl.Result{RequeueAfter: max(st.Recheck, time.Second)}, nil
+	emit(r.Recorder, obj, evs)
+	requeue := st.Recheck
+	if next > 0 {
+		requeue = min(requeue, next)
+	}
+	return ctrl.Result{RequeueAfter: max(requeue, time.Second)}, nil
 }
 
 // SetupWithManager registers the controller for r.Kind.

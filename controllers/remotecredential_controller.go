@@ -10,11 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -97,7 +100,8 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		return time.Time{}, err
 	}
 	epoch := lk.Account.Epoch()
-	plan := r.schedule.plan(rc, epoch, lk.Blocked == nil, now)
+	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
+	plan := r.schedule.plan(rc, accountView{epoch: epoch, canRead: lk.Blocked == nil, unlistedAt: lk.Account.UnlistedAt(ref)}, now)
 	if !plan.due {
 		return r.schedule.next(key), nil
 	}
@@ -110,7 +114,6 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if plan.fresh {
 		maxAge = 0
 	}
-	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
 	cred, readAt, err := lk.Account.Read(ctx, ref, maxAge, r.schedule.lastRead(key))
 	if d, ok := vendors.AsDeferred(err); ok {
 		// The budget held the read back: nothing is known, nothing changes;
@@ -253,7 +256,7 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.AccountChanges != nil {
-		b = b.WatchesRawSource(source.Channel(r.AccountChanges, handler.EnqueueRequestsFromMapFunc(
+		b = b.WatchesRawSource(source.Channel(r.AccountChanges, lowPriority(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				return r.credentialsOf(account.KeyOf(o.(account.Provider)).Kind)(ctx, o)
 			})))
@@ -261,11 +264,42 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	providerChanged := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged))
 	return b.
 		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
-		Watches(&v1alpha1.CredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.CredentialProviderKind)), providerChanged).
-		Watches(&v1alpha1.ClusterCredentialProvider{}, handler.EnqueueRequestsFromMapFunc(r.credentialsOf(v1alpha1.ClusterCredentialProviderKind)), providerChanged).
+		Watches(&v1alpha1.CredentialProvider{}, lowPriority(r.credentialsOf(v1alpha1.CredentialProviderKind)), providerChanged).
+		Watches(&v1alpha1.ClusterCredentialProvider{}, lowPriority(r.credentialsOf(v1alpha1.ClusterCredentialProviderKind)), providerChanged).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("remotecredential").
 		Complete(r)
+}
+
+// lowPriority enqueues the requests of mapFn for every event at low
+// priority: a provider's change wakes all its credentials, and they must
+// not queue ahead of new credentials and sync requests (nor push the
+// credentials of the initial list ahead of them after a start).
+func lowPriority(mapFn handler.MapFunc) handler.EventHandler {
+	enqueue := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request])
+		for _, req := range mapFn(ctx, o) {
+			if ok {
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, req)
+			} else {
+				q.Add(req)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+	}
 }
 
 // syncRequested passes updates that set or change the sync annotation.

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"hash/fnv"
-	"strconv"
 	"sync"
 	"time"
 
@@ -38,9 +37,11 @@ type schedule struct {
 
 type entry struct {
 	uid types.UID
-	// basis is what the last sync was made for: the generation and the
-	// sync request. A new basis makes a sync due at once, read afresh.
-	basis uint64
+	// generation and request (a hash of the sync request annotation) are
+	// what the last sync was made for: a new one makes a sync due at once,
+	// and a new sync request reads the vendor afresh.
+	generation int64
+	request    uint64
 	// epoch is the provider's account epoch the last sync was made for.
 	epoch uint64
 	next  time.Time
@@ -54,38 +55,52 @@ type entry struct {
 	// usable, key refused or not checked yet): due as soon as it can read.
 	blocked bool
 	// fresh: the next read must be made now, not reused: no answer was
-	// written since the basis or epoch changed.
+	// written since a sync was requested or the epoch changed.
 	fresh bool
 }
 
-// sync is what a reconcile is to do about the vendor.
+// syncPlan is what a reconcile is to do about the vendor.
 type syncPlan struct {
-	// due: call the vendor (or the account's reads) now.
+	// due: ask the provider's account for the credential now.
 	due bool
-	// fresh: the answer must be read now, not reused: the first sync of
-	// this spec or sync request, or the provider's account changed.
+	// fresh: the answer must be read now, not reused: a sync was
+	// requested, or the provider's account changed (its epoch).
 	fresh bool
 }
 
-// plan says whether a sync of rc is due now, given the epoch of its
-// provider's account and whether that account can read. A RemoteCredential
-// seen for the first time is restored from its status.
-func (s *schedule) plan(rc *v1alpha1.RemoteCredential, epoch uint64, canRead bool, now time.Time) syncPlan {
+// accountView is what the provider's account says that bears on a
+// credential's schedule.
+type accountView struct {
+	epoch uint64
+	// canRead: the account can read now.
+	canRead bool
+	// unlistedAt is when an inventory sweep stopped listing the
+	// credential (zero: none did).
+	unlistedAt time.Time
+}
+
+// plan says whether a sync of rc is due now, given what its provider's
+// account says. A RemoteCredential seen for the first time is restored
+// from its status.
+func (s *schedule) plan(rc *v1alpha1.RemoteCredential, acct accountView, now time.Time) syncPlan {
 	key := client.ObjectKeyFromObject(rc)
-	basis := basisOf(rc)
+	request := requestOf(rc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[key]
 	if e == nil || e.uid != rc.UID {
-		if e = restore(rc, basis, epoch, now); e == nil {
-			return syncPlan{due: true, fresh: true}
+		if e = restore(rc, request, acct.epoch, now); e == nil {
+			return syncPlan{due: true, fresh: rc.Annotations[v1alpha1.SyncRequestedAtAnnotation] != rc.Status.LastHandledSyncRequest}
 		}
 		s.set(key, e)
 	}
 	switch {
-	case e.basis != basis || e.epoch != epoch:
+	case e.request != request || e.epoch != acct.epoch:
 		return syncPlan{due: true, fresh: true}
-	case e.blocked && canRead:
+	case acct.canRead && e.read.Before(acct.unlistedAt):
+		// A sweep no longer lists it: confirm with a read now.
+		return syncPlan{due: true, fresh: true}
+	case e.generation != rc.Generation || (e.blocked && acct.canRead):
 		return syncPlan{due: true, fresh: e.fresh}
 	}
 	return syncPlan{due: !now.Before(e.next), fresh: e.fresh}
@@ -97,14 +112,14 @@ func (s *schedule) plan(rc *v1alpha1.RemoteCredential, epoch uint64, canRead boo
 // at a stable point in [0, refreshInterval) from now when it was Ready or
 // failed terminally, after a backoff step when it was failing transiently:
 // a restart or failover spreads its reads instead of re-reading all.
-func restore(rc *v1alpha1.RemoteCredential, basis, epoch uint64, now time.Time) *entry {
+func restore(rc *v1alpha1.RemoteCredential, request, epoch uint64, now time.Time) *entry {
 	ready := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
 	if ready == nil || ready.ObservedGeneration != rc.Generation || rc.Status.ObservedGeneration != rc.Generation ||
 		rc.Status.LastHandledSyncRequest != rc.Annotations[v1alpha1.SyncRequestedAtAnnotation] {
 		return nil
 	}
 	seed := account.CredentialKey(rc)
-	e := &entry{uid: rc.UID, basis: basis, epoch: epoch}
+	e := &entry{uid: rc.UID, generation: rc.Generation, request: request, epoch: epoch}
 	if ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled) {
 		e.next = now.Add(time.Duration(vendors.UnitJitter(seed, restoreSalt) * float64(rc.Spec.Refresh())))
 		return e
@@ -118,10 +133,10 @@ func restore(rc *v1alpha1.RemoteCredential, basis, epoch uint64, now time.Time) 
 // restoreSalt keeps the restart spread apart from the refresh jitter.
 const restoreSalt = 7
 
-// basisOf hashes what a sync is made for: generation and sync request.
-func basisOf(rc *v1alpha1.RemoteCredential) uint64 {
+// requestOf hashes rc's sync request annotation.
+func requestOf(rc *v1alpha1.RemoteCredential) uint64 {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(strconv.FormatInt(rc.Generation, 10) + "\x00" + rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]))
+	_, _ = h.Write([]byte(rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]))
 	return h.Sum64()
 }
 
@@ -132,17 +147,23 @@ func (s *schedule) set(key types.NamespacedName, e *entry) {
 	s.entries[key] = e
 }
 
-// entry returns rc's entry for an outcome of a sync made with epoch:
-// the existing one when it is of the same object and basis, else a new
-// one; an entry of a new basis or epoch must read afresh until an answer
-// is written. s.mu is held.
+// entry returns rc's entry for an outcome of a sync made with epoch, made
+// for rc's generation and sync request: an entry of a new sync request or
+// epoch must read afresh until an answer is written. s.mu is held.
 func (s *schedule) entry(rc *v1alpha1.RemoteCredential, epoch uint64) *entry {
 	key := client.ObjectKeyFromObject(rc)
-	basis := basisOf(rc)
+	request := requestOf(rc)
 	e := s.entries[key]
-	if e == nil || e.uid != rc.UID || e.basis != basis {
-		e = &entry{uid: rc.UID, basis: basis, fresh: true}
+	switch {
+	case e == nil || e.uid != rc.UID:
+		e = &entry{uid: rc.UID, request: request, epoch: epoch,
+			fresh: rc.Annotations[v1alpha1.SyncRequestedAtAnnotation] != rc.Status.LastHandledSyncRequest}
 		s.set(key, e)
+	case e.request != request:
+		e.request, e.fresh, e.failures = request, true, 0
+	}
+	if e.generation != rc.Generation {
+		e.generation, e.failures = rc.Generation, 0
 	}
 	if e.epoch != epoch {
 		e.epoch, e.fresh = epoch, true

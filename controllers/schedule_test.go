@@ -67,53 +67,61 @@ func TestPlanDue(t *testing.T) {
 	clock := clocktesting.NewFakeClock(t0)
 	var s schedule
 	rc := credential("a", "1", time.Hour)
-	if p := s.plan(rc, 0, true, clock.Now()); !p.due || !p.fresh {
-		t.Fatalf("never synced: %+v, want due and fresh", p)
+	if p := s.plan(rc, accountView{canRead: true}, clock.Now()); !p.due || p.fresh {
+		t.Fatalf("never synced: %+v, want due, reusing a recent read (an inventory sweep's)", p)
+	}
+	asked := rc.DeepCopy()
+	asked.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "first"}
+	if p := (&schedule{}).plan(asked, accountView{canRead: true}, clock.Now()); !p.due || !p.fresh {
+		t.Fatalf("never synced, a sync requested: %+v, want due and fresh", p)
 	}
 	next := s.answered(synced(rc), 0, clock.Now(), refreshInterval(rc), true)
 	if d := next.Sub(clock.Now()); d < 54*time.Minute || d > 66*time.Minute {
 		t.Fatalf("next refresh in %s, want 1h ±10%%", d)
 	}
 	clock.Step(time.Minute)
-	if p := s.plan(rc, 0, true, clock.Now()); p.due {
+	if p := s.plan(rc, accountView{canRead: true}, clock.Now()); p.due {
 		t.Fatal("synced a minute ago with a 1h interval: due")
 	}
 	clock.SetTime(next.Add(-time.Millisecond))
-	if p := s.plan(rc, 0, true, clock.Now()); p.due {
+	if p := s.plan(rc, accountView{canRead: true}, clock.Now()); p.due {
 		t.Fatal("due a millisecond early")
 	}
 	clock.SetTime(next)
-	if p := s.plan(rc, 0, true, clock.Now()); !p.due || p.fresh {
+	if p := s.plan(rc, accountView{canRead: true}, clock.Now()); !p.due || p.fresh {
 		t.Fatalf("refresh: %+v, want due, reusing a recent read", p)
 	}
 
-	for name, change := range map[string]func(*v1alpha1.RemoteCredential){
-		"spec edited": func(rc *v1alpha1.RemoteCredential) { rc.Generation++ },
-		"sync requested": func(rc *v1alpha1.RemoteCredential) {
+	for name, tc := range map[string]struct {
+		change func(*v1alpha1.RemoteCredential)
+		fresh  bool
+	}{
+		"spec edited": {func(rc *v1alpha1.RemoteCredential) { rc.Generation++ }, false},
+		"sync requested": {func(rc *v1alpha1.RemoteCredential) {
 			rc.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "now"}
-		},
+		}, true},
 	} {
 		changed := rc.DeepCopy()
-		change(changed)
-		if p := s.plan(changed, 0, true, t0.Add(time.Minute)); !p.due || !p.fresh {
-			t.Errorf("%s: %+v, want due and fresh", name, p)
+		tc.change(changed)
+		if p := s.plan(changed, accountView{canRead: true}, t0.Add(time.Minute)); !p.due || p.fresh != tc.fresh {
+			t.Errorf("%s: %+v, want due, fresh %v", name, p, tc.fresh)
 		}
 	}
-	if p := s.plan(rc, 1, true, t0.Add(time.Minute)); !p.due || !p.fresh {
+	if p := s.plan(rc, accountView{epoch: 1, canRead: true}, t0.Add(time.Minute)); !p.due || !p.fresh {
 		t.Errorf("the account's epoch moved (Secret rotated): %+v, want due and fresh", p)
 	}
 	// A sync request the budget held back still reads afresh when it goes.
 	requested := rc.DeepCopy()
 	requested.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "held"}
 	s.wait(requested, 0, t0.Add(2*time.Minute))
-	if p := s.plan(requested, 0, true, t0.Add(90*time.Second)); p.due {
+	if p := s.plan(requested, accountView{canRead: true}, t0.Add(90*time.Second)); p.due {
 		t.Error("due before the budget's wait ended")
 	}
-	if p := s.plan(requested, 0, true, t0.Add(2*time.Minute)); !p.due || !p.fresh {
+	if p := s.plan(requested, accountView{canRead: true}, t0.Add(2*time.Minute)); !p.due || !p.fresh {
 		t.Errorf("a held-back sync request: %+v, want due and fresh", p)
 	}
 	s.forget(client.ObjectKeyFromObject(rc))
-	if p := s.plan(credential("a", "1", time.Hour), 0, true, t0.Add(time.Minute)); !p.due {
+	if p := s.plan(credential("a", "1", time.Hour), accountView{canRead: true}, t0.Add(time.Minute)); !p.due {
 		t.Error("forgotten: not due")
 	}
 }
@@ -127,10 +135,10 @@ func TestPlanBlockedIsDueWhenTheAccountCanRead(t *testing.T) {
 	if d := next.Sub(t0); d < 4*time.Second || d > 6*time.Second {
 		t.Fatalf("first provider backoff %s, want 5s ±10%%", d)
 	}
-	if p := s.plan(rc, 0, false, t0.Add(time.Second)); p.due {
+	if p := s.plan(rc, accountView{}, t0.Add(time.Second)); p.due {
 		t.Fatal("due while the account still cannot read")
 	}
-	if p := s.plan(rc, 0, true, t0.Add(time.Second)); !p.due {
+	if p := s.plan(rc, accountView{canRead: true}, t0.Add(time.Second)); !p.due {
 		t.Fatal("not due although the account can read now")
 	}
 }
@@ -141,10 +149,10 @@ func TestRetrySoonRereads(t *testing.T) {
 	key := client.ObjectKeyFromObject(rc)
 	s.answered(rc, 0, t0, time.Hour, true)
 	s.retrySoon(key, t0)
-	if p := s.plan(rc, 0, true, t0.Add(time.Second)); p.due {
+	if p := s.plan(rc, accountView{canRead: true}, t0.Add(time.Second)); p.due {
 		t.Fatal("due at once after a failed write: would hammer the vendor")
 	}
-	if p := s.plan(rc, 0, true, t0.Add(10*time.Second)); !p.due {
+	if p := s.plan(rc, accountView{canRead: true}, t0.Add(10*time.Second)); !p.due {
 		t.Fatal("not due after one backoff step: the answer would be lost until the next refresh")
 	}
 	if got := s.lastRead(key); !got.Equal(t0) {
@@ -185,7 +193,7 @@ func TestRestore(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var s schedule
-			p := s.plan(tc.rc, 0, !tc.readyNotOK, t0)
+			p := s.plan(tc.rc, accountView{canRead: !tc.readyNotOK}, t0)
 			if p.due != tc.due {
 				t.Fatalf("due = %v, want %v", p.due, tc.due)
 			}
@@ -197,12 +205,12 @@ func TestRestore(t *testing.T) {
 				t.Fatalf("first check after %s, want in [%s, %s)", next, tc.within[0], tc.within[1])
 			}
 			var again schedule
-			again.plan(tc.rc, 0, !tc.readyNotOK, t0)
+			again.plan(tc.rc, accountView{canRead: !tc.readyNotOK}, t0)
 			if got := again.next(client.ObjectKeyFromObject(tc.rc)).Sub(t0); got != next {
 				t.Fatalf("restore point not stable: %s then %s", next, got)
 			}
 			if tc.readyNotOK {
-				if p := s.plan(tc.rc, 0, true, t0.Add(time.Second)); !p.due {
+				if p := s.plan(tc.rc, accountView{canRead: true}, t0.Add(time.Second)); !p.due {
 					t.Fatal("waiting for the provider: not due once it can read")
 				}
 			}
@@ -219,7 +227,7 @@ func TestRestoreSpreadsAFleet(t *testing.T) {
 	perMinute := map[int]int{}
 	for i := range n {
 		rc := synced(credential(fmt.Sprintf("cred-%d", i), fmt.Sprint(4000+i), time.Hour))
-		if p := s.plan(rc, 0, true, t0); p.due {
+		if p := s.plan(rc, accountView{canRead: true}, t0); p.due {
 			t.Fatalf("%s due at once after a restart", rc.Name)
 		}
 		perMinute[int(s.next(client.ObjectKeyFromObject(rc)).Sub(t0)/time.Minute)]++
@@ -385,5 +393,24 @@ func TestLastSyncMatchesUID(t *testing.T) {
 	s.forget(key)
 	if _, ok := s.LastSync(key, rc.UID); ok {
 		t.Fatal("forgotten")
+	}
+}
+
+// A credential an inventory sweep no longer lists is read at once to
+// confirm it, whatever its refresh interval; once read, it is not due.
+func TestPlanUnlistedIsConfirmed(t *testing.T) {
+	var s schedule
+	rc := synced(credential("a", "1", time.Hour))
+	s.answered(rc, 0, t0, time.Hour, true)
+	gone := accountView{canRead: true, unlistedAt: t0.Add(time.Minute)}
+	if p := s.plan(rc, gone, t0.Add(time.Minute)); !p.due || !p.fresh {
+		t.Fatalf("unlisted by a sweep: %+v, want due and fresh", p)
+	}
+	s.answered(rc, 0, t0.Add(61*time.Second), time.Hour, false)
+	if p := s.plan(rc, gone, t0.Add(62*time.Second)); p.due {
+		t.Fatal("due again after the confirming read")
+	}
+	if p := s.plan(rc, accountView{unlistedAt: t0.Add(2 * time.Hour)}, t0.Add(62*time.Second)); p.due {
+		t.Fatal("due while the account cannot read")
 	}
 }

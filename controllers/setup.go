@@ -71,9 +71,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		OnChange:                 func(k account.Key) { send(credentialWake, k) },
 		OnSuspect:                func(k account.Key) { send(providerWake[k.Kind], k) },
 	})
+	if err := ctrlmetrics.Registry.Register(metrics.NewInventoryCollector(mgr.GetCache(), accounts, mgr.Elected())); err != nil {
+		return err
+	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
 		if err := (&providerReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
-			Suspects: providerWake[kind]}).SetupWithManager(mgr); err != nil {
+			Suspects: providerWake[kind], ClusterResourceNamespace: opts.ClusterResourceNamespace}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}

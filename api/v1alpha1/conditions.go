@@ -13,6 +13,9 @@ const (
 	// ConditionReconciling is True before the first sync and while a
 	// transient error persists.
 	ConditionReconciling = "Reconciling"
+	// ConditionInventoried (providers with spec.inventory) is True when the
+	// last sweep of the vendor account completed.
+	ConditionInventoried = "Inventoried"
 )
 
 // Condition reasons.
@@ -38,6 +41,8 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretInvalid marks a provider whose Secret lacks a key or holds an empty value.
 	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonListed marks a completed inventory sweep.
+	ReasonListed = "Listed"
 )
 
 // SyncRequestedAtAnnotation asks the operator to sync a RemoteCredential

@@ -7,6 +7,9 @@ import (
 // CredentialProviderSpec says where a vendor account lives and how to
 // authenticate to it. Exactly one vendor block is set.
 // +kubebuilder:validation:XValidation:rule="[has(self.tines), has(self.elasticCloud), has(self.plainid)].filter(x, x).size() == 1",message="exactly one vendor block (tines, elasticCloud, plainid) must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.inventory) || !has(self.plainid) || has(self.inventory.plainid)",message="inventory.plainid.ownerIds is required for a plainid provider: PlainID lists API clients per owner"
+// +kubebuilder:validation:XValidation:rule="!has(self.inventory) || !has(self.inventory.plainid) || has(self.plainid)",message="inventory.plainid is for plainid providers only"
+// +kubebuilder:validation:XValidation:rule="!has(self.inventory) || !has(self.inventory.elasticCloud) || has(self.elasticCloud)",message="inventory.elasticCloud is for elasticCloud providers only"
 type CredentialProviderSpec struct {
 	// Tines tenant: credentials are read with
 	// GET {url}/api/v1/user_credentials/{id}.
@@ -29,14 +32,53 @@ type CredentialProviderSpec struct {
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`
 
+	// Inventory, when set, lists every credential the provider's key can
+	// see every interval, counts which of them some RemoteCredential names
+	// (managed) and which none does (unmanaged), shows the unmanaged ones
+	// in status.inventory, and serves the refreshes of the managed ones
+	// from the same sweep. Off when unset.
+	// +optional
+	Inventory *Inventory `json:"inventory,omitempty"`
+
 	// RateLimit is this provider's request budget: every RemoteCredential
-	// that uses it shares it. Unset fields take the vendor's defaults
+	// that uses it shares it, and so do its key checks and inventory sweeps. Unset fields take the vendor's defaults
 	// (tines: 4000/min, burst 100, 16 in flight; others: 600/min, burst
 	// 20, 8 in flight). Whatever the budget, a 429 pauses the whole
 	// provider until Retry-After.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 }
+
+// Inventory configures a provider's sweeps of its vendor account.
+// +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('10s')",message="inventory.interval must be at least 10s"
+type Inventory struct {
+	// Interval between sweeps (each carries a stable jitter of ±10%).
+	// At least 10s.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	Interval metav1.Duration `json:"interval"`
+
+	// Adopt creates a RemoteCredential named <provider>-<id> for every
+	// unmanaged credential, labelled credsync.io/adopted-by and owned by
+	// the provider. Adoption never deletes. With GitOps, leave it off and
+	// commit the list instead (kubectl credsync inventory --adopt -o yaml).
+	// +optional
+	Adopt bool `json:"adopt,omitempty"`
+
+	// PlainID says which owners' API clients to list. Required for a
+	// plainid provider, for no other.
+	// +optional
+	PlainID *PlainIDInventory `json:"plainid,omitempty"`
+
+	// ElasticCloud says which users' API keys to list (elasticCloud
+	// providers only): the caller's own by default.
+	// +optional
+	ElasticCloud *ElasticCloudInventory `json:"elasticCloud,omitempty"`
+}
+
+// AdoptedByLabel labels the RemoteCredentials a provider created for its
+// unmanaged credentials (inventory.adopt) with the provider's name.
+const AdoptedByLabel = "credsync.io/adopted-by"
 
 // RateLimit bounds the vendor reads of one provider.
 type RateLimit struct {
@@ -102,12 +144,57 @@ type CredentialProviderStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// Vendor of the provider: tines, elasticCloud or plainid.
+	// +optional
+	Vendor string `json:"vendor,omitempty"`
+
+	// Inventory is what the last complete sweep found (spec.inventory set).
+	// +optional
+	Inventory *InventoryStatus `json:"inventory,omitempty"`
+
 	// Conditions: Ready is True (reason Valid) when the provider's vendor
-	// block and Secret are usable.
+	// block and Secret are usable and the vendor accepted its key at the
+	// last check; Inventoried says whether the last sweep succeeded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// InventoryStatus counts the credentials the last complete sweep listed.
+type InventoryStatus struct {
+	// Total is how many credentials the sweep listed.
+	Total int32 `json:"total"`
+	// Managed is how many of them at least one RemoteCredential names.
+	Managed int32 `json:"managed"`
+	// Unmanaged is how many of them no RemoteCredential names.
+	Unmanaged int32 `json:"unmanaged"`
+	// UnmanagedCredentials are up to 50 of the unmanaged credentials: the
+	// soonest to expire first (those without an expiry last), then by ID.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	UnmanagedCredentials []UnmanagedCredential `json:"unmanagedCredentials,omitempty"`
+}
+
+// UnmanagedCredential is a credential at the vendor that no
+// RemoteCredential names.
+type UnmanagedCredential struct {
+	// ID is the vendor's ID of the credential.
+	ID string `json:"id"`
+	// UserID is the credential's owner, for vendors that scope credentials
+	// by user (elasticCloud with allUsers).
+	// +optional
+	UserID string `json:"userId,omitempty"`
+	// Name of the credential at the vendor.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// CreatedAt is when the vendor says it was created.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+	// ExpiresAt is when it stops working; absent when the vendor reports none.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
 
 // CredentialProvider is a vendor account in one namespace. RemoteCredentials
@@ -115,8 +202,11 @@ type CredentialProviderStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=cp,categories=credsync
+// +kubebuilder:printcolumn:name="Vendor",type=string,JSONPath=`.status.vendor`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.inventory.managed`
+// +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.inventory.unmanaged`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CredentialProvider struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -146,8 +236,11 @@ type CredentialProviderList struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=ccp,categories=credsync
+// +kubebuilder:printcolumn:name="Vendor",type=string,JSONPath=`.status.vendor`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.inventory.managed`
+// +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.inventory.unmanaged`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterCredentialProvider struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -29,3 +29,13 @@ type ElasticCloudCredentialStatus struct {
 	// +optional
 	OrganizationID string `json:"organizationId,omitempty"`
 }
+
+// ElasticCloudInventory says which users' API keys an elasticCloud provider
+// lists.
+type ElasticCloudInventory struct {
+	// AllUsers lists every user's keys (ECE, GET /api/v1/users/auth/keys/_all:
+	// the provider's key must belong to a platform admin); otherwise only
+	// the caller's own keys are listed.
+	// +optional
+	AllUsers bool `json:"allUsers,omitempty"`
+}

@@ -36,3 +36,16 @@ type PlainIDCredentialStatus struct {
 	// +optional
 	Permission string `json:"permission,omitempty"`
 }
+
+// PlainIDInventory says which owners' API clients a plainid provider lists:
+// PlainID lists clients per owner and has no API to list environments.
+type PlainIDInventory struct {
+	// OwnerIDs are the owners whose clients are listed: "-" for the
+	// tenant's own clients, else environment IDs.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=set
+	OwnerIDs []string `json:"ownerIds"`
+}

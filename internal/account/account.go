@@ -114,13 +114,14 @@ type Account struct {
 	// epoch changes when the account's credentials must be read again at
 	// once: a new client (spec or Secret changed) after the first, and the
 	// key turning refused or accepted again.
-	epoch    uint64
-	failure  *ProviderError // the spec or Secret is unusable
-	auth     authState
-	authErr  error // the answer of the last check that was not accepted
-	failures int   // checks in a row that were not accepted
-	verifyAt time.Time
-	store    *store
+	epoch     uint64
+	failure   *ProviderError // the spec or Secret is unusable
+	auth      authState
+	authErr   error // the answer of the last check that was not accepted
+	failures  int   // checks in a row that were not accepted
+	verifyAt  time.Time
+	store     *store
+	inventory inventory
 }
 
 // Epoch returns the account's epoch (0 for a nil account).
@@ -142,9 +143,22 @@ func (a *Account) Vendor() string {
 	return a.vendor.Name
 }
 
-// blocked says why no read can be made now, nil when reads may go;
+// blocked says why no read can be made now, nil when reads may go:
+// the account is unusable, or its first inventory sweep will serve them.
 // a.mu is held.
 func (a *Account) blocked() error {
+	if err := a.unusable(); err != nil {
+		return err
+	}
+	if a.awaitingFirstSweep() {
+		return ErrPending
+	}
+	return nil
+}
+
+// unusable says why the account cannot call the vendor now, nil when it
+// can; a.mu is held.
+func (a *Account) unusable() error {
 	switch {
 	case a.failure != nil:
 		return a.failure
@@ -232,6 +246,8 @@ func (a *Account) suspect(c vendors.Client) {
 
 // Status is what a check concluded of a provider, in condition terms.
 type Status struct {
+	// Vendor is the provider's vendor ("" when its spec names none).
+	Vendor string
 	// Reason is the Ready reason: Valid when the provider is usable.
 	Reason  string
 	Message string
@@ -266,13 +282,18 @@ func (as *Accounts) Check(ctx context.Context, obj Provider) (Status, error) {
 		return as.fail(key, v, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}), nil
 	}
 	a.gate.SetLimits(v.LimitsFor(spec))
+	a.mu.Lock()
+	a.setInventory(spec.Inventory)
+	a.mu.Unlock()
 	if a.verifyDue() {
 		changed = a.verify(ctx) || changed
 	}
 	if changed && as.opts.OnChange != nil {
 		as.opts.OnChange(key)
 	}
-	return a.status(), nil
+	st := a.status()
+	st.Vendor = v.Name
+	return st, nil
 }
 
 // KeyOf returns the key of the provider obj.
@@ -343,7 +364,11 @@ func (as *Accounts) fail(key Key, v *vendors.Vendor, pe *ProviderError) Status {
 	if pe.Terminal() {
 		recheck = invalidRecheck
 	}
-	return Status{Reason: pe.Reason, Message: pe.Message, Terminal: pe.Terminal(), Recheck: recheck}
+	st := Status{Reason: pe.Reason, Message: pe.Message, Terminal: pe.Terminal(), Recheck: recheck}
+	if v != nil {
+		st.Vendor = v.Name
+	}
+	return st
 }
 
 // closeClient closes and forgets the client; a.mu is held.
@@ -376,6 +401,7 @@ func (as *Accounts) ensure(key Key, obj Provider, v *vendors.Vendor, secret map[
 	a.client, a.uid, a.config, a.epoch = c, obj.GetUID(), config, epoch
 	a.failure, a.auth, a.authErr, a.failures, a.verifyAt = nil, unverified, nil, 0, time.Time{}
 	a.store = newStore(as.opts.Clock)
+	a.inventory = inventory{} // a new key lists anew
 	return a, true, nil
 }
 
@@ -384,8 +410,8 @@ func (as *Accounts) ensure(key Key, obj Provider, v *vendors.Vendor, secret map[
 // applied to the running gate) and the Secret's values.
 func configHash(v *vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string) [sha256.Size]byte {
 	s := spec.DeepCopy()
-	s.RateLimit = nil
-	b, _ := json.Marshal(s) // a spec always marshals
+	s.RateLimit, s.Inventory = nil, nil // applied to the running account
+	b, _ := json.Marshal(s)             // a spec always marshals
 	keys := make([]string, 0, len(secret))
 	for k := range secret {
 		keys = append(keys, k)

@@ -440,3 +440,137 @@ func TestMissingSecret(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// withInventory turns the provider's inventory on, every interval.
+func (e *env) withInventory(interval time.Duration) {
+	e.provider.Spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: interval}}
+}
+
+func (e *env) sweep() SweepResult {
+	e.t.Helper()
+	return e.lookup().Account.Sweep(context.Background())
+}
+
+// With inventory on, reads wait for the first sweep, which then serves
+// them without a GET each; a credential a later sweep no longer lists is
+// dropped from the store and marked for a confirming read.
+func TestSweepServesReads(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(10 * time.Minute)
+	refs := []vendors.Ref{e.credential(20), e.credential(21), e.credential(22)}
+	e.fake.SetMaxPerPage(2)
+	e.check()
+	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) {
+		t.Fatalf("before the first sweep: %v, want reads to wait for it", lk.Blocked)
+	}
+	changes := e.changes.Load()
+	res := e.sweep()
+	if !res.Completed || res.Err != nil || res.Listing == nil || len(res.Listing.Items) != 3 {
+		t.Fatalf("sweep: %+v", res)
+	}
+	if n := e.fake.ListCalls(); n != 1+2 {
+		t.Fatalf("%d list calls, want the key check and 2 pages", n)
+	}
+	if e.changes.Load() != changes+1 {
+		t.Fatal("the first sweep did not wake the reads that waited for it")
+	}
+	if d := res.Next; d < 9*time.Minute || d > 11*time.Minute {
+		t.Fatalf("next sweep in %s, want the interval ±10%%", d)
+	}
+	for _, ref := range refs {
+		cred, at, err := e.read(ref, time.Hour, time.Time{})
+		if err != nil || cred.Name != "cred-"+ref.ID || !at.Equal(t0) {
+			t.Fatalf("read %s: %v %v at %s, want the sweep's answer", ref.ID, cred, err, at)
+		}
+		if n := e.fake.Calls(ref.ID); n != 0 {
+			t.Fatalf("%d GETs of %s, served by the sweep", n, ref.ID)
+		}
+	}
+	if r := e.sweep(); r.Completed || r.Listing == nil {
+		t.Fatalf("a sweep before the interval: %+v", r)
+	}
+
+	e.fake.Delete(21)
+	e.clock.Step(11 * time.Minute)
+	res = e.sweep()
+	if !res.Completed || res.Unlisted != 1 || len(res.Listing.Items) != 2 {
+		t.Fatalf("second sweep: %+v", res)
+	}
+	a := e.lookup().Account
+	if got := a.UnlistedAt(refs[1]); !got.Equal(t0.Add(11 * time.Minute)) {
+		t.Fatalf("UnlistedAt = %s", got)
+	}
+	if !a.UnlistedAt(refs[0]).IsZero() {
+		t.Fatal("a listed credential is marked unlisted")
+	}
+	if _, _, err := e.read(refs[1], time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) || e.fake.Calls(refs[1].ID) != 1 {
+		t.Fatalf("read of the unlisted credential: %v after %d GETs, want one GET confirming it gone", err, e.fake.Calls(refs[1].ID))
+	}
+}
+
+// A 429 mid-sweep pauses it with the provider; it resumes from the same
+// page, and no listing is published before it completes.
+func TestSweepResumesAfterRateLimit(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	for i := range 6 {
+		e.credential(int64(30 + i))
+	}
+	e.fake.SetMaxPerPage(1)
+	ok := vendortest.Fault{}
+	e.fake.FailNext(tinestest.ListID, ok, ok, ok, vendortest.RateLimited("30"))
+	e.check()
+	res := e.sweep()
+	if res.Listing != nil || res.Completed || res.Err != nil {
+		t.Fatalf("after a 429 on page 3: %+v, want no listing and no error", res)
+	}
+	if res.Next < 30*time.Second {
+		t.Fatalf("resume in %s, before Retry-After", res.Next)
+	}
+	if r := e.sweep(); r.Listing != nil || e.fake.ListCalls() != 4 {
+		t.Fatalf("during the pause: %+v after %d list calls", r, e.fake.ListCalls())
+	}
+	e.clock.Step(31 * time.Second)
+	res = e.sweep()
+	if !res.Completed || len(res.Listing.Items) != 6 {
+		t.Fatalf("resumed: %+v", res)
+	}
+	if n := e.fake.ListCalls(); n != 1+6+1 {
+		t.Fatalf("%d list calls, want the key check, 6 pages and the refused one", n)
+	}
+}
+
+// A sweep that fails does not block reads: they go by GET meanwhile, and
+// the sweep is retried on a backoff.
+func TestSweepFailureLetsReadsGo(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	ref := e.credential(40)
+	e.check()
+	e.fake.Set(tinestest.ListID, vendortest.Forbidden)
+	res := e.sweep()
+	if !errors.Is(res.Err, vendors.ErrForbidden) || res.Listing != nil {
+		t.Fatalf("sweep: %+v, want forbidden", res)
+	}
+	if res.Next < 4*time.Second || res.Next > 6*time.Second {
+		t.Fatalf("retry in %s, want the first backoff step", res.Next)
+	}
+	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil || e.fake.Calls(ref.ID) != 1 {
+		t.Fatalf("read: %v after %d GETs, want one GET", err, e.fake.Calls(ref.ID))
+	}
+}
+
+// Pagination that never ends stops with an invalid response.
+func TestSweepStopsEndlessPagination(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	e.credential(50)
+	e.credential(51)
+	e.fake.SetMaxPerPage(1)
+	e.fake.SetNextPageLoop(true)
+	e.check()
+	res := e.sweep()
+	if !errors.Is(res.Err, vendors.ErrInvalidResponse) || res.Listing != nil {
+		t.Fatalf("sweep: %+v, want an invalid response", res)
+	}
+}

@@ -54,7 +54,7 @@ func NewVendor(reg prometheus.Registerer) (*Vendor, error) {
 	v := &Vendor{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: VendorRequests,
-			Help: "Vendor API requests by vendor, provider, operation (read: a credential; verify: the provider's key) and HTTP status code (\"error\" when no answer came).",
+			Help: "Vendor API requests by vendor, provider, operation (read: a credential; verify: the provider's key; list: a page of an inventory sweep) and HTTP status code (\"error\" when no answer came).",
 		}, []string{"vendor", "provider", "operation", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    VendorRequestDuration,

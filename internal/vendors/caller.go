@@ -42,6 +42,8 @@ const (
 	opRead operation = "read"
 	// opVerify checks the provider's key.
 	opVerify operation = "verify"
+	// opList lists the account's credentials (an inventory sweep).
+	opList operation = "list"
 )
 
 type operationKey struct{}

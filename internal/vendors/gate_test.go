@@ -383,7 +383,7 @@ func TestGateDoReleasesOnPanic(t *testing.T) {
 
 // countingClient counts the calls that reach it.
 type countingClient struct {
-	gets, verifies, closes atomic.Int32
+	gets, verifies, lists, closes atomic.Int32
 }
 
 func (c *countingClient) Get(context.Context, Ref) (*Credential, error) {
@@ -392,7 +392,11 @@ func (c *countingClient) Get(context.Context, Ref) (*Credential, error) {
 }
 
 func (c *countingClient) Verify(context.Context) error { c.verifies.Add(1); return nil }
-func (c *countingClient) Close()                       { c.closes.Add(1) }
+func (c *countingClient) ListPage(context.Context, *v1alpha1.Inventory, string) (*Page, error) {
+	c.lists.Add(1)
+	return &Page{}, nil
+}
+func (c *countingClient) Close() { c.closes.Add(1) }
 
 // A client built with a gate passes it on every call: a paused provider's
 // Get and Verify do not reach the vendor client; Close is passed through.

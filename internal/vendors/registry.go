@@ -125,6 +125,16 @@ func (c gatedClient) Get(ctx context.Context, ref Ref) (*Credential, error) {
 	return cred, err
 }
 
+func (c gatedClient) ListPage(ctx context.Context, inv *v1alpha1.Inventory, cursor string) (*Page, error) {
+	ctx = withOperation(ctx, opList)
+	var page *Page
+	err := c.gate.Do(ctx, func() (err error) {
+		page, err = c.Client.ListPage(ctx, inv, cursor)
+		return err
+	})
+	return page, err
+}
+
 func (c gatedClient) Verify(ctx context.Context) error {
 	ctx = withOperation(ctx, opVerify)
 	return c.gate.Do(ctx, func() error { return c.Client.Verify(ctx) })

@@ -89,8 +89,31 @@ type Client interface {
 	// vendor accepts the account's credentials: ErrUnauthorized when it
 	// refuses them; any other answer means they were accepted.
 	Verify(ctx context.Context) error
+	// ListPage returns one page of the account's credentials: the first
+	// for cursor "", else the page Page.Next of the previous one named.
+	// inv says what to list (the vendor reads its own block of it). Each
+	// item is mapped as Get maps an answer (the same allow-list: nothing
+	// secret), and says whether it carried every field Get gives.
+	ListPage(ctx context.Context, inv *v1alpha1.Inventory, cursor string) (*Page, error)
 	// Close releases the client's connections; it is not used after.
 	Close()
+}
+
+// Page is one answer of a list.
+type Page struct {
+	Items []Item
+	// Next is the cursor of the next page; "" after the last page.
+	Next string
+}
+
+// Item is one credential a list answered.
+type Item struct {
+	Ref        Ref
+	Credential *Credential
+	// Partial: the list answer lacked fields its Get carries (an item
+	// that cannot vouch for them): it counts for the inventory but does
+	// not serve as a read of the credential.
+	Partial bool
 }
 
 // SecretRef names the Secret a provider authenticates with and the keys

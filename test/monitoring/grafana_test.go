@@ -19,6 +19,9 @@ var contractMetrics = []string{
 	"credsync_credential_refresh_interval_seconds",
 	"credsync_vendor_requests_total",
 	"credsync_vendor_request_duration_seconds",
+	"credsync_inventory_credentials",
+	"credsync_inventory_up",
+	"credsync_inventory_last_sweep_timestamp_seconds",
 }
 
 // unusedOnDashboard are contract metrics the dashboard need not show.
@@ -101,6 +104,13 @@ func TestGrafanaDashboardPanels(t *testing.T) {
 			t.Errorf("panel %q: id %d is not positive or also used by %q", p.Title, p.ID, other)
 		}
 		ids[p.ID] = p.Title
+		if p.Type == "row" {
+			// A row only groups the panels below it.
+			if len(p.Targets) != 0 || p.GridPos.W != 24 {
+				t.Errorf("row %q: %d targets, width %d; want none and the full width", p.Title, len(p.Targets), p.GridPos.W)
+			}
+			continue
+		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no targets", p.Title)
 		}

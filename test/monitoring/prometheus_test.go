@@ -248,8 +248,8 @@ func TestAlertsHaveRunbooks(t *testing.T) {
 			t.Errorf("alert %s is defined twice", a.Alert)
 		}
 		seen[a.Alert] = true
-		if s := a.Labels["severity"]; s != "warning" && s != "critical" {
-			t.Errorf("alert %s: labels.severity = %q, want warning or critical", a.Alert, s)
+		if s := a.Labels["severity"]; s != "info" && s != "warning" && s != "critical" {
+			t.Errorf("alert %s: labels.severity = %q, want info, warning or critical", a.Alert, s)
 		}
 		for _, key := range []string{"summary", "description"} {
 			if strings.TrimSpace(a.Annotations[key]) == "" {

@@ -90,6 +90,44 @@ func (c *Client) Close() { c.caller.Close() }
 
 const keysPath = "/api/v1/users/auth/keys"
 
+// ListPage lists the caller's own API keys, or with
+// inventory.elasticCloud.allUsers every user's (ECE's _all). Elastic
+// answers all keys at once: there is one page. With allUsers an item
+// names its owner, as a RemoteCredential's userId would.
+func (c *Client) ListPage(ctx context.Context, inv *v1alpha1.Inventory, _ string) (*vendors.Page, error) {
+	allUsers := inv != nil && inv.ElasticCloud != nil && inv.ElasticCloud.AllUsers
+	u := c.base + keysPath
+	if allUsers {
+		u += "/_all"
+	}
+	resp, err := c.get(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Keys *[]apiKey `json:"keys"`
+	}
+	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	if body.Keys == nil {
+		return nil, c.caller.Invalid(resp, "list answer has no keys")
+	}
+	page := &vendors.Page{Items: make([]vendors.Item, 0, len(*body.Keys))}
+	for i, k := range *body.Keys {
+		cred, err := k.Credential(k.ID)
+		if err != nil {
+			return nil, c.caller.Invalid(resp, "key %d of the list: %v", i+1, err)
+		}
+		ref := vendors.Ref{ID: k.ID}
+		if allUsers {
+			ref.UserID = k.UserID
+		}
+		page.Items = append(page.Items, vendors.Item{Ref: ref, Credential: cred})
+	}
+	return page, nil
+}
+
 // get sends an authenticated GET of u and returns a 2xx answer, or the
 // error for any other.
 func (c *Client) get(ctx context.Context, u string) (*vendors.Response, error) {

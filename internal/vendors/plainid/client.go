@@ -150,13 +150,9 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	if err != nil {
 		return nil, err
 	}
-	resp, tok, err := c.getAuthorized(ctx, id)
+	resp, tok, err := c.getAuthorized(ctx, c.base+clientsPath+id)
 	if err != nil {
 		return nil, err
-	}
-	if !resp.OK() {
-		code, message := errorFields(resp.Body)
-		return nil, c.caller.Fail(resp, redactToken(code, tok), redactToken(message, tok))
 	}
 	cred, err := vendors.DecodeCredential[apiClient](c.caller, resp, ref.ID)
 	if cred != nil {
@@ -180,17 +176,100 @@ func (c *Client) Verify(ctx context.Context) error {
 // Close releases the client's connections.
 func (c *Client) Close() { c.caller.Close() }
 
+// listLimit is the most clients PlainID lists per page.
+const listLimit = 50
+
+// ListPage lists one page of the API clients of the owners in
+// inv.plainid.ownerIds, 50 at a time, owner after owner. The cursor is
+// "<owner index>:<offset>".
+func (c *Client) ListPage(ctx context.Context, inv *v1alpha1.Inventory, cursor string) (*vendors.Page, error) {
+	var owners []string
+	if inv != nil && inv.PlainID != nil {
+		owners = inv.PlainID.OwnerIDs
+	}
+	if len(owners) == 0 {
+		return nil, fmt.Errorf("%w: inventory.plainid.ownerIds names no owner", vendors.ErrInvalidSpec)
+	}
+	owner, offset, err := parseCursor(cursor, len(owners))
+	if err != nil {
+		return nil, err
+	}
+	u := c.base + strings.TrimSuffix(clientsPath, "/") + "?filter%5BownerId%5D=" + url.QueryEscape(owners[owner]) +
+		"&limit=" + strconv.Itoa(listLimit) + "&offset=" + strconv.Itoa(offset)
+	resp, tok, err := c.getAuthorized(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Data  []apiClient `json:"data"`
+		Total *int        `json:"total"`
+	}
+	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	if body.Total == nil {
+		return nil, c.caller.Invalid(resp, "list answer has no total")
+	}
+	page := &vendors.Page{Items: make([]vendors.Item, 0, len(body.Data))}
+	for i := range body.Data {
+		cred, err := body.Data[i].Credential(body.Data[i].ID)
+		if err != nil {
+			return nil, c.caller.Invalid(resp, "client %d of the list: %v", offset+i+1, err)
+		}
+		vendors.RedactCredential(cred, tok)
+		page.Items = append(page.Items, vendors.Item{Ref: vendors.Ref{ID: body.Data[i].ID}, Credential: cred})
+	}
+	next := offset + len(body.Data)
+	switch {
+	case next < *body.Total && len(body.Data) == 0:
+		return nil, c.caller.Invalid(resp, "an empty page at offset %d of %d clients", offset, *body.Total)
+	case next < *body.Total:
+		page.Next = fmt.Sprintf("%d:%d", owner, next)
+	case owner+1 < len(owners):
+		page.Next = fmt.Sprintf("%d:0", owner+1)
+	}
+	return page, nil
+}
+
+// parseCursor reads a list cursor: the first page of the first owner for "".
+func parseCursor(cursor string, owners int) (owner, offset int, err error) {
+	if cursor == "" {
+		return 0, 0, nil
+	}
+	o, off, ok := strings.Cut(cursor, ":")
+	owner, err1 := strconv.Atoi(o)
+	offset, err2 := strconv.Atoi(off)
+	if !ok || err1 != nil || err2 != nil || owner < 0 || owner >= owners || offset < 0 {
+		return 0, 0, fmt.Errorf("%w: list cursor %q", vendors.ErrInvalidResponse, cursor)
+	}
+	return owner, offset, nil
+}
+
 func redactToken(s, tok string) string { return strings.ReplaceAll(s, tok, "[redacted]") }
 
-// getAuthorized GETs client id with the shared token. On a 401 it drops
-// that token and tries once more with a new one.
-// It returns the answer and the token it was made with.
-func (c *Client) getAuthorized(ctx context.Context, id string) (*vendors.Response, string, error) {
+// getAuthorized GETs u with the shared token. On a 401 it drops that token
+// and tries once more with a new one. It returns a 2xx answer and the
+// token it was made with, or the error of any other answer.
+func (c *Client) getAuthorized(ctx context.Context, u string) (*vendors.Response, string, error) {
+	resp, tok, err := c.getWithToken(ctx, u)
+	if err != nil {
+		return nil, "", err
+	}
+	if !resp.OK() {
+		code, message := errorFields(resp.Body)
+		return nil, tok, c.caller.Fail(resp, redactToken(code, tok), redactToken(message, tok))
+	}
+	return resp, tok, nil
+}
+
+// getWithToken GETs u with the shared token, retrying once with a new one
+// after a 401, and returns any answer.
+func (c *Client) getWithToken(ctx context.Context, u string) (*vendors.Response, string, error) {
 	tok, err := c.token(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := c.getClient(ctx, id, tok)
+	resp, err := c.get(ctx, u, tok)
 	if err != nil || resp.Status != http.StatusUnauthorized {
 		return resp, tok, err
 	}
@@ -198,12 +277,12 @@ func (c *Client) getAuthorized(ctx context.Context, id string) (*vendors.Respons
 	if tok, err = c.token(ctx); err != nil {
 		return nil, "", err
 	}
-	resp, err = c.getClient(ctx, id, tok)
+	resp, err = c.get(ctx, u, tok)
 	return resp, tok, err
 }
 
-func (c *Client) getClient(ctx context.Context, id, tok string) (*vendors.Response, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+clientsPath+id, nil)
+func (c *Client) get(ctx context.Context, u, tok string) (*vendors.Response, error) {
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,10 @@ package tines
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
@@ -75,10 +77,88 @@ func (c *Client) Close() { c.caller.Close() }
 
 const credentialsPath = "/api/v1/user_credentials"
 
+// ListPage lists one page of the credentials the key can see, 500 at a
+// time (the server may answer fewer), following meta.next_page: an
+// absolute URL, followed only while it stays on the tenant's credentials
+// list (the key is sent to it). The cursor is that URL.
+func (c *Client) ListPage(ctx context.Context, _ *v1alpha1.Inventory, cursor string) (*vendors.Page, error) {
+	u := cursor
+	if u == "" {
+		u = c.base + credentialsPath + "?per_page=500&page=1"
+	} else if !c.onList(u) {
+		return nil, &vendors.Error{Class: vendors.ErrInvalidResponse, Message: "meta.next_page points away from the tenant's credentials list: not followed"}
+	}
+	resp, err := c.getURL(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Items *[]json.RawMessage `json:"user_credentials"`
+		Meta  struct {
+			NextPage *string `json:"next_page"`
+		} `json:"meta"`
+	}
+	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+		return nil, err
+	}
+	if body.Items == nil {
+		// Not an empty page: an answer that would empty the inventory.
+		return nil, c.caller.Invalid(resp, "list answer has no user_credentials")
+	}
+	page := &vendors.Page{Items: make([]vendors.Item, 0, len(*body.Items))}
+	for i, raw := range *body.Items {
+		item, err := listItem(raw)
+		if err != nil {
+			return nil, c.caller.Invalid(resp, "credential %d of the page: %v", i+1, err)
+		}
+		page.Items = append(page.Items, item)
+	}
+	if body.Meta.NextPage != nil {
+		page.Next = *body.Meta.NextPage
+	}
+	return page, nil
+}
+
+// listItem maps one credential of a list answer like a Get answer. An item
+// without expires_at or owner (their presence in list answers is not
+// documented) cannot vouch for them: it is partial.
+func listItem(raw json.RawMessage) (vendors.Item, error) {
+	var b credential
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return vendors.Item{}, errors.New("not the documented JSON")
+	}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return vendors.Item{}, errors.New("not a JSON object")
+	}
+	cred, err := b.Credential(b.ID.String())
+	if err != nil {
+		return vendors.Item{}, err
+	}
+	_, expiry := fields["expires_at"]
+	_, owner := fields["owner"]
+	return vendors.Item{Ref: vendors.Ref{ID: b.ID.String()}, Credential: cred, Partial: !expiry || !owner}, nil
+}
+
+// onList reports whether u is a page of the tenant's credentials list:
+// the base URL's scheme, host and path prefix.
+func (c *Client) onList(u string) bool {
+	next, err := url.Parse(u)
+	base, berr := url.Parse(c.base)
+	return err == nil && berr == nil && next.Scheme == base.Scheme && next.Host == base.Host &&
+		next.User == nil && next.Fragment == "" && next.Path == base.Path+credentialsPath
+}
+
 // get sends an authenticated GET of path and returns a 2xx answer, or the
 // error for any other.
 func (c *Client) get(ctx context.Context, path string) (*vendors.Response, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, c.base+path, nil)
+	return c.getURL(ctx, c.base+path)
+}
+
+// getURL sends an authenticated GET of u and returns a 2xx answer, or the
+// error for any other.
+func (c *Client) getURL(ctx context.Context, u string) (*vendors.Response, error) {
+	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

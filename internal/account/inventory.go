@@ -1,0 +1,254 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// maxPages bounds one sweep: pagination that does not end is an invalid
+// answer, not a loop.
+const maxPages = 10000
+
+// inventory is what an account knows of its whole vendor account: the
+// sweep in progress, if any, and what the last complete one found.
+type inventory struct {
+	spec    *v1alpha1.Inventory // nil: inventory off
+	running *sweep
+	listing *Listing // the last complete sweep; nil before the first
+	// unlisted are the credentials the last complete sweep no longer
+	// listed, and when that sweep started: their reads must confirm it.
+	unlisted map[vendors.Ref]time.Time
+	err      error // why the last sweep failed; nil after a success
+	fails    int   // sweeps in a row that failed
+	nextAt   time.Time
+}
+
+// sweep is one listing of the vendor account in progress: it resumes
+// from its cursor after the request budget held it back.
+type sweep struct {
+	started time.Time
+	cursor  string
+	pages   int
+	seen    map[string]bool // cursors asked for: a repeated one is a loop
+	items   []vendors.Item
+}
+
+// Listing is what a complete sweep found.
+type Listing struct {
+	// At is when the sweep started: every item is at least this fresh.
+	At    time.Time
+	Items []Listed
+}
+
+// Listed is one credential a sweep listed: what the inventory shows of it.
+type Listed struct {
+	Ref       vendors.Ref
+	Name      string
+	CreatedAt *time.Time
+	ExpiresAt *time.Time
+}
+
+// SweepResult is the state of an account's inventory after Sweep.
+type SweepResult struct {
+	// Listing is the last complete sweep; nil before the first.
+	Listing *Listing
+	// Err says why the last sweep failed (a vendors.Error, or a
+	// ProviderError when the account cannot read); nil after a success
+	// and while a sweep is in progress.
+	Err error
+	// Completed: a sweep completed in this call.
+	Completed bool
+	// Unlisted is how many credentials the earlier sweep listed that the
+	// one completed in this call did not.
+	Unlisted int
+	// Next is when Sweep should be called again.
+	Next time.Duration
+}
+
+// awaitingFirstSweep reports whether reads should wait for the account's
+// first sweep, which will serve them: inventory is on and no sweep has
+// completed or failed yet. a.mu is held.
+func (a *Account) awaitingFirstSweep() bool {
+	inv := &a.inventory
+	return inv.spec != nil && inv.listing == nil && inv.err == nil
+}
+
+// setInventory applies spec.inventory (nil: off); a.mu is held.
+func (a *Account) setInventory(spec *v1alpha1.Inventory) {
+	if spec == nil {
+		a.inventory = inventory{}
+		return
+	}
+	a.inventory.spec = spec.DeepCopy()
+}
+
+// Sweep lists the account's credentials when a sweep is due, through the
+// provider's request budget: page after page until the sweep completes,
+// the budget holds it back (it resumes from that page at the next call),
+// or a page fails (the sweep starts over after a backoff). A complete
+// sweep serves reads: its items go into the read store, and answers it
+// did not list are dropped from it (they are confirmed by a read). A
+// sweep never publishes a partial listing.
+func (a *Account) Sweep(ctx context.Context) SweepResult {
+	a.mu.Lock()
+	inv, c, st := &a.inventory, a.client, a.store
+	now := a.owner.opts.Clock.Now()
+	if inv.spec == nil {
+		a.mu.Unlock()
+		return SweepResult{}
+	}
+	if err := a.unusable(); errors.Is(err, ErrPending) {
+		a.mu.Unlock()
+		return SweepResult{Listing: inv.listing, Err: inv.err, Next: time.Second}
+	} else if err != nil {
+		inv.running, inv.err = nil, err
+		a.mu.Unlock()
+		return SweepResult{Listing: inv.listing, Err: err, Next: verifyBase}
+	}
+	if inv.running == nil && now.Before(inv.nextAt) {
+		defer a.mu.Unlock()
+		return SweepResult{Listing: inv.listing, Err: inv.err, Next: inv.nextAt.Sub(now)}
+	}
+	if inv.running == nil {
+		inv.running = &sweep{started: now, seen: map[string]bool{}}
+	}
+	s, spec := inv.running, inv.spec
+	a.mu.Unlock()
+
+	err := s.run(ctx, c, spec)
+	if errors.Is(err, vendors.ErrUnauthorized) {
+		a.suspect(c) // the provider checks its key again
+	}
+	a.mu.Lock()
+	awaited := a.awaitingFirstSweep()
+	res := a.swept(c, s, st, err)
+	woken := awaited && !a.awaitingFirstSweep()
+	a.mu.Unlock()
+	if (woken || res.Unlisted > 0) && a.owner.opts.OnChange != nil {
+		// The reads that waited for the first sweep go; the credentials a
+		// sweep no longer lists are confirmed now.
+		a.owner.opts.OnChange(a.key)
+	}
+	return res
+}
+
+// swept records the end of a sweep's run; a.mu is held.
+func (a *Account) swept(c vendors.Client, s *sweep, st *store, err error) SweepResult {
+	inv := &a.inventory
+	if a.client != c || inv.running != s {
+		// Rebuilt or switched off meanwhile: this sweep is of an old key.
+		return SweepResult{Listing: inv.listing, Err: inv.err, Next: time.Second}
+	}
+	now := a.owner.opts.Clock.Now()
+	if d, ok := vendors.AsDeferred(err); ok {
+		return SweepResult{Listing: inv.listing, Err: inv.err, Next: d.Wait}
+	}
+	if errors.Is(err, vendors.ErrRateLimited) {
+		// The provider is paused: the sweep resumes from this page after it.
+		return SweepResult{Listing: inv.listing, Err: inv.err, Next: max(vendors.RetryAfter(err), time.Second)}
+	}
+	inv.running = nil
+	if err != nil {
+		inv.fails++
+		inv.err = err
+		retry := vendors.Backoff(a.key.String()+"/inventory", inv.fails, verifyBase, min(verifyCap, inv.spec.Interval.Duration))
+		inv.nextAt = now.Add(max(retry, vendors.RetryAfter(err)))
+		return SweepResult{Listing: inv.listing, Err: err, Next: inv.nextAt.Sub(now)}
+	}
+	listing := listingOf(s)
+	inv.unlisted = unlisted(inv.listing, listing)
+	inv.listing = listing
+	inv.err, inv.fails = nil, 0
+	st.putSweep(s.items, s.started, 2*inv.spec.Interval.Duration)
+	interval := inv.spec.Interval.Duration
+	inv.nextAt = now.Add(time.Duration(float64(interval) * (0.9 + 0.2*vendors.UnitJitter(a.key.String(), 3))))
+	return SweepResult{Listing: inv.listing, Completed: true, Unlisted: len(inv.unlisted), Next: inv.nextAt.Sub(now)}
+}
+
+// unlisted maps the credentials before listed that after does not, to
+// when after's sweep started.
+func unlisted(before, after *Listing) map[vendors.Ref]time.Time {
+	if before == nil {
+		return nil
+	}
+	listed := make(map[vendors.Ref]bool, len(after.Items))
+	for _, it := range after.Items {
+		listed[it.Ref] = true
+	}
+	var out map[vendors.Ref]time.Time
+	for _, it := range before.Items {
+		if !listed[it.Ref] {
+			if out == nil {
+				out = map[vendors.Ref]time.Time{}
+			}
+			out[it.Ref] = after.At
+		}
+	}
+	return out
+}
+
+// UnlistedAt returns when a sweep started that no longer listed the
+// credential ref, which an earlier sweep listed (zero if none did): a
+// credential that was last read before then must be read again now.
+func (a *Account) UnlistedAt(ref vendors.Ref) time.Time {
+	if a == nil {
+		return time.Time{}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inventory.unlisted[ref]
+}
+
+// run lists pages from the sweep's cursor until the last, or an error.
+func (s *sweep) run(ctx context.Context, c vendors.Client, spec *v1alpha1.Inventory) error {
+	for {
+		if s.pages >= maxPages {
+			return &vendors.Error{Class: vendors.ErrInvalidResponse, Message: fmt.Sprintf("the list did not end after %d pages", maxPages)}
+		}
+		if s.seen[s.cursor] {
+			return &vendors.Error{Class: vendors.ErrInvalidResponse, Message: fmt.Sprintf("the list's page %d points back at an earlier page", s.pages+1)}
+		}
+		page, err := c.ListPage(ctx, spec, s.cursor)
+		if err != nil {
+			return err
+		}
+		s.seen[s.cursor] = true
+		s.pages++
+		s.items = append(s.items, page.Items...)
+		if page.Next == "" {
+			return nil
+		}
+		s.cursor = page.Next
+	}
+}
+
+// listingOf keeps what the inventory shows of a complete sweep's items.
+func listingOf(s *sweep) *Listing {
+	l := &Listing{At: s.started, Items: make([]Listed, 0, len(s.items))}
+	for _, it := range s.items {
+		l.Items = append(l.Items, Listed{Ref: it.Ref, Name: it.Credential.Name, CreatedAt: it.Credential.CreatedAt, ExpiresAt: it.Credential.ExpiresAt})
+	}
+	return l
+}
+
+// LastSweep returns when the last complete inventory sweep of the provider
+// started (metrics).
+func (as *Accounts) LastSweep(kind, namespace, name string) (time.Time, bool) {
+	as.mu.Lock()
+	a := as.accounts[Key{Kind: kind, Namespace: namespace, Name: name}]
+	as.mu.Unlock()
+	if a == nil {
+		return time.Time{}, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l := a.inventory.listing; l != nil {
+		return l.At, true
+	}
+	return time.Time{}, false
+}
