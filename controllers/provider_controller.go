@@ -5,13 +5,16 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -80,6 +83,45 @@ func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{RequeueAfter: max(requeue, time.Second)}, nil
 }
 
+// recountDelay gathers the RemoteCredential changes of a burst (a GitOps
+// sync, a cold start) into one recount of their provider's inventory.
+const recountDelay = 5 * time.Second
+
+// recount maps a RemoteCredential created, deleted or edited to its
+// provider when that provider has inventory on, after recountDelay: the
+// managed and unmanaged counts move without waiting for the next sweep
+// and without a vendor call.
+func (r *providerReconciler) recount() handler.EventHandler {
+	enqueue := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		rc, ok := o.(*v1alpha1.RemoteCredential)
+		if !ok {
+			return
+		}
+		key := account.KeyFor(rc.Namespace, rc.Spec.ProviderRef)
+		if key.Kind != r.Kind {
+			return
+		}
+		p := account.NewProvider(key.Kind)
+		name := types.NamespacedName{Namespace: key.Namespace, Name: key.Name}
+		if err := r.Get(ctx, name, p); err != nil || p.ProviderSpec().Inventory == nil {
+			return
+		}
+		q.AddAfter(reconcile.Request{NamespacedName: name}, recountDelay)
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.ObjectOld, q)
+			enqueue(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+	}
+}
+
 // SetupWithManager registers the controller for r.Kind.
 func (r *providerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr)
@@ -88,6 +130,7 @@ func (r *providerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return b.
 		For(account.NewProvider(r.Kind), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.RemoteCredential{}, r.recount(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named(map[string]string{
 			v1alpha1.CredentialProviderKind:        "credentialprovider",
 			v1alpha1.ClusterCredentialProviderKind: "clustercredentialprovider",

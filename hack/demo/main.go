@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -113,13 +114,16 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 		return err
 	}
 
-	step("waiting for the operator to sync every RemoteCredential")
+	step("waiting for the operator to sync every RemoteCredential and inventory the providers")
 	list, err := waitSynced(ctx, k8s, timeout)
 	if err != nil {
 		return err
 	}
+	if err := waitInventoried(ctx, k8s, timeout); err != nil {
+		return err
+	}
 	fmt.Println()
-	_ = kubectlRun(ctx, kubectl, kubeconfig, nil, os.Stdout, "get", "credsync", "-A")
+	_ = kubectlRun(ctx, kubectl, kubeconfig, nil, os.Stdout, "get", "credentialproviders,clustercredentialproviders", "-A")
 	fmt.Println()
 	_ = kubectlRun(ctx, kubectl, kubeconfig, nil, os.Stdout, "get", "remotecredentials", "-o", "wide")
 	fmt.Println()
@@ -135,6 +139,7 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
     export KUBECONFIG=%s
     kubectl get credsync -A
     kubectl get remotecredential slack-webhook -o yaml
+    kubectl get credentialprovider tines-prod -o jsonpath='{.status.inventory}'   # the credentials nobody declared
     kubectl annotate remotecredential github-token credsync.io/sync-requested-at="$(date -Is)" --overwrite
 
 Manager log: %s
@@ -217,6 +222,31 @@ func waitSynced(ctx context.Context, k8s client.Client, timeout time.Duration) (
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// waitInventoried waits until every sample provider with inventory on
+// counts what its fake data makes true (samples.Inventory).
+func waitInventoried(ctx context.Context, k8s client.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for name, want := range samples.Inventory {
+		for {
+			p := &v1alpha1.CredentialProvider{}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, p); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+			if inv := p.Status.Inventory; inv != nil && inv.Total == want.Total && inv.Managed == want.Managed && inv.Unmanaged == want.Unmanaged {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("provider %s: inventory %+v, want %d total, %d managed, %d unmanaged",
+					name, p.Status.Inventory, want.Total, want.Managed, want.Unmanaged)
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // check compares each sample's Ready condition with what its fake data

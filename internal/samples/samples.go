@@ -53,6 +53,16 @@ var Expected = map[string]string{
 	"backup-operator-key":   v1alpha1.ReasonSynced,
 }
 
+// Inventory is what each sample provider with inventory on must count
+// against the fakes' data.
+var Inventory = map[string]v1alpha1.InventoryStatus{
+	"tines-prod": {Total: 6, Managed: 3, Unmanaged: 3},
+}
+
+// SweepServed names the sample RemoteCredentials whose first sync a
+// provider's first inventory sweep serves: no GET of their own.
+var SweepServed = map[string]bool{"github-token": true, "slack-webhook": true, "jira-service-account": true}
+
 // StartFakes starts the three fake vendors, answering after latency.
 func StartFakes(latency time.Duration) []Fake {
 	fakes := []Fake{tinesFake(), plainIDFake(), elasticFake()}
@@ -89,6 +99,16 @@ func tinesFake() Fake {
 	jira.Description, jira.Mode, jira.ReadAccess = "Jira OAuth app", "OAUTH", "GLOBAL"
 	s.Put(jira)
 	// 4899 is deliberately absent: deleted at the vendor.
+
+	// Credentials nobody declared: the inventory shows them as unmanaged.
+	jenkins := tinestest.Sample(4950, "old_jenkins_token")
+	jenkins.Description, jenkins.ExpiresAt, jenkins.OwnerEmail = "made by someone who left", in(5*24*time.Hour), "former.admin@example.com"
+	jenkins.Metadata = map[string]string{"token": "unmanaged-metadata-canary-2c4e"}
+	s.Put(jenkins)
+	aws := tinestest.Sample(4951, "aws_deploy_key")
+	aws.Mode, aws.ExpiresAt = "AWS", in(40*24*time.Hour)
+	s.Put(aws)
+	s.Put(tinestest.Sample(4952, "datadog_api_key"))
 
 	return Fake{Endpoint: Endpoint{Block: "tines", URL: s.URL, CABundle: s.CABundle()}, Scenarios: &s.Scenarios, Close: s.Close}
 }
