@@ -2,6 +2,9 @@
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# VERSION is the version the plugin reports and its release archives carry.
+VERSION ?= v0.1.0
+PLUGIN_LDFLAGS = -s -w -X github.com/credsync/credsync/internal/plugin.Version=$(VERSION)
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
@@ -33,8 +36,9 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and ma
 	@$(MAKE) -s helm-sync
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods; copy docs/troubleshooting.md into the plugin (go:embed).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	cp docs/troubleshooting.md internal/plugin/troubleshooting.md
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -78,8 +82,13 @@ fuzz: ## Run every fuzz target for FUZZTIME each (30s); FUZZ=regexp picks target
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager (bin/manager) and the kubectl plugin (bin/kubectl-credsync: PATH=$$PWD/bin:$$PATH kubectl credsync).
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/manager .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PLUGIN_LDFLAGS)" -o $(LOCALBIN)/kubectl-credsync ./cmd/kubectl-credsync
+
+.PHONY: plugin-dist
+plugin-dist: ## Build the kubectl plugin's release archives (linux/darwin × amd64/arm64) and the Krew manifest with their checksums into dist/.
+	VERSION=$(VERSION) DIST=$(or $(DIST),dist) GO=$(GO) bash hack/plugin-dist.sh
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig's cluster.

@@ -3,8 +3,6 @@ package controllers
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -222,8 +220,8 @@ func adopted(obj account.Provider, key account.Key, ns string, it account.Listed
 	return &v1alpha1.RemoteCredential{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns,
-			Name:      adoptedName(key.Name, it.Ref),
-			Labels:    map[string]string{v1alpha1.AdoptedByLabel: labelValue(key.Name)},
+			Name:      v1alpha1.AdoptedName(key.Name, it.Ref.ID, it.Ref.UserID),
+			Labels:    map[string]string{v1alpha1.AdoptedByLabel: v1alpha1.AdoptedByValue(key.Name)},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: obj.GetName(), UID: obj.GetUID(),
 			}},
@@ -234,33 +232,4 @@ func adopted(obj account.Provider, key account.Key, ns string, it account.Listed
 			UserID:      it.Ref.UserID,
 		},
 	}
-}
-
-// maxAdoptedName keeps adopted names short enough to read and to use as
-// label values.
-const maxAdoptedName = 63
-
-// adoptedName is <provider>-<id>, lower-cased, with characters outside
-// [a-z0-9-] made '-', cut with a hash suffix when too long.
-func adoptedName(provider string, ref vendors.Ref) string {
-	name := strings.Map(func(r rune) rune {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(provider+"-"+ref.ID))
-	name = strings.Trim(name, "-")
-	if len(name) <= maxAdoptedName {
-		return name
-	}
-	sum := sha256.Sum256([]byte(provider + "/" + ref.ID + "/" + ref.UserID))
-	return strings.TrimRight(name[:maxAdoptedName-9], "-") + "-" + hex.EncodeToString(sum[:4])
-}
-
-// labelValue cuts a provider name to a label value's length.
-func labelValue(s string) string {
-	if len(s) <= 63 {
-		return s
-	}
-	return strings.TrimRight(s[:63], "-.")
 }

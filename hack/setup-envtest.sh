@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# Prints, as its last line, a directory holding kube-apiserver and etcd for
-# envtest. The binaries cannot be downloaded here, so they are built from Go
-# modules (kubernetes and etcd are ordinary modules on the module proxy) and
-# cached outside the checkout, so repeated runs (and CI on the same machine)
-# reuse them. KUBEBUILDER_ASSETS, when set and complete, wins.
+# Prints, as its last line of stdout, a directory holding kube-apiserver and
+# etcd for envtest; everything else goes to stderr. In order:
+#   1. KUBEBUILDER_ASSETS, when set and complete;
+#   2. the cache, $CREDSYNC_CACHE/envtest/<k8s version> (CREDSYNC_CACHE
+#      defaults to ~/.cache/credsync), filled by 3. or 4. on first use;
+#   3. a download with the standard tool, setup-envtest (seconds, ~100 MB),
+#      given up after a minute at most and at once when offline;
+#   4. a build from Go modules (about 5 minutes on 2 cores and ~1 GB of
+#      module cache): kube-apiserver and etcd at exactly the module versions
+#      kubernetes' own go.mod requires, so every machine builds the same
+#      thing. modules.txt (the build's module graph) and kubernetes.go.mod
+#      are left beside the binaries; test/envtest checks the one against the
+#      other.
+# CREDSYNC_ENVTEST_DOWNLOAD_ONLY=1 stops after a failed download (exit 1)
+# instead of building; CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT (seconds, 60) bounds
+# the download; SETUP_ENVTEST_INDEX points setup-envtest at another index.
 set -euo pipefail
 
 K8S_VERSION="${ENVTEST_K8S_VERSION:-1.37.2}"
-ETCD_VERSION="${ENVTEST_ETCD_VERSION:-v3.7.3}"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
+# The one release of setup-envtest's own module (controller-runtime's
+# tools/setup-envtest), from controller-runtime's v0.25 line.
+SETUP_ENVTEST_VERSION="${SETUP_ENVTEST_VERSION:-v0.25.1}"
+SETUP_ENVTEST_INDEX="${SETUP_ENVTEST_INDEX:-https://raw.githubusercontent.com/kubernetes-sigs/controller-tools/HEAD/envtest-releases.yaml}"
 CACHE_ROOT="${CREDSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/credsync}"
-ASSETS="$CACHE_ROOT/envtest/$K8S_VERSION"  # etcd version is pinned per kubernetes version below
+ASSETS="$CACHE_ROOT/envtest/$K8S_VERSION"  # the etcd version follows from the kubernetes version
 
 have() { [ -x "$1/kube-apiserver" ] && [ -x "$1/etcd" ]; }
 
@@ -23,37 +37,88 @@ if have "$ASSETS"; then
   exit 0
 fi
 
-echo "building kube-apiserver and etcd v$K8S_VERSION from Go modules (first time only, a few minutes)" >&2
+start=$SECONDS
+say() { echo "envtest assets [$((SECONDS - start))s]: $*" >&2; }
+
+mkdir -p "$(dirname "$ASSETS")"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+out="$(mktemp -d "$ASSETS.tmp.XXXXXX")"
+trap 'rm -rf "$work" "$out"' EXIT
+
+# finish moves the binaries in $out into the cache and prints its path. A
+# concurrent run may have got there first: then its result is used.
+finish() {
+  if ! have "$ASSETS"; then
+    chmod 0755 "$out"
+    rm -rf "$ASSETS"
+    mv "$out" "$ASSETS"
+    # Had a concurrent run just created $ASSETS, mv put $out inside it.
+    rm -rf "$ASSETS/$(basename "$out")"
+  fi
+  say "done: $ASSETS"
+  echo "$ASSETS"
+  exit 0
+}
+
+# 3. Download. setup-envtest has no network timeout of its own: timeout
+# bounds it (the first run also compiles it, a few seconds); offline, the
+# index lookup fails at once.
+say "trying setup-envtest $SETUP_ENVTEST_VERSION (download of kube-apiserver and etcd v$K8S_VERSION, ~100 MB) …"
+bound=()  # no timeout(1) (macOS without coreutils): unbounded, still fails at once offline
+if command -v timeout >/dev/null; then bound=(timeout -k 5 "${CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT:-60}"); fi
+if dir="$(cd "$work" && GOFLAGS= GOWORK=off ${bound[@]+"${bound[@]}"} \
+      go run "sigs.k8s.io/controller-runtime/tools/setup-envtest@$SETUP_ENVTEST_VERSION" \
+      use "$K8S_VERSION" --bin-dir "$work/setup-envtest" --index "$SETUP_ENVTEST_INDEX" -p path)" \
+    && have "$dir"; then
+  cp "$dir/kube-apiserver" "$dir/etcd" "$out/"
+  finish
+fi
+if [ -n "${CREDSYNC_ENVTEST_DOWNLOAD_ONLY:-}" ]; then
+  say "no download (offline?); CREDSYNC_ENVTEST_DOWNLOAD_ONLY is set, so not building from Go modules"
+  exit 1
+fi
+
+# 4. Build from Go modules, pinned to kubernetes' go.mod.
+modfile="$(cd "$work" && GOFLAGS= GOWORK=off go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+[ -f "$modfile" ] || { echo "could not download k8s.io/kubernetes@v$K8S_VERSION's go.mod" >&2; exit 1; }
+# etcd: the server version kubernetes itself requires (and tests against).
+etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$modfile")"
+[ -n "$etcd_version" ] || { echo "kubernetes v$K8S_VERSION's go.mod requires no go.etcd.io/etcd/server/v3" >&2; exit 1; }
+say "no download (offline?): building kube-apiserver v$K8S_VERSION and etcd $etcd_version from Go modules, about 5 minutes on 2 cores the first time"
+
 cd "$work"
 export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
-go mod init credsync.local/envtest-build >/dev/null 2>&1
-
-# kubernetes' go.mod replaces each staging module with a local directory; a
-# consumer must replace each with its published version instead.
-modfile="$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-staging="$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$modfile")"
+# The build module is kubernetes' go.mod itself, renamed: the same go and
+# godebug lines and every require (direct and indirect) exactly as there.
+# kubernetes requires each staging module at v0.0.0 and replaces it with a
+# local directory; here each is required at, and replaced with, its
+# published version instead.
+cat "$modfile" > go.mod
+staging="$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' go.mod)"
 [ -n "$staging" ] || { echo "no staging modules found in $modfile" >&2; exit 1; }
-args=()
-for m in $staging; do args+=("-replace=$m=$m@$STAGING_VERSION"); done
-go mod edit "${args[@]}" "-require=k8s.io/kubernetes@v$K8S_VERSION"
-cat > tools.go <<'EOF'
-//go:build tools
+args=(-module=credsync.local/envtest-build "-require=k8s.io/kubernetes@v$K8S_VERSION")
+for m in $staging; do
+  args+=("-replace=$m=$m@$STAGING_VERSION")
+  if grep -q "^[[:space:]]*$m v" go.mod; then args+=("-require=$m@$STAGING_VERSION"); fi
+done
+go mod edit "${args[@]}"
+cp go.mod go.mod.pinned
 
-package tools
-
-import (
-	_ "go.etcd.io/etcd/server/v3"
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-)
-EOF
-go mod tidy -e >/dev/null 2>&1 || true
-go get "k8s.io/kubernetes@v$K8S_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
-
-mkdir -p "$ASSETS.tmp"
-go build -trimpath -ldflags=-s -o "$ASSETS.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-go build -trimpath -ldflags=-s -o "$ASSETS.tmp/etcd" go.etcd.io/etcd/server/v3 >&2
-rm -rf "$ASSETS"
-mv "$ASSETS.tmp" "$ASSETS"
-echo "$ASSETS"
+say "[1/3] downloading modules …"
+go mod download >&2
+say "[2/3] building kube-apiserver …"
+go build -trimpath -ldflags=-s -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+say "[3/3] building etcd $etcd_version …"
+go build -trimpath -ldflags=-s -o "$out/etcd" go.etcd.io/etcd/server/v3 >&2
+if ! cmp -s go.mod go.mod.pinned; then
+  # The build needed a module kubernetes' go.mod does not list, and took
+  # whatever version was newest: not reproducible.
+  diff go.mod.pinned go.mod >&2 || true
+  echo "building changed the pinned go.mod (above): kubernetes' go.mod no longer covers the build" >&2
+  exit 1
+fi
+# The module graph built, with each replacement's version in place of the
+# replaced one.
+go list -m -f '{{if not .Main}}{{.Path}} {{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}{{end}}' all | sed '/^$/d' > "$out/modules.txt"
+cat "$modfile" > "$out/kubernetes.go.mod"
+finish

@@ -3,7 +3,7 @@
 # anything: generated files must be committed up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-paths=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml charts/credsync/crds charts/credsync/files)
+paths=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml charts/credsync/crds charts/credsync/files internal/plugin/troubleshooting.md)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${paths[@]}"; do

@@ -1,6 +1,10 @@
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -79,6 +83,38 @@ type Inventory struct {
 // AdoptedByLabel labels the RemoteCredentials a provider created for its
 // unmanaged credentials (inventory.adopt) with the provider's name.
 const AdoptedByLabel = "credsync.io/adopted-by"
+
+// maxAdoptedName keeps adopted names short enough to read and to use as
+// label values.
+const maxAdoptedName = 63
+
+// AdoptedName is the name of the RemoteCredential that adopts credential id
+// (of user userID, when the vendor scopes credentials by user) of provider:
+// <provider>-<id>, lower-cased, with characters outside [a-z0-9-] made '-',
+// cut to 63 characters with a hash suffix when longer.
+func AdoptedName(provider, id, userID string) string {
+	name := strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(provider+"-"+id))
+	name = strings.Trim(name, "-")
+	if len(name) <= maxAdoptedName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(provider + "/" + id + "/" + userID))
+	return strings.TrimRight(name[:maxAdoptedName-9], "-") + "-" + hex.EncodeToString(sum[:4])
+}
+
+// AdoptedByValue is the AdoptedByLabel value of provider: its name, cut to
+// a label value's length.
+func AdoptedByValue(provider string) string {
+	if len(provider) <= 63 {
+		return provider
+	}
+	return strings.TrimRight(provider[:63], "-.")
+}
 
 // RateLimit bounds the vendor reads of one provider.
 type RateLimit struct {

@@ -39,3 +39,12 @@ type ElasticCloudInventory struct {
 	// +optional
 	AllUsers bool `json:"allUsers,omitempty"`
 }
+
+func init() {
+	owners = append(owners, func(s *RemoteCredentialStatus) string {
+		if s.ElasticCloud == nil {
+			return ""
+		}
+		return s.ElasticCloud.UserID
+	})
+}

@@ -40,3 +40,12 @@ type TinesCredentialStatus struct {
 	// +optional
 	OwnerEmail string `json:"ownerEmail,omitempty"`
 }
+
+func init() {
+	owners = append(owners, func(s *RemoteCredentialStatus) string {
+		if s.Tines == nil {
+			return ""
+		}
+		return s.Tines.OwnerEmail
+	})
+}

@@ -191,3 +191,18 @@ type RemoteCredentialList struct {
 func init() {
 	register(&RemoteCredential{}, &RemoteCredentialList{})
 }
+
+// owners are the vendors' ways of telling a credential's owner from its
+// status: each vendor's API block registers its own.
+var owners []func(*RemoteCredentialStatus) string
+
+// Owner is who owns the credential, as its vendor reports it (a Tines
+// owner's email, an Elastic Cloud user, a PlainID owner); "" when unknown.
+func (s *RemoteCredentialStatus) Owner() string {
+	for _, owner := range owners {
+		if o := owner(s); o != "" {
+			return o
+		}
+	}
+	return ""
+}

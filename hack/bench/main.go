@@ -48,10 +48,11 @@ import (
 )
 
 const (
-	apiKey     = "bench-api-key-0000"
-	benchNS    = "bench"
-	floorNS    = "floor"
-	newObjects = 20
+	apiKey      = "bench-api-key-0000"
+	benchNS     = "bench"
+	floorNS     = "floor"
+	inventoryNS = "inventory"
+	newObjects  = 20
 )
 
 type options struct {
@@ -112,8 +113,14 @@ type result struct {
 	restartWrites, restartLongWrites int
 	restartCalls, restartLongCalls   int
 	restartPeakPerSecond             int
-	peakRSS                          int64 // bytes, VmHWM of the manager
-	rssAfterCold, rssAfterIdle       int64
+	// inventory on: cold sync time, list calls (less the key check) and
+	// GETs, peak RSS; a restart's first minute.
+	invCold                                           time.Duration
+	invColdLists, invColdGets                         int
+	invPeakRSS                                        int64
+	invRestartWrites, invRestartGets, invRestartLists int
+	peakRSS                                           int64 // bytes, VmHWM of the manager
+	rssAfterCold, rssAfterIdle                        int64
 }
 
 func step(format string, args ...any) {
@@ -184,7 +191,7 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 
 	// The bench's own informer watches both namespaces from here on, so
 	// that the floor and the operator share the machine with it alike.
-	watch, err := newReadyWatch(ctx, cfg)
+	watch, err := newReadyWatch(ctx, cfg, benchNS, floorNS)
 	if err != nil {
 		return res, err
 	}
@@ -245,15 +252,68 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	if err := mgr.stop(); err != nil {
 		return res, err
 	}
-	if res.restartWrites, res.restartCalls, err = restartMinute(ctx, o, kubeconfig, benchNS, filepath.Join(dir, "manager-2.log"), fake, &res); err != nil {
+	if res.restartWrites, res.restartCalls, _, err = restartMinute(ctx, o, kubeconfig, benchNS, filepath.Join(dir, "manager-2.log"), fake); err != nil {
 		return res, err
 	}
 	res.restartPeakPerSecond = peakPerSecond(fake, n+newObjects, time.Time{}) // calls were reset at the restart
 	step("restart: a manager over the floor's %d synced credentials (refresh %s) for a minute", n, restartLongRefresh)
-	if res.restartLongWrites, res.restartLongCalls, err = restartMinute(ctx, o, kubeconfig, floorNS, filepath.Join(dir, "manager-3.log"), fake, &res); err != nil {
+	if res.restartLongWrites, res.restartLongCalls, _, err = restartMinute(ctx, o, kubeconfig, floorNS, filepath.Join(dir, "manager-3.log"), fake); err != nil {
 		return res, err
 	}
-	return res, nil
+	return res, measureInventory(ctx, o, cfg, k8s, kubeconfig, dir, fake, spec, &res)
+}
+
+// inventoryInterval is the sweep interval of the inventory fleet's
+// provider: shorter than its credentials' refresh interval, so sweeps
+// serve their refreshes.
+const inventoryInterval = 15 * time.Minute
+
+// measureInventory runs a manager over N credentials of a provider with
+// inventory on, cold and then restarted, counting list calls (not the
+// provider's key check) and GETs.
+func measureInventory(ctx context.Context, o options, cfg *rest.Config, k8s client.Client, kubeconfig, dir string, fake *tinestest.Server, spec v1alpha1.CredentialProviderSpec, res *result) error {
+	n := res.n
+	step("inventory: %d credentials of a provider with inventory on (every %s)", n, inventoryInterval)
+	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: inventoryInterval}}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: inventoryNS}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: inventoryNS, Name: "tines-api"}, Data: map[string][]byte{"apiKey": []byte(apiKey)}},
+		&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: inventoryNS, Name: "tines"}, Spec: spec},
+	} {
+		if err := k8s.Create(ctx, obj); err != nil {
+			return err
+		}
+	}
+	if err := createCredentials(ctx, k8s, inventoryNS, 1, n, time.Hour); err != nil {
+		return err
+	}
+	watch, err := newReadyWatch(ctx, cfg, inventoryNS)
+	if err != nil {
+		return err
+	}
+	fake.ResetCalls()
+	mgr, err := startManager(ctx, o, kubeconfig, inventoryNS, filepath.Join(dir, "manager-inventory.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mgr.stop() }()
+	start := time.Now()
+	if err := watch.waitReady(ctx, n, 15*time.Minute); err != nil {
+		return mgr.explain(err)
+	}
+	res.invCold = watch.lastReady().Sub(start)
+	res.invColdLists, res.invColdGets = fake.ListCalls()-1, fake.TotalCalls()-fake.ListCalls() // less the key check
+	res.invPeakRSS = mgr.peakRSS()
+	if err := mgr.stop(); err != nil {
+		return err
+	}
+	step("inventory: restart over the %d synced credentials for a minute", n)
+	var lists int
+	if res.invRestartWrites, res.invRestartGets, lists, err = restartMinute(ctx, o, kubeconfig, inventoryNS, filepath.Join(dir, "manager-inventory-2.log"), fake); err != nil {
+		return err
+	}
+	res.invRestartLists = lists - 1
+	return nil
 }
 
 // restartLongRefresh is the refresh interval of the floor's fleet, over
@@ -261,21 +321,19 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 const restartLongRefresh = time.Hour
 
 // restartMinute starts a manager over the synced credentials of ns, lets
-// it run for a minute and stops it. It returns the API writes and the
-// credential reads (not the provider's key check) it made.
-func restartMinute(ctx context.Context, o options, kubeconfig, ns, logPath string, fake *tinestest.Server, res *result) (writes, reads int, err error) {
+// it run for a minute and stops it. It returns the API writes, the
+// credential GETs and the list calls (the provider's key check included)
+// it made.
+func restartMinute(ctx context.Context, o options, kubeconfig, ns, logPath string, fake *tinestest.Server) (writes, reads, lists int, err error) {
 	fake.ResetCalls()
 	mgr, err := startManager(ctx, o, kubeconfig, ns, logPath)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer func() { _ = mgr.stop() }()
 	time.Sleep(time.Minute)
-	writes, reads = mgr.writes(), fake.TotalCalls()-fake.ListCalls()
-	if rss := mgr.peakRSS(); rss > res.peakRSS {
-		res.peakRSS = rss
-	}
-	return writes, reads, mgr.stop()
+	writes, reads, lists = mgr.writes(), fake.TotalCalls()-fake.ListCalls(), fake.ListCalls()
+	return writes, reads, lists, mgr.stop()
 }
 
 func credentialName(i int) string { return fmt.Sprintf("credential-%05d", i) }
@@ -370,17 +428,24 @@ func floor(ctx context.Context, k8s client.Client, spec v1alpha1.CredentialProvi
 	return time.Since(start), firstErr
 }
 
-// readyWatch records when each RemoteCredential of the bench namespace was
-// first seen Ready, from an informer.
+// readyWatch records when each RemoteCredential of one namespace was first
+// seen Ready, from an informer.
 type readyWatch struct {
 	mu      sync.Mutex
 	readyAt map[string]time.Time
 	last    time.Time
 }
 
-func newReadyWatch(ctx context.Context, cfg *rest.Config) (*readyWatch, error) {
+// newReadyWatch watches the RemoteCredentials of ns, with an informer over
+// ns and the namespaces also (so that it loads the machine as the
+// manager's does).
+func newReadyWatch(ctx context.Context, cfg *rest.Config, ns string, also ...string) (*readyWatch, error) {
 	w := &readyWatch{readyAt: map[string]time.Time{}}
-	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: map[string]cache.Config{benchNS: {}, floorNS: {}}})
+	namespaces := map[string]cache.Config{ns: {}}
+	for _, other := range also {
+		namespaces[other] = cache.Config{}
+	}
+	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: namespaces})
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +455,7 @@ func newReadyWatch(ctx context.Context, cfg *rest.Config) (*readyWatch, error) {
 	}
 	see := func(obj any) {
 		rc, ok := obj.(*v1alpha1.RemoteCredential)
-		if !ok || rc.Namespace != benchNS || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
+		if !ok || rc.Namespace != ns || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
 			return
 		}
 		now := time.Now()
@@ -655,6 +720,15 @@ func printTable(o options, rs []result) {
 	row("restart over N refreshing hourly: API writes in the first minute", "0", func(r result) string { return strconv.Itoa(r.restartLongWrites) })
 	row("restart over N refreshing hourly: credential reads in the first minute (target)", "≤ 2·N·60s/1h", func(r result) string {
 		return fmt.Sprintf("%d (≤ %d)", r.restartLongCalls, 2*r.n*60/int(restartLongRefresh.Seconds()))
+	})
+	row("inventory off: cold sync vendor calls / time to all Ready / peak RSS", "", func(r result) string {
+		return fmt.Sprintf("%d / %s / %s", r.coldCalls, secs(r.cold), mib(r.peakRSS))
+	})
+	row("inventory on: cold sync list calls + GETs / time to all Ready / peak RSS", "⌈N/500⌉ + 0", func(r result) string {
+		return fmt.Sprintf("%d + %d / %s / %s", r.invColdLists, r.invColdGets, secs(r.invCold), mib(r.invPeakRSS))
+	})
+	row("inventory on: restart, first minute: list calls + GETs, API writes", "≤ one sweep", func(r result) string {
+		return fmt.Sprintf("%d + %d, %d", r.invRestartLists, r.invRestartGets, r.invRestartWrites)
 	})
 	row("manager RSS after cold sync / after idle", "", func(r result) string { return mib(r.rssAfterCold) + " / " + mib(r.rssAfterIdle) })
 	row("manager peak RSS", "≤ 150 MiB at 10k", func(r result) string { return mib(r.peakRSS) })

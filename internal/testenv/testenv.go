@@ -108,6 +108,25 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 	return env, cfg, nil
 }
 
+// StartBare starts a control plane without credsync's CRDs: a cluster
+// credsync is not installed in.
+func StartBare() (*envtest.Environment, *rest.Config, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	assets, err := assets(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, Scheme: Scheme()}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("start control plane: %w", err)
+	}
+	return env, cfg, nil
+}
+
 // Tool returns the path of the command name on PATH for a test. Without it
 // the test is skipped, except in CI (CI set), where .ci/run provides every
 // tool and a missing one is an error; hint says where it comes from.

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds kubectl-credsync's release archives for linux and darwin, amd64 and
+# arm64, into DIST (default dist/), reproducibly (the same sources and Go
+# give the same bytes), and writes the Krew manifest with their sha256 into
+# DIST/krew/credsync.yaml.
+#   VERSION=v0.1.0 DIST=dist bash hack/plugin-dist.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION="${VERSION:?set VERSION, e.g. v0.1.0}"
+DIST="${DIST:-dist}"
+GO="${GO:-go}"
+mkdir -p "$DIST/krew"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+subst=(-e "s|\${VERSION}|$VERSION|g")
+for platform in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64; do
+  os="${platform%/*}" arch="${platform#*/}"
+  echo "building kubectl-credsync $VERSION for $os/$arch" >&2
+  mkdir -p "$work/$os-$arch"
+  CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" "$GO" build -trimpath -buildvcs=false \
+    -ldflags "-s -w -X github.com/credsync/credsync/internal/plugin.Version=$VERSION" \
+    -o "$work/$os-$arch/kubectl-credsync" ./cmd/kubectl-credsync
+  cp README.md "$work/$os-$arch/README.md"
+  archive="$DIST/kubectl-credsync_${VERSION}_${os}_${arch}.tar.gz"
+  # Fixed order, times and owners, and no name or time in the gzip header:
+  # the archive's bytes depend on its files alone.
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/$os-$arch" -cf - kubectl-credsync README.md \
+    | gzip -n -9 > "$archive"
+  sum="$(sha256sum "$archive" | cut -d' ' -f1)"
+  subst+=(-e "s|\${SHA256_${os}_${arch}}|$sum|g")
+  echo "$sum  $(basename "$archive")" >> "$work/SHA256SUMS"
+done
+sed "${subst[@]}" plugins/krew/credsync.yaml > "$DIST/krew/credsync.yaml"
+sort -k2 "$work/SHA256SUMS" > "$DIST/SHA256SUMS"
+echo "$DIST"

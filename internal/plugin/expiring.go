@@ -1,0 +1,151 @@
+package plugin
+
+import (
+	"encoding/csv"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+func newExpiring(o *Options) *cobra.Command {
+	var (
+		within        string
+		allNamespaces bool
+		output        string
+	)
+	cmd := &cobra.Command{
+		Use:   "expiring",
+		Short: "List the credentials that expire within a window or have expired, soonest first, with their owner",
+		Long: `Lists every credential whose vendor reports an expiry within --within from
+now, or in the past, soonest first, with its owner (the Tines owner's email, the
+Elastic user, the PlainID owner), provider and namespace. The exit status is 1
+when any has expired, so it can gate a CI job.`,
+		Example: `  kubectl credsync expiring -A
+  kubectl credsync expiring --within 90d -n team-a -o csv > expiring.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			window, err := parseWindow(within)
+			if err != nil {
+				return fmt.Errorf("--within: %w", err)
+			}
+			return o.expiring(window, allNamespaces, output)
+		},
+	}
+	cmd.Flags().StringVar(&within, "within", "30d", "Window from now: 30d, 12h, 1d12h")
+	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "In every namespace")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: csv, json or yaml; default: a table")
+	return cmd
+}
+
+func (o *Options) expiring(window time.Duration, allNamespaces bool, output string) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	var opts []client.ListOption
+	if !allNamespaces {
+		ns, err := o.Namespace()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, client.InNamespace(ns))
+	}
+	ctx, cancel := ctx()
+	defer cancel()
+	list := &v1alpha1.RemoteCredentialList{}
+	if err := c.List(ctx, list, opts...); err != nil {
+		return friendly(err, "")
+	}
+	now := o.Clock.Now()
+	found := expiringWithin(list.Items, now.Add(window))
+	switch output {
+	case "":
+		if len(found) == 0 {
+			fmt.Fprintf(o.Out, "No credential expires within %s.\n", humanDuration(window))
+		} else if err := expiringTable(found, allNamespaces, now).write(o.Out, o.Width); err != nil {
+			return err
+		}
+	case "csv":
+		if err := expiringCSV(o, found, now); err != nil {
+			return err
+		}
+	default:
+		items := &v1alpha1.RemoteCredentialList{Items: found}
+		if err := printObjects(o.Out, output, items); err != nil {
+			return err
+		}
+	}
+	expired := 0
+	for i := range found {
+		if !found[i].Status.ExpiresAt.After(now) {
+			expired++
+		}
+	}
+	if expired > 0 {
+		return finding{msg: fmt.Sprintf("%d credentials have expired", expired)}
+	}
+	return nil
+}
+
+// expiringWithin are the credentials that expire before until (or have
+// expired), soonest first, then by namespace and name.
+func expiringWithin(rcs []v1alpha1.RemoteCredential, until time.Time) []v1alpha1.RemoteCredential {
+	var out []v1alpha1.RemoteCredential
+	for _, rc := range rcs {
+		if exp := rc.Status.ExpiresAt; exp != nil && !exp.After(until) {
+			out = append(out, rc)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Status.ExpiresAt.Equal(b.Status.ExpiresAt) {
+			return a.Status.ExpiresAt.Before(b.Status.ExpiresAt)
+		}
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	return out
+}
+
+func expiringTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.Time) *table {
+	t := &table{header: []string{"NAME", "PROVIDER", "VENDOR", "OWNER", "EXPIRES", "IN"}, shrink: []int{3, 0, 1}}
+	if withNamespace {
+		t.header = append([]string{"NAMESPACE"}, t.header...)
+		t.shrink = []int{4, 1, 2, 0}
+	}
+	for _, rc := range rcs {
+		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner()),
+			rc.Status.ExpiresAt.UTC().Format(time.DateOnly), relative(rc.Status.ExpiresAt.Time, now)}
+		if withNamespace {
+			row = append([]string{rc.Namespace}, row...)
+		}
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func expiringCSV(o *Options, rcs []v1alpha1.RemoteCredential, now time.Time) error {
+	w := csv.NewWriter(o.Out)
+	if err := w.Write([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name", "expires_at", "expired"}); err != nil {
+		return err
+	}
+	for _, rc := range rcs {
+		if err := w.Write([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner(), rc.Status.Name,
+			rc.Status.ExpiresAt.UTC().Format(time.RFC3339), fmt.Sprint(!rc.Status.ExpiresAt.After(now))}); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
+}

@@ -1,0 +1,75 @@
+package plugin
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+// A long list, as wide as it needs without a terminal, and cut to fit an
+// 80-column terminal: the owner column gives way first, then the name.
+func TestExpiringTableWidth(t *testing.T) {
+	var rcs []v1alpha1.RemoteCredential
+	for i := range 40 {
+		exp := metav1.NewTime(t0.Add(time.Duration(i-3) * 36 * time.Hour))
+		rc := v1alpha1.RemoteCredential{ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("team-%c", 'a'+i%5), Name: fmt.Sprintf("credential-with-a-rather-long-name-%02d", i)}}
+		rc.Spec.ProviderRef.Name = "tines-prod"
+		rc.Status.Vendor, rc.Status.ExpiresAt = "tines", &exp
+		rc.Status.Tines = &v1alpha1.TinesCredentialStatus{OwnerEmail: fmt.Sprintf("someone.with.a.long.address-%d@platform-team.example.com", i)}
+		rcs = append(rcs, rc)
+	}
+	found := expiringWithin(rcs, t0.Add(30*24*time.Hour))
+	for _, width := range []int{0, 80, 40} {
+		var b bytes.Buffer
+		if err := expiringTable(found, true, t0).write(&b, width); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, fmt.Sprintf("expiring-long-width-%d.txt", width), b.String())
+		if width == 0 {
+			continue
+		}
+		for i, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			if n := runes(line); n > width && width >= 80 {
+				t.Errorf("width %d, line %d is %d columns: %q", width, i, n, line)
+			}
+		}
+	}
+}
+
+func TestHumanTimes(t *testing.T) {
+	cases := map[time.Duration]string{
+		12*24*time.Hour + time.Hour: "12 days", 47 * time.Hour: "47 hours", 3 * time.Hour: "3 hours", 90 * time.Minute: "90 minutes",
+		5 * time.Minute: "5 minutes", 119 * time.Second: "119 seconds", time.Second: "1 second",
+	}
+	for d, want := range cases {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+	if got := expiry(t0.Add(-72*time.Hour), t0); got != "expired 3 days ago" {
+		t.Errorf("expiry = %q", got)
+	}
+	if got := relative(t0.Add(48*time.Hour), t0); got != "in 2 days" {
+		t.Errorf("relative = %q", got)
+	}
+}
+
+func TestParseWindow(t *testing.T) {
+	good := map[string]time.Duration{"30d": 30 * 24 * time.Hour, "12h": 12 * time.Hour, "1d12h": 36 * time.Hour, "0d": 0, "90m": 90 * time.Minute}
+	for in, want := range good {
+		if got, err := parseWindow(in); err != nil || got != want {
+			t.Errorf("parseWindow(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "soon", "d", "-1d", "1.5d", "30 d", "1d-2h", "x30d"} {
+		if _, err := parseWindow(in); err == nil {
+			t.Errorf("parseWindow(%q) accepted", in)
+		}
+	}
+}

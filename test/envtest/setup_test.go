@@ -1,0 +1,242 @@
+// Package envtest_test checks hack/setup-envtest.sh: that kube-apiserver and
+// etcd built from Go modules use exactly the module versions kubernetes'
+// own go.mod requires, and that the download step gives up fast when it
+// cannot download.
+package envtest_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// script is hack/setup-envtest.sh (go test runs in this package's directory).
+func script(t *testing.T) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "hack", "setup-envtest.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// run runs the script with env added to the environment, without
+// KUBEBUILDER_ASSETS when noAssets, and returns its stdout and stderr.
+func run(ctx context.Context, t *testing.T, noAssets bool, env ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "bash", script(t))
+	for _, kv := range os.Environ() {
+		if noAssets && strings.HasPrefix(kv, "KUBEBUILDER_ASSETS=") {
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// Killing bash leaves its children (go run, setup-envtest) holding the
+	// pipes: do not wait for them for ever.
+	cmd.WaitDelay = 10 * time.Second
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// lastLine is the script's answer: the last line of its stdout.
+func lastLine(stdout string) string {
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	return lines[len(lines)-1]
+}
+
+// requires parses a go.mod's require directives (single and blocks) into
+// module path → version, and returns the modules it replaces with a local
+// directory (kubernetes' staging modules).
+func requires(t *testing.T, gomod string) (req map[string]string, local map[string]bool) {
+	t.Helper()
+	req, local = map[string]string{}, map[string]bool{}
+	block := ""
+	sc := bufio.NewScanner(strings.NewReader(gomod))
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+			continue
+		case block != "" && f[0] == ")":
+			block = ""
+			continue
+		case len(f) == 2 && f[1] == "(":
+			block = f[0]
+			continue
+		}
+		verb := block
+		if verb == "" {
+			verb, f = f[0], f[1:]
+		}
+		switch verb {
+		case "require":
+			if len(f) != 2 {
+				t.Fatalf("kubernetes.go.mod: cannot parse require %q", sc.Text())
+			}
+			req[f[0]] = f[1]
+		case "replace":
+			// path [version] => ./dir
+			if n := len(f); n >= 3 && f[n-2] == "=>" && strings.HasPrefix(f[n-1], ".") {
+				local[f[0]] = true
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return req, local
+}
+
+// TestBuildPinnedToKubernetesGoMod runs the script as the tests do (in CI,
+// whose cache starts empty, the first run builds) and checks that every
+// module kubernetes' go.mod requires went into the build at exactly that
+// version, each staging module at its published version.
+func TestBuildPinnedToKubernetesGoMod(t *testing.T) {
+	stdout, stderr, err := run(context.Background(), t, false)
+	if err != nil {
+		t.Fatalf("hack/setup-envtest.sh: %v\n%s", err, stderr)
+	}
+	dir := lastLine(stdout)
+	modules, err1 := os.ReadFile(filepath.Join(dir, "modules.txt"))
+	gomod, err2 := os.ReadFile(filepath.Join(dir, "kubernetes.go.mod"))
+	if errors.Is(err1, os.ErrNotExist) || errors.Is(err2, os.ErrNotExist) {
+		t.Skipf("%s has no modules.txt and kubernetes.go.mod, so its binaries were not built from Go modules by this "+
+			"script (KUBEBUILDER_ASSETS, a setup-envtest download, or a cache from an older script): no build to check", dir)
+	}
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+
+	built := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(modules)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			t.Fatalf("modules.txt: cannot parse %q", line)
+		}
+		built[f[0]] = f[1]
+	}
+	k8s := built["k8s.io/kubernetes"]
+	if !strings.HasPrefix(k8s, "v1.") {
+		t.Fatalf("modules.txt: k8s.io/kubernetes at %q, want v1.x.y", k8s)
+	}
+	staging := "v0." + strings.TrimPrefix(k8s, "v1.")
+
+	req, local := requires(t, string(gomod))
+	if len(req) < 50 || len(local) < 10 {
+		t.Fatalf("kubernetes.go.mod: %d requires and %d staging modules: not kubernetes' go.mod?", len(req), len(local))
+	}
+	for path, want := range req {
+		if local[path] {
+			want = staging
+		}
+		if got, ok := built[path]; !ok {
+			t.Errorf("%s: required by kubernetes' go.mod at %s, missing from modules.txt", path, want)
+		} else if got != want {
+			t.Errorf("%s: built at %s, kubernetes' go.mod requires %s", path, got, want)
+		}
+	}
+	// etcd is the server kubernetes requires, so it is pinned above too.
+	if _, ok := req["go.etcd.io/etcd/server/v3"]; !ok {
+		t.Errorf("kubernetes' go.mod does not require go.etcd.io/etcd/server/v3: which etcd was built?")
+	}
+	t.Logf("%s: %d modules, all %d of kubernetes %s's requires at its versions", dir, len(built), len(req), k8s)
+}
+
+// TestDownloadGivesUpFast runs only the download step
+// (CREDSYNC_ENVTEST_DOWNLOAD_ONLY) into an empty cache: when no download is
+// possible it must fail within seconds, saying so, and leave no files.
+func TestDownloadGivesUpFast(t *testing.T) {
+	// Refused: nothing listens on this port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + l.Addr().String() + "/envtest-releases.yaml"
+	l.Close()
+
+	// Hanging: a server that accepts and never answers, as behind a
+	// firewall that drops packets; the download timeout must end it.
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hang) })
+
+	cases := []struct {
+		name string
+		env  []string
+	}{
+		{"refused", []string{"SETUP_ENVTEST_INDEX=" + refused}},
+		{"hanging", []string{"SETUP_ENVTEST_INDEX=" + srv.URL + "/envtest-releases.yaml", "CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT=5"}},
+		// The real index: offline (as in CI) it fails at once; online it
+		// downloads (~100 MB, seconds), which passes too.
+		{"default", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "default" && testing.Short() {
+				t.Skip("may download ~100 MB; not in -short mode")
+			}
+			cache := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			start := time.Now()
+			stdout, stderr, err := run(ctx, t, true, append(c.env, "CREDSYNC_CACHE="+cache, "CREDSYNC_ENVTEST_DOWNLOAD_ONLY=1")...)
+			took := time.Since(start)
+			if ctx.Err() != nil {
+				t.Fatalf("still running after %s\nstderr:\n%s", took.Round(time.Second), stderr)
+			}
+			if c.name == "default" && err == nil {
+				dir := lastLine(stdout)
+				for _, bin := range []string{"kube-apiserver", "etcd"} {
+					if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+						t.Errorf("download succeeded, but: %v", err)
+					}
+				}
+				if !strings.HasPrefix(dir, cache) {
+					t.Errorf("download succeeded into %s, want under %s", dir, cache)
+				}
+				t.Logf("online: downloaded in %s", took.Round(time.Second))
+				return
+			}
+			if err == nil {
+				t.Fatalf("exit 0, want a failure; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			}
+			if !strings.Contains(stderr, "no download") {
+				t.Errorf("stderr does not say \"no download\":\n%s", stderr)
+			}
+			if strings.TrimSpace(stdout) != "" {
+				t.Errorf("stdout %q, want nothing (no directory to print)", stdout)
+			}
+			left, err := filepath.Glob(filepath.Join(cache, "envtest", "*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) > 0 {
+				t.Errorf("left behind in the cache: %v", left)
+			}
+			t.Logf("gave up after %s", took.Round(100*time.Millisecond))
+		})
+	}
+}
