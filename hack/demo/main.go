@@ -130,6 +130,15 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 	if err := check(list); err != nil {
 		return err
 	}
+	bin, err := filepath.Abs(filepath.Dir(manager))
+	if err != nil {
+		return err
+	}
+	step("the kubectl plugin (" + filepath.Join(bin, "kubectl-credsync") + "): kubectl credsync expiring -A")
+	if err := plugin(ctx, kubectl, kubeconfig, bin, "expiring", "-A"); err != nil {
+		return err
+	}
+	fmt.Println()
 	if once {
 		step("demo check passed")
 		return nil
@@ -137,14 +146,18 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 	fmt.Printf(`The control plane, fake vendors and manager keep running. Explore with:
 
     export KUBECONFIG=%s
+    export PATH=%s:$PATH                         # the kubectl plugin: kubectl credsync --help
+    kubectl credsync expiring -A                 # what expires within 30 days, and who owns it
+    kubectl credsync status retired-pagerduty-key  # why it is red, and what to do
+    kubectl credsync sync github-token --wait    # sync one now and print the outcome
+    kubectl credsync inventory tines-prod        # the Tines credentials nobody declared
+    kubectl credsync inventory tines-prod --adopt -o yaml   # ... as manifests to commit
     kubectl get credsync -A
     kubectl get remotecredential slack-webhook -o yaml
-    kubectl get credentialprovider tines-prod -o jsonpath='{.status.inventory}'   # the credentials nobody declared
-    kubectl annotate remotecredential github-token credsync.io/sync-requested-at="$(date -Is)" --overwrite
 
 Manager log: %s
 Press Ctrl-C to stop everything and remove these files.
-`, kubeconfig, logPath)
+`, kubeconfig, bin, logPath)
 	<-ctx.Done()
 	fmt.Println()
 	return nil
@@ -184,6 +197,17 @@ func printTail(logPath string) {
 	for _, l := range lines {
 		fmt.Fprintln(os.Stderr, "    "+l)
 	}
+}
+
+// plugin runs kubectl credsync args, the plugin found on PATH in bin.
+func plugin(ctx context.Context, kubectl, kubeconfig, bin string, args ...string) error {
+	cmd := exec.CommandContext(ctx, kubectl, append(append([]string{"credsync"}, args...), "--kubeconfig", kubeconfig)...)
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl credsync %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 func kubectlRun(ctx context.Context, kubectl, kubeconfig string, stdin []byte, out *os.File, args ...string) error {

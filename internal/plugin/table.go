@@ -99,15 +99,18 @@ func humanDuration(d time.Duration) string {
 		}
 		return fmt.Sprintf("%d %ss", n, name)
 	}
+	// Rounded to the unit: a key created 8 days 23 hours ago with a 9-day
+	// life "expires in 9 days".
+	round := func(u time.Duration) int64 { return int64((d + u/2) / u) }
 	switch {
 	case d >= 48*time.Hour:
-		return unit(int64(d/(24*time.Hour)), "day")
+		return unit(round(24*time.Hour), "day")
 	case d >= 2*time.Hour:
-		return unit(int64(d/time.Hour), "hour")
+		return unit(round(time.Hour), "hour")
 	case d >= 2*time.Minute:
-		return unit(int64(d/time.Minute), "minute")
+		return unit(round(time.Minute), "minute")
 	}
-	return unit(int64(d/time.Second), "second")
+	return unit(round(time.Second), "second")
 }
 
 // relative says when t is from now: "in 12 days", "3 hours ago".
