@@ -54,11 +54,9 @@ func tinesFakeOf(t *testing.T, n int) (*tinestest.Server, []int64) {
 // inventory every interval.
 func inventoryProvider(t *testing.T, ns string, fake *tinestest.Server, interval time.Duration) {
 	t.Helper()
-	create(t, apiKeySecret(ns, "tines-api", tinesKey))
-	spec := tinesSpec("tines-api")
-	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
-	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: interval}}
-	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
+	tinesProviderAt(t, ns, fake, tinesKey, func(spec *v1alpha1.CredentialProviderSpec) {
+		spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: interval}}
+	})
 }
 
 // waitInventoried waits until the provider's last sweep listed total

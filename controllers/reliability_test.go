@@ -41,6 +41,19 @@ func tinesCredentialsAt(t *testing.T, fake *tinestest.Server, ns string, n int) 
 	return ids, rcs
 }
 
+// tinesProviderAt creates a Secret holding key and a CredentialProvider
+// "tines" of fake in ns; mutate edits its spec first.
+func tinesProviderAt(t *testing.T, ns string, fake *tinestest.Server, key string, mutate ...func(*v1alpha1.CredentialProviderSpec)) {
+	t.Helper()
+	create(t, apiKeySecret(ns, "tines-api", key))
+	spec := tinesSpec("tines-api")
+	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
+	for _, m := range mutate {
+		m(&spec)
+	}
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
+}
+
 func totalCalls(ids []string) int {
 	n := 0
 	for _, id := range ids {
@@ -60,10 +73,7 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	fake := tinestest.NewServer(tinesKey)
 	defer fake.Close()
 	ns := newNamespace(t)
-	create(t, apiKeySecret(ns, "tines-api", revokedKey))
-	spec := tinesSpec("tines-api")
-	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
-	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
+	tinesProviderAt(t, ns, fake, revokedKey)
 	start := time.Now()
 	const n = 10
 	_, rcs := tinesCredentialsAt(t, fake, ns, n)
@@ -112,10 +122,7 @@ func TestKeyRevokedWhileSynced(t *testing.T) {
 	fake := tinestest.NewServer(tinesKey)
 	defer fake.Close()
 	ns := newNamespace(t)
-	create(t, apiKeySecret(ns, "tines-api", tinesKey))
-	spec := tinesSpec("tines-api")
-	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
-	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
+	tinesProviderAt(t, ns, fake, tinesKey)
 	waitProviderValid(t, ns, "tines")
 	ids, rcs := tinesCredentialsAt(t, fake, ns, 5)
 	for _, rc := range rcs {

@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,24 +62,10 @@ func (c *InventoryCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *InventoryCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.elected != nil {
-		select {
-		case <-c.elected:
-		default:
-			return // not the leader: the leader reports
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	namespaced := &v1alpha1.CredentialProviderList{}
 	cluster := &v1alpha1.ClusterCredentialProviderList{}
-	for _, list := range []client.ObjectList{namespaced, cluster} {
-		if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-			for _, d := range []*prometheus.Desc{c.credentials, c.up, c.lastSweep} {
-				ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("list providers: %w", err))
-			}
-			return
-		}
+	if !listAsLeader(ch, c.reader, c.elected, []*prometheus.Desc{c.credentials, c.up, c.lastSweep}, namespaced, cluster) {
+		return
 	}
 	for i := range namespaced.Items {
 		p := &namespaced.Items[i]

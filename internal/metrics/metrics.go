@@ -159,21 +159,8 @@ func (c *CredentialCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *CredentialCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.elected != nil {
-		select {
-		case <-c.elected:
-		default:
-			return // not the leader: the leader reports
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	list := &v1alpha1.RemoteCredentialList{}
-	// Read-only walk over the cache: no deep copies.
-	if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		for _, d := range []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastSync, c.refresh} {
-			ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("list RemoteCredentials: %w", err))
-		}
+	if !listAsLeader(ch, c.reader, c.elected, []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastSync, c.refresh}, list) {
 		return
 	}
 	for i := range list.Items {
@@ -216,6 +203,31 @@ func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.
 	if at, ok := c.lastSyncs.LastSync(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, rc.UID); ok {
 		gauge(c.lastSync, float64(at.Unix()))
 	}
+}
+
+// listAsLeader fills lists from the cache, read-only (no deep copies), once
+// elected is closed (nil: at once): of several replicas only the leader,
+// which does the work, reports. It reports whether to collect; a failed
+// list is an invalid metric of each of descs.
+func listAsLeader(ch chan<- prometheus.Metric, reader client.Reader, elected <-chan struct{}, descs []*prometheus.Desc, lists ...client.ObjectList) bool {
+	if elected != nil {
+		select {
+		case <-elected:
+		default:
+			return false // not the leader: the leader reports
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, list := range lists {
+		if err := reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			for _, d := range descs {
+				ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("list %T: %w", list, err))
+			}
+			return false
+		}
+	}
+	return true
 }
 
 func boolValue(b bool) float64 {

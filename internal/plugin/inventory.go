@@ -47,11 +47,7 @@ func (o *Options) inventory(name string, cluster, adopt bool, output string) err
 	if adopt && output != "yaml" && output != "json" {
 		return errors.New("--adopt prints manifests: add -o yaml (or -o json)")
 	}
-	c, err := o.Client()
-	if err != nil {
-		return err
-	}
-	ns, err := o.Namespace()
+	c, ns, err := o.clientIn()
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,17 @@ func (o *Options) Client() (client.Client, error) {
 	return c, nil
 }
 
+// clientIn returns a client and the namespace of the flags or the
+// kubeconfig context.
+func (o *Options) clientIn() (client.Client, string, error) {
+	c, err := o.Client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := o.Namespace()
+	return c, ns, err
+}
+
 // Namespace returns the namespace of the flags or the kubeconfig context.
 func (o *Options) Namespace() (string, error) {
 	ns, _, err := o.Flags.ToRawKubeConfigLoader().Namespace()

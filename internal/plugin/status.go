@@ -37,11 +37,7 @@ func newStatus(o *Options) *cobra.Command {
 }
 
 func (o *Options) status(name, output string) error {
-	c, err := o.Client()
-	if err != nil {
-		return err
-	}
-	ns, err := o.Namespace()
+	c, ns, err := o.clientIn()
 	if err != nil {
 		return err
 	}

@@ -86,31 +86,13 @@ func FreeAddr() (string, error) {
 }
 
 // Start starts a control plane with the CRDs of config/crd/bases.
-func Start() (*envtest.Environment, *rest.Config, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, nil, err
-	}
-	assets, err := assets(root)
-	if err != nil {
-		return nil, nil, err
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                Scheme(),
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return nil, nil, fmt.Errorf("start control plane: %w", err)
-	}
-	return env, cfg, nil
-}
+func Start() (*envtest.Environment, *rest.Config, error) { return start(true) }
 
 // StartBare starts a control plane without credsync's CRDs: a cluster
 // credsync is not installed in.
-func StartBare() (*envtest.Environment, *rest.Config, error) {
+func StartBare() (*envtest.Environment, *rest.Config, error) { return start(false) }
+
+func start(crds bool) (*envtest.Environment, *rest.Config, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, nil, err
@@ -120,6 +102,10 @@ func StartBare() (*envtest.Environment, *rest.Config, error) {
 		return nil, nil, err
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets, Scheme: Scheme()}
+	if crds {
+		env.CRDDirectoryPaths = []string{filepath.Join(root, "config", "crd", "bases")}
+		env.ErrorIfCRDPathMissing = true
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, nil, fmt.Errorf("start control plane: %w", err)

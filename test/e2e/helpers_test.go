@@ -23,6 +23,7 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/testenv"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 )
 
 const (
@@ -206,7 +207,10 @@ func create(t *testing.T, obj client.Object) {
 
 // tinesProvider creates a Secret and a CredentialProvider named "tines" in
 // ns, pointing at the fake Tines tenant.
-func tinesProvider(t *testing.T, ns string) {
+func tinesProvider(t *testing.T, ns string) { tinesProviderAt(t, ns, tinesFake) }
+
+// tinesProviderAt is tinesProvider pointing at fake.
+func tinesProviderAt(t *testing.T, ns string, fake *tinestest.Server) {
 	t.Helper()
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"},
@@ -215,8 +219,8 @@ func tinesProvider(t *testing.T, ns string) {
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
 		Spec: v1alpha1.CredentialProviderSpec{
-			Tines:    &v1alpha1.TinesProvider{URL: tinesFake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
-			CABundle: tinesFake.CABundle(),
+			Tines:    &v1alpha1.TinesProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
+			CABundle: fake.CABundle(),
 		},
 	})
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -29,17 +27,7 @@ func TestRestartSpreadsChecksOverTheRefreshInterval(t *testing.T) {
 	fake := tinestest.NewServer(tinesKey)
 	defer fake.Close()
 	ns := newNamespace(t)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"},
-		Data:       map[string][]byte{"apiKey": []byte(tinesKey)},
-	})
-	create(t, &v1alpha1.CredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
-		Spec: v1alpha1.CredentialProviderSpec{
-			Tines:    &v1alpha1.TinesProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
-			CABundle: fake.CABundle(),
-		},
-	})
+	tinesProviderAt(t, ns, fake)
 	deleteLeasesAfter(t, leaseName)
 	first := startManager(t, "restart-1")
 	first.waitReady(t)
