@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -83,6 +84,9 @@ func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{RequeueAfter: max(requeue, time.Second)}, nil
 }
 
+// providerWorkers is how many providers of a kind are checked at once.
+const providerWorkers = 4
+
 // recountDelay gathers the RemoteCredential changes of a burst (a GitOps
 // sync, a cold start) into one recount of their provider's inventory.
 const recountDelay = 5 * time.Second
@@ -131,6 +135,10 @@ func (r *providerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.
 		For(account.NewProvider(r.Kind), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.RemoteCredential{}, r.recount(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A provider's check and sweep call its vendor: a slow vendor must
+		// not hold the others back. One provider is never checked twice at
+		// once (controller-runtime's queue).
+		WithOptions(controller.Options{MaxConcurrentReconciles: providerWorkers}).
 		Named(map[string]string{
 			v1alpha1.CredentialProviderKind:        "credentialprovider",
 			v1alpha1.ClusterCredentialProviderKind: "clustercredentialprovider",
