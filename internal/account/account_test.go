@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -572,5 +573,53 @@ func TestSweepStopsEndlessPagination(t *testing.T) {
 	res := e.sweep()
 	if !errors.Is(res.Err, vendors.ErrInvalidResponse) || res.Listing != nil {
 		t.Fatalf("sweep: %+v, want an invalid response", res)
+	}
+}
+
+// A 401 on a page makes the provider check its key again, and reads wait
+// for that check; the sweep fails as Unauthorized.
+func TestSweepUnauthorizedChecksTheKey(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	e.credential(60)
+	e.check()
+	e.fake.FailNext(tinestest.ListID, vendortest.Unauthorized)
+	res := e.sweep()
+	if !errors.Is(res.Err, vendors.ErrUnauthorized) {
+		t.Fatalf("sweep: %+v, want unauthorized", res)
+	}
+	if e.suspects.Load() != 1 || !errors.Is(e.lookup().Blocked, ErrPending) {
+		t.Fatalf("after a 401 on a page: OnSuspect %d, reads %v; want a key check, reads waiting", e.suspects.Load(), e.lookup().Blocked)
+	}
+	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
+		t.Fatalf("the key check: %+v", st)
+	}
+}
+
+// endless is a vendor client whose list never ends: every page names a
+// next one never seen before.
+type endless struct{ vendors.Client }
+
+func (endless) Verify(context.Context) error { return nil }
+func (endless) Close()                       {}
+func (endless) ListPage(_ context.Context, _ *v1alpha1.Inventory, cursor string) (*vendors.Page, error) {
+	n, _ := strconv.Atoi(cursor)
+	return &vendors.Page{Next: strconv.Itoa(n + 1)}, nil
+}
+
+// A list that never ends stops after 10,000 pages with an invalid response.
+func TestSweepStopsAfterMaxPages(t *testing.T) {
+	e := newEnv(t)
+	reg := vendors.NewRegistry(vendors.Vendor{
+		Name: "stub", Selected: func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
+		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef { return vendors.SecretRef{Name: "tines-api", Keys: []string{"apiKey"}} },
+		New:       func(vendors.Config) (vendors.Client, error) { return endless{}, nil },
+	})
+	e.accounts = New(Options{Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock})
+	e.withInventory(time.Hour)
+	e.check()
+	res := e.sweep()
+	if !errors.Is(res.Err, vendors.ErrInvalidResponse) || !strings.Contains(res.Err.Error(), "did not end after 10000 pages") || res.Listing != nil {
+		t.Fatalf("sweep: %+v", res)
 	}
 }

@@ -126,7 +126,7 @@ func (s *store) putSweep(items []vendors.Item, at time.Time, keep time.Duration)
 	for _, it := range items {
 		listed[it.Ref] = true
 		old, ok := s.answers[it.Ref]
-		if it.Partial || (ok && old.at.After(at)) {
+		if it.Partial() || (ok && old.at.After(at)) {
 			continue
 		}
 		s.answers[it.Ref] = answer{cred: it.Credential, at: at, keep: max(keep, old.keep)}

@@ -110,11 +110,14 @@ type Page struct {
 type Item struct {
 	Ref        Ref
 	Credential *Credential
-	// Partial: the list answer lacked fields its Get carries (an item
-	// that cannot vouch for them): it counts for the inventory but does
-	// not serve as a read of the credential.
-	Partial bool
+	// Missing names the fields its Get carries that the list answer did
+	// not (an item that cannot vouch for them): such an item counts for
+	// the inventory but does not serve as a read of the credential.
+	Missing []string
 }
+
+// Partial reports whether the item lacks fields its Get carries.
+func (it *Item) Partial() bool { return len(it.Missing) > 0 }
 
 // SecretRef names the Secret a provider authenticates with and the keys
 // the vendor needs from it.

@@ -102,7 +102,7 @@ func TestListPageScope(t *testing.T) {
 			}
 			assertNoSecret(t, page)
 			for _, it := range page.Items {
-				if it.Partial {
+				if it.Partial() {
 					t.Errorf("item %s is partial", it.Ref.ID)
 				}
 				st := status(it.Credential)

@@ -117,8 +117,8 @@ func TestListPagePages(t *testing.T) {
 		}
 		assertPageHasNoSecret(t, srv, page)
 		for _, it := range page.Items {
-			if it.Partial || it.Ref.UserID != "" {
-				t.Errorf("item %+v: partial %v, want a complete item named by id", it.Ref, it.Partial)
+			if it.Partial() || it.Ref.UserID != "" {
+				t.Errorf("item %+v: missing %v, want a complete item named by id", it.Ref, it.Missing)
 			}
 		}
 		listed = append(listed, itemIDs(page)...)

@@ -135,9 +135,13 @@ func listItem(raw json.RawMessage) (vendors.Item, error) {
 	if err != nil {
 		return vendors.Item{}, err
 	}
-	_, expiry := fields["expires_at"]
-	_, owner := fields["owner"]
-	return vendors.Item{Ref: vendors.Ref{ID: b.ID.String()}, Credential: cred, Partial: !expiry || !owner}, nil
+	item := vendors.Item{Ref: vendors.Ref{ID: b.ID.String()}, Credential: cred}
+	for _, f := range []string{"expires_at", "owner"} {
+		if _, ok := fields[f]; !ok {
+			item.Missing = append(item.Missing, f)
+		}
+	}
+	return item, nil
 }
 
 // onList reports whether u is a page of the tenant's credentials list:

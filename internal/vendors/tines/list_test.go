@@ -130,7 +130,7 @@ func TestListPageWalksAllPages(t *testing.T) {
 
 	for _, p := range pages {
 		for _, it := range p.Items {
-			if it.Partial {
+			if it.Partial() {
 				t.Errorf("item %s is partial, want complete (the list has expires_at and owner)", it.Ref.ID)
 			}
 			if it.Ref.UserID != "" {
@@ -187,8 +187,12 @@ func TestListPagePartialItems(t *testing.T) {
 				t.Fatalf("page = %d items, next %q; want 3, none", len(page.Items), page.Next)
 			}
 			for _, it := range page.Items {
-				if it.Partial != omit {
-					t.Errorf("item %s partial = %v, want %v", it.Ref.ID, it.Partial, omit)
+				want := []string(nil)
+				if omit {
+					want = []string{"expires_at", "owner"}
+				}
+				if !slices.Equal(it.Missing, want) || it.Partial() != omit {
+					t.Errorf("item %s missing %v, want %v", it.Ref.ID, it.Missing, want)
 				}
 			}
 			// What a partial item lacks: 101's expiry and every owner.
