@@ -612,8 +612,10 @@ func TestSweepStopsAfterMaxPages(t *testing.T) {
 	e := newEnv(t)
 	reg := vendors.NewRegistry(vendors.Vendor{
 		Name: "stub", Selected: func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
-		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef { return vendors.SecretRef{Name: "tines-api", Keys: []string{"apiKey"}} },
-		New:       func(vendors.Config) (vendors.Client, error) { return endless{}, nil },
+		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef {
+			return vendors.SecretRef{Name: "tines-api", Keys: []string{"apiKey"}}
+		},
+		New: func(vendors.Config) (vendors.Client, error) { return endless{}, nil },
 	})
 	e.accounts = New(Options{Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock})
 	e.withInventory(time.Hour)
