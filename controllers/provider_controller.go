@@ -107,14 +107,17 @@ func (r *providerReconciler) recount() handler.EventHandler {
 		}
 		p := account.NewProvider(key.Kind)
 		name := types.NamespacedName{Namespace: key.Namespace, Name: key.Name}
-		if err := r.Get(ctx, name, p); err != nil || p.ProviderSpec().Inventory == nil {
+		// Read-only: no copy of the provider per credential event.
+		if err := r.Get(ctx, name, p, client.UnsafeDisableDeepCopy); err != nil || p.ProviderSpec().Inventory == nil {
 			return
 		}
 		q.AddAfter(reconcile.Request{NamespacedName: name}, recountDelay)
 	}
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueue(ctx, e.Object, q)
+			if !e.IsInInitialList { // at a start, the providers count anyway
+				enqueue(ctx, e.Object, q)
+			}
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			enqueue(ctx, e.ObjectOld, q)

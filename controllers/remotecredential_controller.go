@@ -85,7 +85,7 @@ func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	emit(r.Recorder, rc, credentialEvents(before, rc))
 	wake := wakeAfter(rc, next, now)
-	ctrl.LoggerFrom(ctx).V(1).Info("reconciled", "wakeAfter", wake.String())
+	ctrl.LoggerFrom(ctx).V(1).Info("reconciled", "wakeAfter", wake)
 	return ctrl.Result{RequeueAfter: wake}, nil
 }
 

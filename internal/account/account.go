@@ -194,7 +194,8 @@ func (as *Accounts) Lookup(ctx context.Context, key Key) (Lookup, error) {
 		return Lookup{Account: a, Blocked: a.blocked()}, nil
 	}
 	obj := NewProvider(key.Kind)
-	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj); err != nil {
+	// Only whether it exists: no copy of it per credential.
+	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return Lookup{Blocked: &ProviderError{Reason: v1alpha1.ReasonNotFound, Message: key.String() + " not found"}}, nil
 		}
