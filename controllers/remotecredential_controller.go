@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -114,7 +115,7 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if plan.fresh {
 		maxAge = 0
 	}
-	cred, readAt, err := lk.Account.Read(ctx, ref, maxAge, r.schedule.lastRead(key))
+	cred, readAt, err := lk.Account.Read(ctx, ref, readerOf(rc), maxAge, r.schedule.lastRead(key))
 	if d, ok := vendors.AsDeferred(err); ok {
 		// The budget held the read back: nothing is known, nothing changes;
 		// try again after the wait, spread so the provider's credentials do
@@ -138,6 +139,13 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	cred.ApplyTo(&rc.Status)
 	setSynced(rc, now)
 	return r.schedule.answered(rc, epoch, readAt, interval, true), nil
+}
+
+// readerOf identifies rc to its provider's read store.
+func readerOf(rc *v1alpha1.RemoteCredential) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(rc.UID))
+	return h.Sum64() | 1 // never 0, which means "several readers"
 }
 
 // observe marks the status as computed for the current spec and sync

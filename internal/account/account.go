@@ -204,15 +204,16 @@ func (as *Accounts) Lookup(ctx context.Context, key Key) (Lookup, error) {
 	return Lookup{Blocked: ErrPending}, nil
 }
 
-// Read returns the metadata of the credential ref names: an answer the
-// vendor gave less than maxAge ago and after `after` (the caller's last
-// read) when the account holds one, else the vendor's answer now; and
-// when the vendor was read for it. Concurrent reads of one credential are
+// Read returns the metadata of the credential ref names for reader (a
+// non-zero identity of the asker): an answer the vendor gave less than
+// maxAge ago and after `after` (the reader's last read) when the account
+// holds one, else the vendor's answer now; and when the vendor was read
+// for it. Concurrent reads of one credential are
 // one call. Its errors: ErrInvalidSpec for a reference the vendor cannot
 // read, a *ProviderError or ErrPending when the account cannot read now, a
 // *vendors.DeferredError when the request budget holds the call back, or
 // the vendor's answer (vendors.Error).
-func (a *Account) Read(ctx context.Context, ref vendors.Ref, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
+func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
 	a.mu.Lock()
 	if err := a.blocked(); err != nil {
 		a.mu.Unlock()
@@ -223,7 +224,7 @@ func (a *Account) Read(ctx context.Context, ref vendors.Ref, maxAge time.Duratio
 	if err := a.vendor.CheckRef(ref); err != nil {
 		return nil, time.Time{}, err
 	}
-	cred, at, err := st.read(ref, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
+	cred, at, err := st.read(ref, reader, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
 	if errors.Is(err, vendors.ErrUnauthorized) {
 		a.suspect(c)
 	}

@@ -136,13 +136,19 @@ func (e *env) credential(id int64) vendors.Ref {
 	return vendors.Ref{ID: strconv.FormatInt(id, 10)}
 }
 
+// read reads ref as the reader 1.
 func (e *env) read(ref vendors.Ref, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
+	e.t.Helper()
+	return e.readAs(1, ref, maxAge, after)
+}
+
+func (e *env) readAs(reader uint64, ref vendors.Ref, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
 	e.t.Helper()
 	lk := e.lookup()
 	if lk.Blocked != nil {
 		return nil, time.Time{}, lk.Blocked
 	}
-	return lk.Account.Read(context.Background(), ref, maxAge, after)
+	return lk.Account.Read(context.Background(), ref, reader, maxAge, after)
 }
 
 func TestLookupBeforeTheFirstCheck(t *testing.T) {
@@ -187,48 +193,52 @@ func TestCheckVerifiesTheKeyOnce(t *testing.T) {
 // Reads share answers: a RemoteCredential reuses an answer younger than
 // its own interval and newer than its own last read, so one refreshing
 // every 10s never shows the hourly one's old answer, and the hourly one
-// reuses the 10s one's fresh answer.
+// reuses the 10s one's fresh answer. An answer only one reader asked for
+// is not kept: a second reader reads once, then they share.
 func TestReadsWithMixedIntervals(t *testing.T) {
 	e := newEnv(t)
 	e.check()
 	ref := e.credential(7)
 	const fast, slow = 10 * time.Second, time.Hour
+	const hourly, tenSeconds = 1, 2
+	calls := func() int { return e.fake.Calls("7") }
 
-	// The hourly reader reads first.
-	_, slowRead, err := e.read(ref, slow, time.Time{})
-	if err != nil {
-		t.Fatal(err)
+	// The hourly reader reads first: the only reader, nothing is kept.
+	_, slowRead, err := e.readAs(hourly, ref, slow, time.Time{})
+	if err != nil || calls() != 1 || !slowRead.Equal(t0) {
+		t.Fatalf("first read: %v, %d calls at %s", err, calls(), slowRead)
 	}
-	if e.fake.Calls("7") != 1 || !slowRead.Equal(t0) {
-		t.Fatalf("first read: %d calls at %s", e.fake.Calls("7"), slowRead)
+	if n := e.lookup().Account.store.answers[ref]; n.held() {
+		t.Fatal("an answer only one reader asked for is kept")
 	}
-	// The 10s reader, new, may use that answer: it is younger than 10s.
-	if _, at, _ := e.read(ref, fast, time.Time{}); !at.Equal(t0) || e.fake.Calls("7") != 1 {
-		t.Fatalf("a new reader did not reuse a 0s-old answer: read at %s, %d calls", at, e.fake.Calls("7"))
+	// The 10s reader, new: it reads once; from now on answers are kept.
+	e.clock.Step(time.Second)
+	_, fastRead, err := e.readAs(tenSeconds, ref, fast, time.Time{})
+	if err != nil || calls() != 2 || !fastRead.Equal(t0.Add(time.Second)) {
+		t.Fatalf("second reader: %v, %d calls at %s", err, calls(), fastRead)
 	}
-	fastRead := t0
 	c := tinestest.Sample(7, "renamed")
 	e.fake.Put(c)
 	// Ten seconds on, the 10s reader reads again: the answer it has seen
 	// is not newer than its last read.
 	e.clock.Step(fast)
-	cred, at, err := e.read(ref, fast, fastRead)
-	if err != nil || cred.Name != "renamed" || !at.Equal(t0.Add(fast)) {
-		t.Fatalf("10s later: %v %v at %s, want the vendor's new answer", cred, err, at)
+	cred, at, err := e.readAs(tenSeconds, ref, fast, fastRead)
+	if err != nil || cred.Name != "renamed" || !at.Equal(fastRead.Add(fast)) || calls() != 3 {
+		t.Fatalf("10s later: %v %v at %s after %d calls, want the vendor's new answer", cred, err, at, calls())
 	}
 	fastRead = at
 	// Half an hour on, without the 10s reader, an answer of 30 minutes is
 	// too old for it but fine for the hourly reader.
 	e.clock.Step(30 * time.Minute)
-	if _, at, _ := e.read(ref, slow, slowRead); !at.Equal(fastRead) || e.fake.Calls("7") != 2 {
-		t.Fatalf("hourly reader: read at %s with %d calls, want the 10s reader's answer", at, e.fake.Calls("7"))
+	if cred, at, _ := e.readAs(hourly, ref, slow, slowRead); !at.Equal(fastRead) || cred.Name != "renamed" || calls() != 3 {
+		t.Fatalf("hourly reader: read at %s with %d calls, want the 10s reader's answer", at, calls())
 	}
-	if _, at, _ := e.read(ref, fast, fastRead); !at.Equal(e.clock.Now()) || e.fake.Calls("7") != 3 {
-		t.Fatalf("10s reader after 30m: read at %s with %d calls, want a new read", at, e.fake.Calls("7"))
+	if _, at, _ := e.readAs(tenSeconds, ref, fast, fastRead); !at.Equal(e.clock.Now()) || calls() != 4 {
+		t.Fatalf("10s reader after 30m: read at %s with %d calls, want a new read", at, calls())
 	}
 	// A sync that must read afresh (maxAge 0) always calls.
-	if _, _, err := e.read(ref, 0, time.Time{}); err != nil || e.fake.Calls("7") != 4 {
-		t.Fatalf("fresh read: %v, %d calls", err, e.fake.Calls("7"))
+	if _, _, err := e.readAs(hourly, ref, 0, time.Time{}); err != nil || calls() != 5 {
+		t.Fatalf("fresh read: %v, %d calls", err, calls())
 	}
 }
 
@@ -254,16 +264,22 @@ func TestConcurrentReadsCoalesce(t *testing.T) {
 	}
 }
 
-// A 404 is kept like metadata: a second RemoteCredential naming the
-// deleted credential reuses it. Transient failures are not kept.
+// A 404 is kept like metadata: once two RemoteCredentials name the
+// deleted credential, they share it. Transient failures are not kept.
 func TestTerminalAnswersAreKept(t *testing.T) {
 	e := newEnv(t)
 	e.check()
-	if _, _, err := e.read(vendors.Ref{ID: "404"}, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) {
+	gone := vendors.Ref{ID: "404"}
+	if _, _, err := e.readAs(1, gone, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) {
 		t.Fatalf("got %v, want not found", err)
 	}
-	if _, _, err := e.read(vendors.Ref{ID: "404"}, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) || e.fake.Calls("404") != 1 {
-		t.Fatalf("second reader: %v after %d calls, want the kept 404", err, e.fake.Calls("404"))
+	e.clock.Step(time.Second)
+	if _, _, err := e.readAs(2, gone, time.Hour, time.Time{}); !errors.Is(err, vendors.ErrNotFound) || e.fake.Calls("404") != 2 {
+		t.Fatalf("second reader: %v after %d calls, want its own read", err, e.fake.Calls("404"))
+	}
+	e.clock.Step(time.Second)
+	if _, _, err := e.readAs(1, gone, time.Hour, t0); !errors.Is(err, vendors.ErrNotFound) || e.fake.Calls("404") != 2 {
+		t.Fatalf("first reader again: %v after %d calls, want the kept 404", err, e.fake.Calls("404"))
 	}
 	ref := e.credential(9)
 	e.fake.FailNext("9", vendortest.ServerError)

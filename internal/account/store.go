@@ -15,8 +15,11 @@ import (
 // account, and when it was read: a credential's metadata, or a terminal
 // answer about it (not found, forbidden). Every read of the account goes
 // through it, so RemoteCredentials naming one credential share reads and
-// concurrent reads of one credential are one call. A store lives as long
-// as its account's client: a new Secret or spec starts an empty one.
+// concurrent reads of one credential are one call. An answer only one
+// reader has asked for is not kept (that reader never reuses its own
+// read), only that it was read: a second reader reads once, then they
+// share. Sweeps' answers are kept for all. A store lives as long as its
+// account's client: a new Secret or spec starts an empty one.
 type store struct {
 	clock clock.PassiveClock
 	group singleflight.Group
@@ -26,7 +29,8 @@ type store struct {
 	sweepAt int // drop stale answers when the map grows past this
 }
 
-// answer is what the vendor said of one credential.
+// answer is what the vendor said of one credential. Neither cred nor err
+// set: the answer is not held (one reader only).
 type answer struct {
 	cred *vendors.Credential
 	err  error // a terminal answer: ErrNotFound or ErrForbidden
@@ -34,7 +38,12 @@ type answer struct {
 	// keep is how long the answer may still serve: the longest maxAge a
 	// reader has asked it for.
 	keep time.Duration
+	// reader identifies the only reader that asked for the credential; 0
+	// once another did (or a sweep wrote it).
+	reader uint64
 }
+
+func (a answer) held() bool { return a.cred != nil || a.err != nil }
 
 func newStore(c clock.PassiveClock) *store {
 	return &store{clock: c, answers: map[vendors.Ref]answer{}, sweepAt: minSweep}
@@ -42,12 +51,13 @@ func newStore(c clock.PassiveClock) *store {
 
 const minSweep = 1024
 
-// read returns the answer for ref read after `after` and less than maxAge
-// ago when there is one; otherwise it calls fetch (coalesced with a fetch
-// of ref in flight) and keeps its answer. It returns the answer and when
-// the vendor was read for it.
-func (s *store) read(ref vendors.Ref, maxAge time.Duration, after time.Time, fetch func() (*vendors.Credential, error)) (*vendors.Credential, time.Time, error) {
-	if a, ok := s.lookup(ref, maxAge, after); ok {
+// read returns, for reader (a non-zero identity of the asker), the answer
+// for ref read after `after` and less than maxAge ago when there is one;
+// otherwise it calls fetch (coalesced with a fetch of ref in flight) and
+// keeps its answer. It returns the answer and when the vendor was read for
+// it.
+func (s *store) read(ref vendors.Ref, reader uint64, maxAge time.Duration, after time.Time, fetch func() (*vendors.Credential, error)) (*vendors.Credential, time.Time, error) {
+	if a, ok := s.lookup(ref, reader, maxAge, after); ok {
 		return a.cred, a.at, a.err
 	}
 	v, err, _ := s.group.Do(ref.ID+"\x00"+ref.UserID, func() (any, error) {
@@ -56,7 +66,7 @@ func (s *store) read(ref vendors.Ref, maxAge time.Duration, after time.Time, fet
 		if err != nil && !keepable(err) {
 			return nil, err
 		}
-		return s.put(ref, answer{cred: cred, err: err, at: at, keep: maxAge}), nil
+		return s.put(ref, answer{cred: cred, err: err, at: at, keep: maxAge, reader: reader}), nil
 	})
 	if err != nil {
 		return nil, time.Time{}, err
@@ -71,13 +81,21 @@ func keepable(err error) bool {
 	return vendors.Answered(err) && (errors.Is(err, vendors.ErrNotFound) || errors.Is(err, vendors.ErrForbidden))
 }
 
-// lookup returns ref's answer when it was read after `after` and less
-// than maxAge ago, and notes that it may be asked for that long.
-func (s *store) lookup(ref vendors.Ref, maxAge time.Duration, after time.Time) (answer, bool) {
+// lookup returns ref's answer for reader when one is held that was read
+// after `after` and less than maxAge ago, and notes that it may be asked
+// for that long, and by whom.
+func (s *store) lookup(ref vendors.Ref, reader uint64, maxAge time.Duration, after time.Time) (answer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.answers[ref]
-	if !ok || !a.at.After(after) || s.clock.Since(a.at) >= maxAge {
+	if !ok {
+		return answer{}, false
+	}
+	if a.reader != reader && a.reader != 0 {
+		a.reader = 0 // a second reader: from now on answers are kept
+		s.answers[ref] = a
+	}
+	if !a.held() || !a.at.After(after) || s.clock.Since(a.at) >= maxAge {
 		return answer{}, false
 	}
 	if maxAge > a.keep {
@@ -87,20 +105,29 @@ func (s *store) lookup(ref vendors.Ref, maxAge time.Duration, after time.Time) (
 	return a, true
 }
 
-// put keeps a, unless the answer held is newer, and returns the one held.
+// put keeps a (only that it was read, when one reader alone asks for the
+// credential) unless the answer held is newer, and returns the answer the
+// reader gets: a, or the newer one.
 func (s *store) put(ref vendors.Ref, a answer) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	kept := a
 	if old, ok := s.answers[ref]; ok {
-		if old.at.After(a.at) {
+		if old.at.After(a.at) && old.held() {
 			return old
 		}
-		a.keep = max(a.keep, old.keep)
+		kept.keep = max(a.keep, old.keep)
+		if old.reader != a.reader {
+			kept.reader = 0
+		}
+	}
+	if kept.reader != 0 {
+		kept.cred, kept.err = nil, nil
 	}
 	if len(s.answers) >= s.sweepAt {
 		s.sweep()
 	}
-	s.answers[ref] = a
+	s.answers[ref] = kept
 	return a
 }
 
@@ -129,7 +156,7 @@ func (s *store) putSweep(items []vendors.Item, at time.Time, keep time.Duration)
 		if it.Partial() || (ok && old.at.After(at)) {
 			continue
 		}
-		s.answers[it.Ref] = answer{cred: it.Credential, at: at, keep: max(keep, old.keep)}
+		s.answers[it.Ref] = answer{cred: it.Credential, at: at, keep: max(keep, old.keep)} // for every reader
 	}
 	for ref, a := range s.answers {
 		if !listed[ref] && !a.at.After(at) {
