@@ -8,10 +8,12 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -94,6 +96,11 @@ type CredentialCollector struct {
 	// allowKeys are RemoteCredential label keys copied into metric labels
 	// named allowNames.
 	allowKeys, allowNames []string
+	// names are the label names of every series, sorted (as series carry
+	// them); readyNames adds reason. order and readyOrder place each value
+	// (namespace, name, vendor, provider, allow-listed..., reason) there.
+	names, readyNames []string
+	order, readyOrder []int
 
 	ready, expiration, expiring, lastSync, refresh *prometheus.Desc
 }
@@ -139,6 +146,8 @@ func NewCredentialCollector(reader client.Reader, lastSyncs LastSyncs, elected <
 		c.allowKeys, c.allowNames = append(c.allowKeys, key), append(c.allowNames, name)
 	}
 	labels := append(append([]string{}, credentialLabels...), c.allowNames...)
+	c.names, c.order = sortedNames(labels)
+	c.readyNames, c.readyOrder = sortedNames(append(append([]string{}, labels...), "reason"))
 	desc := func(name, help string, extra ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, append(append([]string{}, labels...), extra...), nil)
 	}
@@ -173,15 +182,11 @@ func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.
 	if rc.Spec.ProviderRef.Kind != v1alpha1.ClusterCredentialProviderKind {
 		provider = ProviderLabel(rc.Namespace, provider)
 	}
-	labels := make([]string, 0, len(credentialLabels)+len(c.allowKeys)+1)
-	labels = append(labels, rc.Namespace, rc.Name, rc.Status.Vendor, provider)
+	values := make([]string, 0, len(credentialLabels)+len(c.allowKeys)+1)
+	values = append(values, rc.Namespace, rc.Name, rc.Status.Vendor, provider)
 	for _, k := range c.allowKeys {
-		labels = append(labels, rc.Labels[k])
+		values = append(values, rc.Labels[k])
 	}
-	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(labels, extra...)...)
-	}
-
 	ready, reason := 0.0, v1alpha1.ReasonProgressing
 	if cond := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady); cond != nil {
 		reason = cond.Reason
@@ -189,7 +194,11 @@ func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.
 			ready = 1
 		}
 	}
-	gauge(c.ready, ready, reason)
+	ch <- gaugeSeries{desc: c.ready, value: ready, labels: labelPairs(c.readyNames, c.readyOrder, append(values, reason))}
+	// The credential's other series share one set of label pairs: a scrape
+	// of N credentials makes 2N sets, not one per series.
+	labels := labelPairs(c.names, c.order, values)
+	gauge := func(d *prometheus.Desc, v float64) { ch <- gaugeSeries{desc: d, value: v, labels: labels} }
 	gauge(c.refresh, rc.Spec.Refresh().Seconds())
 	if exp := rc.Status.ExpiresAt; exp != nil {
 		gauge(c.expiration, float64(exp.Unix()))
@@ -203,6 +212,47 @@ func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.
 	if at, ok := c.lastSyncs.LastSync(types.NamespacedName{Namespace: rc.Namespace, Name: rc.Name}, rc.UID); ok {
 		gauge(c.lastSync, float64(at.Unix()))
 	}
+}
+
+// gaugeSeries is a gauge whose label pairs may be shared with other
+// series (prometheus.MustNewConstMetric makes a set each).
+type gaugeSeries struct {
+	desc   *prometheus.Desc
+	value  float64
+	labels []*dto.LabelPair
+}
+
+func (s gaugeSeries) Desc() *prometheus.Desc { return s.desc }
+
+func (s gaugeSeries) Write(m *dto.Metric) error {
+	m.Label = s.labels
+	m.Gauge = &dto.Gauge{Value: &s.value}
+	return nil
+}
+
+// sortedNames sorts label names, as series carry them, and returns for
+// each name, in the given order, its place among them.
+func sortedNames(names []string) (sorted []string, order []int) {
+	sorted = append([]string{}, names...)
+	sort.Strings(sorted)
+	order = make([]int, len(names))
+	for i, n := range names {
+		order[i] = sort.SearchStrings(sorted, n)
+	}
+	return sorted, order
+}
+
+// labelPairs pairs the label values, given in the collector's order, with
+// their sorted names.
+func labelPairs(sorted []string, order []int, values []string) []*dto.LabelPair {
+	pairs := make([]dto.LabelPair, len(values))
+	out := make([]*dto.LabelPair, len(values))
+	for i := range values {
+		j := order[i]
+		pairs[j].Name, pairs[j].Value = &sorted[j], &values[i]
+		out[j] = &pairs[j]
+	}
+	return out
 }
 
 // listAsLeader fills lists from the cache, read-only (no deep copies), once
