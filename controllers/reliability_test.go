@@ -142,6 +142,38 @@ func TestKeyRevokedWhileSynced(t *testing.T) {
 	g.Expect(fake.Calls(ids[0])).To(gomega.Equal(2))
 }
 
+// A provider deleted under synced credentials: they show ProviderNotReady
+// at once (not at their next hourly refresh), without a vendor call, and
+// sync again when it is created again.
+func TestProviderDeletedWhileSynced(t *testing.T) {
+	t.Parallel()
+	fake := tinestest.NewServer(tinesKey)
+	defer fake.Close()
+	ns := newNamespace(t)
+	tinesProviderAt(t, ns, fake, tinesKey)
+	waitProviderValid(t, ns, "tines")
+	ids, rcs := tinesCredentialsAt(t, fake, ns, 3)
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonSynced)
+	}
+	g := gomega.NewWithT(t)
+	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	get(g, provider)
+	g.Expect(k8s.Delete(context.Background(), provider)).To(gomega.Succeed())
+	reads := fake.TotalCalls() - fake.ListCalls()
+	for _, rc := range rcs {
+		rc := waitReason(t, rc, v1alpha1.ReasonProviderNotReady)
+		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("not found"))
+	}
+	g.Expect(fake.TotalCalls()-fake.ListCalls()).To(gomega.Equal(reads), "credential reads after the deletion")
+
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: provider.Spec})
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonSynced)
+	}
+	g.Expect(fake.Calls(ids[0])).To(gomega.Equal(2), "reads of a credential: before and after the provider came back")
+}
+
 // A 429 pauses the whole provider until Retry-After, not just the
 // credential that got it.
 func TestRateLimitPausesWholeProvider(t *testing.T) {

@@ -100,7 +100,7 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if err != nil {
 		return time.Time{}, err
 	}
-	epoch := lk.Account.Epoch()
+	epoch := lk.Epoch
 	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
 	plan := r.schedule.plan(rc, accountView{epoch: epoch, canRead: lk.Blocked == nil, unlistedAt: lk.Account.UnlistedAt(ref)}, now)
 	if !plan.due {
@@ -264,16 +264,13 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.AccountChanges != nil {
-		b = b.WatchesRawSource(source.Channel(r.AccountChanges, lowPriority(
-			func(ctx context.Context, o client.Object) []reconcile.Request {
-				return r.credentialsOf(account.KeyOf(o.(account.Provider)).Kind)(ctx, o)
-			})))
+		b = b.WatchesRawSource(source.Channel(r.AccountChanges, lowPriority(r.credentialRequests)))
 	}
 	providerChanged := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged))
 	return b.
 		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
-		Watches(&v1alpha1.CredentialProvider{}, lowPriority(r.credentialsOf(v1alpha1.CredentialProviderKind)), providerChanged).
-		Watches(&v1alpha1.ClusterCredentialProvider{}, lowPriority(r.credentialsOf(v1alpha1.ClusterCredentialProviderKind)), providerChanged).
+		Watches(&v1alpha1.CredentialProvider{}, lowPriority(r.credentialRequests), providerChanged).
+		Watches(&v1alpha1.ClusterCredentialProvider{}, lowPriority(r.credentialRequests), providerChanged).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("remotecredential").
 		Complete(r)
@@ -335,23 +332,16 @@ func readyOf(o client.Object) *metav1.Condition {
 	return meta.FindStatusCondition(p.ProviderStatus().Conditions, v1alpha1.ConditionReady)
 }
 
-// credentialsOf maps a provider to the RemoteCredentials that use it.
-func (r *remoteCredentialReconciler) credentialsOf(kind string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := &v1alpha1.RemoteCredentialList{}
-		// Only the keys are read: no deep copies of the cache.
-		opts := []client.ListOption{client.MatchingFields{providerRefIndex: kind + "/" + o.GetName()}, client.UnsafeDisableDeepCopy}
-		if kind == v1alpha1.CredentialProviderKind {
-			opts = append(opts, client.InNamespace(o.GetNamespace()))
-		}
-		if err := r.List(ctx, list, opts...); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "list credentials of provider", "provider", o.GetName())
-			return nil
-		}
-		reqs := make([]reconcile.Request, len(list.Items))
-		for i := range list.Items {
-			reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
-		}
-		return reqs
+// credentialRequests maps a provider to the RemoteCredentials that use it.
+func (r *remoteCredentialReconciler) credentialRequests(ctx context.Context, o client.Object) []reconcile.Request {
+	rcs, err := credentialsOf(ctx, r.Client, account.KeyOf(o.(account.Provider)))
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list credentials of provider")
+		return nil
 	}
+	reqs := make([]reconcile.Request, len(rcs))
+	for i := range rcs {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rcs[i])}
+	}
+	return reqs
 }

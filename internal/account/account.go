@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,10 +40,6 @@ const (
 	// invalidRecheck is how soon a provider with an invalid spec is
 	// checked again (an edit of the spec checks it at once).
 	invalidRecheck = time.Hour
-	// verifyBase and verifyCap bound the backoff of key verifications
-	// that were refused or got no answer.
-	verifyBase = 5 * time.Second
-	verifyCap  = 5 * time.Minute
 )
 
 // Options configure the accounts.
@@ -62,6 +59,9 @@ type Options struct {
 	// OnSuspect is told when a read was refused with a 401: the provider's
 	// key should be checked again now.
 	OnSuspect func(Key)
+	// DisableInventory: this manager does not sweep (another one does):
+	// spec.inventory is ignored, reads never wait for a sweep.
+	DisableInventory bool
 }
 
 // Accounts holds one Account per provider.
@@ -71,8 +71,12 @@ type Accounts struct {
 	mu       sync.Mutex
 	accounts map[Key]*Account
 	// built names the providers an account was built for in this process:
-	// only a later build is a change credentials must sync again for.
+	// only a later build (or a failure) is a change credentials must sync
+	// again for.
 	built map[Key]bool
+	// gone holds the epoch of providers deleted since their account was
+	// built: their credentials sync again (to show it) once.
+	gone  map[Key]uint64
 	epoch uint64 // the last epoch handed out
 }
 
@@ -81,7 +85,7 @@ func New(opts Options) *Accounts {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Accounts{opts: opts, accounts: map[Key]*Account{}, built: map[Key]bool{}}
+	return &Accounts{opts: opts, accounts: map[Key]*Account{}, built: map[Key]bool{}, gone: map[Key]uint64{}}
 }
 
 // authState is what is known of the vendor's view of the account's key.
@@ -105,7 +109,7 @@ type Account struct {
 	key    Key
 	owner  *Accounts
 	gate   *vendors.Gate
-	vendor *vendors.Vendor
+	vendor atomic.Pointer[vendors.Vendor] // set by each check
 
 	mu     sync.Mutex
 	client vendors.Client // nil while failure is set
@@ -124,23 +128,16 @@ type Account struct {
 	inventory inventory
 }
 
-// Epoch returns the account's epoch (0 for a nil account).
-func (a *Account) Epoch() uint64 {
-	if a == nil {
-		return 0
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.epoch
-}
-
 // Vendor returns the account's vendor name ("" for a nil account or an
 // unusable spec).
 func (a *Account) Vendor() string {
-	if a == nil || a.vendor == nil {
+	if a == nil {
 		return ""
 	}
-	return a.vendor.Name
+	if v := a.vendor.Load(); v != nil {
+		return v.Name
+	}
+	return ""
 }
 
 // blocked says why no read can be made now, nil when reads may go:
@@ -167,7 +164,7 @@ func (a *Account) unusable() error {
 	case a.auth == refused:
 		return &ProviderError{Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf(
 			"%s: %s refused the provider's own credentials (%v); not calling it until the provider's Secret changes or a check succeeds",
-			a.key, a.vendor.Name, a.authErr)}
+			a.key, a.Vendor(), a.authErr)}
 	}
 	return nil
 }
@@ -176,6 +173,11 @@ func (a *Account) unusable() error {
 type Lookup struct {
 	// Account is nil when the provider is missing or not checked yet.
 	Account *Account
+	// Epoch changes when the account's credentials must be read again at
+	// once: a new client (spec or Secret changed) after the first, the key
+	// turning refused or accepted again, the provider turning unusable or
+	// being deleted.
+	Epoch uint64
 	// Blocked says why no read can be made now: a *ProviderError (the
 	// provider is missing or unusable, or the vendor refuses its key) or
 	// ErrPending (its key is not checked yet). Nil when reads may go.
@@ -186,22 +188,22 @@ type Lookup struct {
 // failure to read the provider object.
 func (as *Accounts) Lookup(ctx context.Context, key Key) (Lookup, error) {
 	as.mu.Lock()
-	a := as.accounts[key]
+	a, gone := as.accounts[key], as.gone[key]
 	as.mu.Unlock()
 	if a != nil {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return Lookup{Account: a, Blocked: a.blocked()}, nil
+		return Lookup{Account: a, Epoch: a.epoch, Blocked: a.blocked()}, nil
 	}
 	obj := NewProvider(key.Kind)
 	// Only whether it exists: no copy of it per credential.
 	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			return Lookup{Blocked: &ProviderError{Reason: v1alpha1.ReasonNotFound, Message: key.String() + " not found"}}, nil
+			return Lookup{Epoch: gone, Blocked: notFound(key)}, nil
 		}
 		return Lookup{}, fmt.Errorf("get %s: %w", key, err)
 	}
-	return Lookup{Blocked: ErrPending}, nil
+	return Lookup{Epoch: gone, Blocked: ErrPending}, nil
 }
 
 // Read returns the metadata of the credential ref names for reader (a
@@ -221,7 +223,7 @@ func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxA
 	}
 	c, st := a.client, a.store
 	a.mu.Unlock()
-	if err := a.vendor.CheckRef(ref); err != nil {
+	if err := a.vendor.Load().CheckRef(ref); err != nil {
 		return nil, time.Time{}, err
 	}
 	cred, at, err := st.read(ref, reader, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
@@ -285,7 +287,11 @@ func (as *Accounts) Check(ctx context.Context, obj Provider) (Status, error) {
 	}
 	a.gate.SetLimits(v.LimitsFor(spec))
 	a.mu.Lock()
-	a.setInventory(spec.Inventory)
+	if as.opts.DisableInventory {
+		a.setInventory(nil)
+	} else {
+		a.setInventory(spec.Inventory)
+	}
 	a.mu.Unlock()
 	if a.verifyDue() {
 		changed = a.verify(ctx) || changed
@@ -306,21 +312,36 @@ func KeyOf(obj Provider) Key {
 	return Key{Kind: v1alpha1.CredentialProviderKind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
 
-// Drop forgets the account of a deleted provider and closes its client.
+// Drop forgets the account of a deleted provider and closes its client;
+// its credentials are told (a read that already holds the account gets
+// NotFound).
 func (as *Accounts) Drop(key Key) {
 	as.mu.Lock()
 	a := as.accounts[key]
 	delete(as.accounts, key)
-	as.mu.Unlock()
 	if a != nil {
-		a.mu.Lock()
-		a.closeClient()
-		a.mu.Unlock()
+		as.gone[key] = as.bumpLocked(key)
+	}
+	as.mu.Unlock()
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.closeClient()
+	a.failure = notFound(key)
+	a.mu.Unlock()
+	if as.opts.OnChange != nil {
+		as.opts.OnChange(key)
 	}
 }
 
+func notFound(key Key) *ProviderError {
+	return &ProviderError{Reason: v1alpha1.ReasonNotFound, Message: key.String() + " not found"}
+}
+
 // nextEpoch is the epoch of a new client of key: 0 for the first one in
-// this process, a new number after.
+// this process (its credentials restored at a start need no new read),
+// a new number after.
 func (as *Accounts) nextEpoch(key Key) uint64 {
 	as.mu.Lock()
 	defer as.mu.Unlock()
@@ -328,14 +349,20 @@ func (as *Accounts) nextEpoch(key Key) uint64 {
 		as.built[key] = true
 		return 0
 	}
-	as.epoch++
-	return as.epoch
+	return as.bumpLocked(key)
 }
 
-// bumpEpoch hands out a new epoch.
-func (as *Accounts) bumpEpoch() uint64 {
+// bumpEpoch hands out a new epoch for key's account.
+func (as *Accounts) bumpEpoch(key Key) uint64 {
 	as.mu.Lock()
 	defer as.mu.Unlock()
+	return as.bumpLocked(key)
+}
+
+// bumpLocked hands out a new epoch; as.mu is held. key's next client gets
+// a new one too.
+func (as *Accounts) bumpLocked(key Key) uint64 {
+	as.built[key] = true
 	as.epoch++
 	return as.epoch
 }
@@ -348,20 +375,30 @@ func (as *Accounts) account(key Key, v *vendors.Vendor) *Account {
 	if a == nil {
 		a = &Account{key: key, owner: as, gate: vendors.NewGate(vendors.Limits{}, as.opts.Clock)}
 		as.accounts[key] = a
+		delete(as.gone, key)
 	}
 	if v != nil {
-		a.vendor = v
+		a.vendor.Store(v)
 	}
 	return a
 }
 
-// fail records that key's spec or Secret is unusable: its client is closed.
+// fail records that key's spec or Secret is unusable: its client is
+// closed. A new failure (or one of another reason) moves the epoch, so that the
+// credentials show it at once.
 func (as *Accounts) fail(key Key, v *vendors.Vendor, pe *ProviderError) Status {
 	a := as.account(key, v)
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.closeClient()
+	changed := a.failure == nil || a.failure.Reason != pe.Reason
+	if changed {
+		a.epoch = as.bumpEpoch(key)
+	}
 	a.failure = pe
+	a.mu.Unlock()
+	if changed && as.opts.OnChange != nil {
+		as.opts.OnChange(key)
+	}
 	recheck := notReadyRetry
 	if pe.Terminal() {
 		recheck = invalidRecheck
@@ -468,13 +505,13 @@ func (a *Account) verify(ctx context.Context) bool {
 	}
 	if a.auth != accepted {
 		a.failures++
-		a.verifyAt = now.Add(vendors.Backoff(a.key.String(), a.failures, verifyBase, verifyCap))
+		a.verifyAt = now.Add(vendors.Backoff(a.key.String(), a.failures, vendors.BackoffCap))
 	}
 	// Credentials sync again at once when the key turns refused (they show
 	// it) or stops being refused (they can be read again); a first check,
 	// or one after a 401, that finds the key accepted changes nothing.
 	if turned := (a.auth == refused) != (before == refused); turned && (before != unverified || a.auth != accepted) {
-		a.epoch = a.owner.bumpEpoch()
+		a.epoch = a.owner.bumpEpoch(a.key)
 	}
 	return a.auth != before || before == unverified
 }
@@ -486,17 +523,17 @@ func (a *Account) status() Status {
 	now := a.owner.opts.Clock.Now()
 	switch a.auth {
 	case accepted:
-		return Status{Reason: v1alpha1.ReasonValid, Message: a.vendor.Name + " accepted the provider's credentials", Recheck: recheckInterval}
+		return Status{Reason: v1alpha1.ReasonValid, Message: a.Vendor() + " accepted the provider's credentials", Recheck: recheckInterval}
 	case refused:
 		return Status{Reason: v1alpha1.ReasonUnauthorized, Terminal: true, Recheck: a.recheck(now),
-			Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a check succeeds", a.vendor.Name, a.authErr)}
+			Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a check succeeds", a.Vendor(), a.authErr)}
 	case unanswered:
 		reason, _ := vendors.Reason(a.authErr)
 		return Status{Reason: reason, Recheck: a.recheck(now),
-			Message: fmt.Sprintf("could not check the provider's credentials with %s (%v); its credentials are read meanwhile", a.vendor.Name, a.authErr)}
+			Message: fmt.Sprintf("could not check the provider's credentials with %s (%v); its credentials are read meanwhile", a.Vendor(), a.authErr)}
 	}
 	return Status{Reason: v1alpha1.ReasonRateLimited, Recheck: a.recheck(now),
-		Message: fmt.Sprintf("the provider's credentials are not checked with %s yet: its request budget is spent", a.vendor.Name)}
+		Message: fmt.Sprintf("the provider's credentials are not checked with %s yet: its request budget is spent", a.Vendor())}
 }
 
 // recheck is when to check the provider again: at the next verification,

@@ -180,8 +180,8 @@ func TestCheckVerifiesTheKeyOnce(t *testing.T) {
 		t.Fatalf("OnChange called %d times, want once (the check concluded)", e.changes.Load())
 	}
 	lk := e.lookup()
-	if lk.Blocked != nil || lk.Account.Epoch() != 0 || lk.Account.Vendor() != v1alpha1.VendorTines {
-		t.Fatalf("lookup %+v, epoch %d: want a usable account of epoch 0", lk, lk.Account.Epoch())
+	if lk.Blocked != nil || lk.Epoch != 0 || lk.Account.Vendor() != v1alpha1.VendorTines {
+		t.Fatalf("lookup %+v, epoch %d: want a usable account of epoch 0", lk, lk.Epoch)
 	}
 	e.clock.Step(recheckInterval)
 	e.check()
@@ -319,7 +319,7 @@ func TestRefusedKeyThenRotated(t *testing.T) {
 	if st.Recheck < 4*time.Second || st.Recheck > 6*time.Second {
 		t.Fatalf("recheck in %s, want the first backoff step (5s ±10%%)", st.Recheck)
 	}
-	refusedEpoch := e.lookup().Account.Epoch()
+	refusedEpoch := e.lookup().Epoch
 	if refusedEpoch == 0 {
 		t.Fatal("turning refused did not move the epoch: credentials would keep showing Ready")
 	}
@@ -350,8 +350,8 @@ func TestRefusedKeyThenRotated(t *testing.T) {
 		t.Fatalf("after rotation: %+v", st)
 	}
 	lk := e.lookup()
-	if lk.Blocked != nil || lk.Account.Epoch() == refusedEpoch {
-		t.Fatalf("after rotation: %+v, epoch %d: want usable, a new epoch", lk, lk.Account.Epoch())
+	if lk.Blocked != nil || lk.Epoch == refusedEpoch {
+		t.Fatalf("after rotation: %+v, epoch %d: want usable, a new epoch", lk, lk.Epoch)
 	}
 	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil {
 		t.Fatal(err)
@@ -375,15 +375,15 @@ func TestUnauthorizedReadTriggersACheck(t *testing.T) {
 	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) {
 		t.Fatalf("after a 401: %v, want reads to wait for the check", lk.Blocked)
 	}
-	epoch := e.lookup().Account.Epoch()
+	epoch := e.lookup().Epoch
 	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
 		t.Fatalf("check: %+v", st)
 	}
 	if n := e.fake.ListCalls(); n != 2 {
 		t.Fatalf("%d verification calls, want 2", n)
 	}
-	if lk := e.lookup(); lk.Blocked != nil || lk.Account.Epoch() != epoch {
-		t.Fatalf("key still accepted: %+v, epoch %d (was %d)", lk, lk.Account.Epoch(), epoch)
+	if lk := e.lookup(); lk.Blocked != nil || lk.Epoch != epoch {
+		t.Fatalf("key still accepted: %+v, epoch %d (was %d)", lk, lk.Epoch, epoch)
 	}
 }
 
@@ -420,7 +420,7 @@ func TestSecretChangeRebuilds(t *testing.T) {
 	e.provider.Spec.RateLimit.Burst = 500
 	e.provider.Generation++
 	e.check()
-	if a.client != old || a.Epoch() != 0 {
+	if a.client != old || a.epoch != 0 {
 		t.Fatal("a budget edit rebuilt the client")
 	}
 
@@ -430,8 +430,8 @@ func TestSecretChangeRebuilds(t *testing.T) {
 	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
 		t.Fatalf("after rotation: %+v", st)
 	}
-	if a.client == old || a.Epoch() == 0 || e.changes.Load() == changes {
-		t.Fatalf("rotation: client rebuilt %v, epoch %d, OnChange %d→%d", a.client != old, a.Epoch(), changes, e.changes.Load())
+	if a.client == old || a.epoch == 0 || e.changes.Load() == changes {
+		t.Fatalf("rotation: client rebuilt %v, epoch %d, OnChange %d→%d", a.client != old, a.epoch, changes, e.changes.Load())
 	}
 	if _, err := old.Get(context.Background(), ref); !errors.Is(err, vendors.ErrUnavailable) {
 		t.Fatalf("the old client still works after the rebuild: %v", err)
@@ -639,5 +639,115 @@ func TestSweepStopsAfterMaxPages(t *testing.T) {
 	res := e.sweep()
 	if !errors.Is(res.Err, vendors.ErrInvalidResponse) || !strings.Contains(res.Err.Error(), "did not end after 10000 pages") || res.Listing != nil {
 		t.Fatalf("sweep: %+v", res)
+	}
+}
+
+func (o *objects) remove(obj client.Object) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, client.ObjectKeyFromObject(obj))
+}
+
+// A deleted provider moves the epoch (its credentials show it at once),
+// tells OnChange, and an account a read already holds answers NotFound
+// instead of calling a closed client. Created again, it is a new epoch.
+func TestDeletedProvider(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	ref := e.credential(21)
+	held := e.lookup()
+	if held.Blocked != nil || held.Epoch != 0 {
+		t.Fatalf("lookup %+v: want usable, epoch 0", held)
+	}
+	changes := e.changes.Load()
+	e.objs.remove(e.provider)
+	e.accounts.Drop(e.key())
+	if e.changes.Load() == changes {
+		t.Error("OnChange not told of the deletion")
+	}
+	_, _, err := held.Account.Read(context.Background(), ref, 1, time.Hour, time.Time{})
+	if pe, ok := AsProviderError(err); !ok || pe.Reason != v1alpha1.ReasonNotFound {
+		t.Fatalf("read through a held account: %v, want NotFound", err)
+	}
+	gone := e.lookup()
+	if pe, ok := AsProviderError(gone.Blocked); !ok || pe.Reason != v1alpha1.ReasonNotFound || gone.Epoch == held.Epoch {
+		t.Fatalf("lookup after deletion %+v: want NotFound with a new epoch", gone)
+	}
+	e.objs.put(e.provider)
+	e.check()
+	back := e.lookup()
+	if back.Blocked != nil || back.Epoch == gone.Epoch || back.Epoch == held.Epoch {
+		t.Fatalf("lookup after re-creation %+v (epochs %d, %d): want usable with a new epoch", back, held.Epoch, gone.Epoch)
+	}
+	if e.fake.Calls("21") != 0 {
+		t.Errorf("%d vendor calls, want none", e.fake.Calls("21"))
+	}
+}
+
+// A provider whose Secret disappears moves the epoch once (its credentials
+// show ProviderNotReady at once), not at every check that finds it gone.
+func TestLostSecretMovesTheEpochOnce(t *testing.T) {
+	e := newEnv(t)
+	e.check()
+	e.objs.remove(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "tines-api"}})
+	changes := e.changes.Load()
+	if st := e.check(); st.Reason == v1alpha1.ReasonValid {
+		t.Fatalf("check without a Secret: %+v", st)
+	}
+	lost := e.lookup()
+	if _, ok := AsProviderError(lost.Blocked); !ok || lost.Epoch == 0 || e.changes.Load() != changes+1 {
+		t.Fatalf("lookup %+v, OnChange %d→%d: want blocked, a new epoch, one change", lost, changes, e.changes.Load())
+	}
+	e.clock.Step(time.Minute)
+	e.check()
+	if again := e.lookup(); again.Epoch != lost.Epoch || e.changes.Load() != changes+1 {
+		t.Fatalf("the same failure moved the epoch %d→%d (OnChange %d)", lost.Epoch, again.Epoch, e.changes.Load())
+	}
+	e.setKey(goodKey)
+	e.check()
+	if back := e.lookup(); back.Blocked != nil || back.Epoch == lost.Epoch {
+		t.Fatalf("Secret restored: %+v, want usable with a new epoch", back)
+	}
+}
+
+// An edited inventory takes effect without waiting out the old interval:
+// a shorter interval brings the next sweep forward, and a change of what
+// is listed sweeps at once. A manager with inventory disabled (another
+// one sweeps) neither sweeps nor holds reads back for a sweep.
+func TestInventoryEdits(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	e.credential(30)
+	e.check()
+	if res := e.sweep(); !res.Completed {
+		t.Fatalf("first sweep: %+v", res)
+	}
+	e.withInventory(10 * time.Minute)
+	e.check()
+	if res := e.sweep(); res.Completed || res.Next > 10*time.Minute {
+		t.Fatalf("after shortening the interval: %+v, want the next sweep within 10m", res)
+	}
+	e.provider.Spec.Inventory.Adopt = true
+	e.check()
+	if res := e.sweep(); res.Completed {
+		t.Fatalf("turning adopt on swept again: %+v", res)
+	}
+	// Tines has no inventory block; a vendor's block (e.g. PlainID owner
+	// IDs) is the scope. Any change of it sweeps at once.
+	e.provider.Spec.Inventory.PlainID = &v1alpha1.PlainIDInventory{OwnerIDs: []string{"-"}}
+	e.check()
+	if res := e.sweep(); !res.Completed {
+		t.Fatalf("after a change of scope: %+v, want a sweep now", res)
+	}
+
+	d := newEnv(t)
+	d.accounts.opts.DisableInventory = true
+	d.withInventory(time.Minute)
+	d.check()
+	if lk := d.lookup(); lk.Blocked != nil {
+		t.Fatalf("reads wait for a sweep this manager never makes: %v", lk.Blocked)
+	}
+	if res := d.sweep(); res.Listing != nil || d.fake.ListCalls() != 1 {
+		t.Fatalf("a manager with inventory disabled swept: %+v, %d list calls", res, d.fake.ListCalls())
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
 )
@@ -78,13 +81,25 @@ func (a *Account) awaitingFirstSweep() bool {
 	return inv.spec != nil && inv.listing == nil && inv.err == nil
 }
 
-// setInventory applies spec.inventory (nil: off); a.mu is held.
+// setInventory applies spec.inventory (nil: off); a.mu is held. A shorter
+// interval brings the next sweep forward; a change of what is listed (a
+// vendor's inventory block) sweeps at once.
 func (a *Account) setInventory(spec *v1alpha1.Inventory) {
+	inv := &a.inventory
 	if spec == nil {
-		a.inventory = inventory{}
+		*inv = inventory{}
 		return
 	}
-	a.inventory.spec = spec.DeepCopy()
+	if old := inv.spec; old != nil && inv.running == nil {
+		scope, oldScope := spec.DeepCopy(), old.DeepCopy()
+		scope.Interval, scope.Adopt, oldScope.Interval, oldScope.Adopt = metav1.Duration{}, false, metav1.Duration{}, false
+		if limit := a.owner.opts.Clock.Now().Add(spec.Interval.Duration); !equality.Semantic.DeepEqual(scope, oldScope) {
+			inv.nextAt = time.Time{}
+		} else if inv.nextAt.After(limit) {
+			inv.nextAt = limit
+		}
+	}
+	inv.spec = spec.DeepCopy()
 }
 
 // Sweep lists the account's credentials when a sweep is due, through the
@@ -103,12 +118,14 @@ func (a *Account) Sweep(ctx context.Context) SweepResult {
 		return SweepResult{}
 	}
 	if err := a.unusable(); errors.Is(err, ErrPending) {
+		// The key's check is due (it runs before the sweep) or held back
+		// by the budget until verifyAt.
 		a.mu.Unlock()
-		return SweepResult{Listing: inv.listing, Err: inv.err, Next: time.Second}
+		return SweepResult{Listing: inv.listing, Err: inv.err, Next: max(a.verifyAt.Sub(now), time.Second)}
 	} else if err != nil {
 		inv.running, inv.err = nil, err
 		a.mu.Unlock()
-		return SweepResult{Listing: inv.listing, Err: err, Next: verifyBase}
+		return SweepResult{Listing: inv.listing, Err: err, Next: vendors.BackoffBase}
 	}
 	if inv.running == nil && now.Before(inv.nextAt) {
 		defer a.mu.Unlock()
@@ -156,7 +173,7 @@ func (a *Account) swept(c vendors.Client, s *sweep, st *store, err error) SweepR
 	if err != nil {
 		inv.fails++
 		inv.err = err
-		retry := vendors.Backoff(a.key.String()+"/inventory", inv.fails, verifyBase, min(verifyCap, inv.spec.Interval.Duration))
+		retry := vendors.Backoff(a.key.String()+"/inventory", inv.fails, min(vendors.BackoffCap, inv.spec.Interval.Duration))
 		inv.nextAt = now.Add(max(retry, vendors.RetryAfter(err)))
 		return SweepResult{Listing: inv.listing, Err: err, Next: inv.nextAt.Sub(now)}
 	}
