@@ -62,11 +62,15 @@ envtest: ## Build (once) and print the envtest assets directory.
 	@bash hack/setup-envtest.sh | tail -n 1
 
 .PHONY: test
-test: verify-generated verify-api-docs verify-fmt vet lint test-unit helm-lint test-e2e demo-check ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, helm lint, the end-to-end suite, demo smoke run.
+test: verify-generated verify-api-docs verify-fmt vet lint test-unit test-race helm-lint test-e2e demo-check ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, the race detector over internal/, helm lint, the end-to-end suite, demo smoke run.
 
 .PHONY: test-unit
 test-unit: ## Run the Go tests but the end-to-end suite: unit, envtest, fuzz seeds, monitoring and config checks.
 	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /test/e2e)
+
+.PHONY: test-race
+test-race: ## Run the tests of internal/ (accounts, read store, gate, vendor clients, plugin) under the race detector.
+	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -race -timeout $(TEST_TIMEOUT) ./internal/...
 
 .PHONY: test-e2e
 test-e2e: ## Run the end-to-end suite: the real manager binary, kubectl, a separate fake-vendors process, failover.
@@ -88,7 +92,7 @@ build: ## Build the manager (bin/manager) and the kubectl plugin (bin/kubectl-cr
 
 .PHONY: plugin-dist
 plugin-dist: ## Build the kubectl plugin's release archives (linux/darwin × amd64/arm64) and the Krew manifest with their checksums into dist/.
-	VERSION=$(VERSION) DIST=$(or $(DIST),dist) GO=$(GO) bash hack/plugin-dist.sh
+	VERSION=$(VERSION) LDFLAGS="$(PLUGIN_LDFLAGS)" DIST=$(or $(DIST),dist) GO=$(GO) bash hack/plugin-dist.sh
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig's cluster.

@@ -35,6 +35,7 @@ func main() {
 		metricsAddr, probeAddr, clusterNS string
 		labelAllowlist, watchNamespaces   string
 		watchSelector, leaderElectionID   string
+		inventory                         bool
 		leaderElectionNS, pprofAddr       string
 		secureMetrics, leaderElect        bool
 		concurrency                       int
@@ -52,6 +53,7 @@ func main() {
 	flag.StringVar(&labelAllowlist, "metrics-label-allowlist", "", "Comma-separated RemoteCredential label keys copied into credential metric labels (e.g. team), for alert routing. Characters Prometheus does not allow become _.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose RemoteCredentials and CredentialProviders this manager handles (empty: all).")
 	flag.StringVar(&watchSelector, "watch-label-selector", "", "Label selector of the RemoteCredentials this manager handles (e.g. shard=a), to split credentials between managers; give each its own --leader-election-id.")
+	flag.BoolVar(&inventory, "inventory", true, "Sweep the vendor accounts of providers with spec.inventory and write their inventory status. Where several managers split the credentials, exactly one should: the default is false with --watch-label-selector.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "credsync.credsync.io", "Name of the leader election Lease; managers that split credentials need different ones.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the Pod's namespace).")
 	// Shorter than controller-runtime's 15s/10s/2s: a standby takes over
@@ -92,6 +94,15 @@ func main() {
 		log.Error(err, "invalid watch flags")
 		os.Exit(2)
 	}
+	if strings.TrimSpace(watchSelector) != "" && !flagSet("inventory") {
+		// A shard sees only its credentials: its managed counts would be
+		// wrong and fight the other shards'.
+		inventory = false
+	}
+	var namespaces []string
+	for ns := range cacheOpts.DefaultNamespaces {
+		namespaces = append(namespaces, ns)
+	}
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(kubeQPS), kubeBurst
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
@@ -119,6 +130,9 @@ func main() {
 		ClusterResourceNamespace: clusterNS,
 		MaxConcurrentReconciles:  concurrency,
 		MetricsLabelAllowlist:    strings.Split(labelAllowlist, ","),
+		DisableInventory:         !inventory,
+		WatchNamespaces:          namespaces,
+		WatchLabelSelector:       strings.TrimSpace(watchSelector),
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
@@ -126,11 +140,18 @@ func main() {
 	utilruntime.Must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	utilruntime.Must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("starting manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", watchSelector)
+	log.Info("starting manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", watchSelector, "inventory", inventory)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // cacheOptions trims the manager's cache (no managedFields: the operator

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,6 +35,9 @@ const eventUnmanaged = "UnmanagedCredentials"
 // when to look again and the events to emit. A failed sweep changes
 // neither Ready nor the credentials.
 func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider, a *account.Account) (time.Duration, []eventSpec, error) {
+	if r.DisableInventory {
+		return 0, nil, nil
+	}
 	st := obj.ProviderStatus()
 	spec := obj.ProviderSpec().Inventory
 	if spec == nil || a == nil {
@@ -51,24 +53,38 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 	if res.Listing == nil {
 		return res.Next, nil, nil
 	}
-	rcs, err := r.credentialsOf(ctx, obj)
+	rcs, err := credentialsOf(ctx, r.Client, account.KeyOf(obj))
 	if err != nil {
 		return 0, nil, err
 	}
-	before := st.Inventory
+	before, wasReason := st.Inventory, ""
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionInventoried); c != nil {
+		wasReason = c.Reason
+	}
 	managed, unmanaged := classify(res.Listing, rcs)
 	st.Inventory = inventoryStatus(len(res.Listing.Items), managed, unmanaged)
+	counts := fmt.Sprintf("%d credentials: %d managed, %d unmanaged", len(res.Listing.Items), managed, len(unmanaged))
 	if res.Err == nil {
-		setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, metav1.ConditionTrue, v1alpha1.ReasonListed,
-			fmt.Sprintf("%d credentials: %d managed, %d unmanaged", len(res.Listing.Items), managed, len(unmanaged)))
+		setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, metav1.ConditionTrue, v1alpha1.ReasonListed, counts)
 	}
+	next, evs := res.Next, unmanagedEvents(before, st.Inventory)
 	if spec.Adopt {
-		if err := r.adopt(ctx, obj, unmanaged); err != nil {
-			return 0, nil, err
+		if failure := r.adopt(ctx, obj, unmanaged); failure != "" {
+			next = min(next, adoptRetry)
+			if res.Err == nil { // a failed sweep is the more basic problem
+				setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, metav1.ConditionFalse, v1alpha1.ReasonAdoptionFailed,
+					counts+"; adopting them failed: "+failure)
+			}
+			if wasReason != v1alpha1.ReasonAdoptionFailed {
+				evs = append(evs, eventSpec{Type: corev1.EventTypeWarning, Reason: v1alpha1.ReasonAdoptionFailed, Action: actionInventory, Note: failure})
+			}
 		}
 	}
-	return res.Next, unmanagedEvents(before, st.Inventory), nil
+	return next, evs, nil
 }
+
+// adoptRetry is how soon a failed adoption is tried again.
+const adoptRetry = time.Minute
 
 // sweepFailure is the Inventoried reason and message of a failed sweep.
 func sweepFailure(err error) (reason, message string) {
@@ -82,16 +98,15 @@ func sweepFailure(err error) (reason, message string) {
 	return reason, fmt.Sprintf("listing the vendor account failed: %v; credentials are read one by one meanwhile", err)
 }
 
-// credentialsOf lists, from the cache, the RemoteCredentials whose
-// providerRef resolves to the provider obj.
-func (r *providerReconciler) credentialsOf(ctx context.Context, obj account.Provider) ([]v1alpha1.RemoteCredential, error) {
-	key := account.KeyOf(obj)
+// credentialsOf lists, from the cache and read-only (no deep copies),
+// the RemoteCredentials whose providerRef resolves to the provider key.
+func credentialsOf(ctx context.Context, reader client.Reader, key account.Key) ([]v1alpha1.RemoteCredential, error) {
 	list := &v1alpha1.RemoteCredentialList{}
 	opts := []client.ListOption{client.MatchingFields{providerRefIndex: key.Kind + "/" + key.Name}, client.UnsafeDisableDeepCopy}
 	if key.Namespace != "" {
 		opts = append(opts, client.InNamespace(key.Namespace))
 	}
-	if err := r.List(ctx, list, opts...); err != nil {
+	if err := reader.List(ctx, list, opts...); err != nil {
 		return nil, fmt.Errorf("list credentials of %s: %w", key, err)
 	}
 	return list.Items, nil
@@ -130,20 +145,10 @@ func inventoryStatus(total, managed int, unmanaged []account.Listed) *v1alpha1.I
 	st := &v1alpha1.InventoryStatus{Total: int32(total), Managed: int32(managed), Unmanaged: int32(len(unmanaged))} //nolint:gosec // counts of one vendor account
 	for _, it := range unmanaged[:min(len(unmanaged), maxUnmanagedShown)] {
 		st.UnmanagedCredentials = append(st.UnmanagedCredentials, v1alpha1.UnmanagedCredential{
-			ID: it.Ref.ID, UserID: it.Ref.UserID, Name: it.Name, CreatedAt: apiTime(it.CreatedAt), ExpiresAt: apiTime(it.ExpiresAt),
+			ID: it.Ref.ID, UserID: it.Ref.UserID, Name: it.Name, CreatedAt: vendors.APITime(it.CreatedAt), ExpiresAt: vendors.APITime(it.ExpiresAt),
 		})
 	}
 	return st
-}
-
-// apiTime is t as the API server stores it (seconds), so an unchanged
-// sweep compares equal to what is stored.
-func apiTime(t *time.Time) *metav1.Time {
-	if t == nil {
-		return nil
-	}
-	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
-	return &mt
 }
 
 // unmanagedEvents is the Warning for unmanaged credentials that were not
@@ -188,48 +193,64 @@ func unmanagedName(c v1alpha1.UnmanagedCredential) string {
 }
 
 // adopt creates a RemoteCredential for each unmanaged credential that has
-// none of its adopted name yet. It never deletes: a credential gone at
-// the vendor reads NotFound.
-func (r *providerReconciler) adopt(ctx context.Context, obj account.Provider, unmanaged []account.Listed) error {
+// none of its adopted name yet, owned by the provider. It never deletes: a
+// credential gone at the vendor reads NotFound. It returns why it could
+// not adopt them all ("" when it did): it stops at the first failed
+// create (the others would fail alike) and skips a name another
+// credential's RemoteCredential holds.
+func (r *providerReconciler) adopt(ctx context.Context, obj account.Provider, unmanaged []account.Listed) string {
+	if len(unmanaged) == 0 {
+		return ""
+	}
 	key := account.KeyOf(obj)
 	ns := key.Namespace
 	if ns == "" {
 		ns = r.ClusterResourceNamespace
 	}
+	switch {
+	case r.WatchLabelSelector != "":
+		return fmt.Sprintf("this manager watches only the RemoteCredentials matching --watch-label-selector=%s, which adopted ones would not carry; "+
+			"adopt with a manager without it, or commit `kubectl credsync inventory --adopt -o yaml` with the labels added", r.WatchLabelSelector)
+	case r.WatchNamespaces != nil && !slices.Contains(r.WatchNamespaces, ns):
+		return fmt.Sprintf("namespace %s, where they would be created, is not among this manager's --watch-namespaces", ns)
+	}
 	log := ctrl.LoggerFrom(ctx)
+	gvk := v1alpha1.GroupVersion.WithKind(key.Kind)
+	var taken []string
 	for _, it := range unmanaged {
-		rc := adopted(obj, key, ns, it)
-		err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: rc.Name}, &v1alpha1.RemoteCredential{})
+		rc := v1alpha1.NewAdoption(key.Kind, key.Name, ns, it.Ref.ID, it.Ref.UserID)
+		rc.OwnerReferences = []metav1.OwnerReference{{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: obj.GetName(), UID: obj.GetUID()}}
+		existing := &v1alpha1.RemoteCredential{}
+		err := r.Get(ctx, client.ObjectKeyFromObject(rc), existing, client.UnsafeDisableDeepCopy)
 		if err == nil {
+			if !names(existing, key, it.Ref) {
+				taken = append(taken, rc.Name)
+			}
 			continue // adopted already (the sweep predates it), or the name is taken
 		}
 		if !apierrors.IsNotFound(err) {
-			return err
+			return fmt.Sprintf("reading RemoteCredential %s/%s: %v", ns, rc.Name, err)
 		}
-		if err := r.Create(ctx, rc); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("adopt %s credential %s: %w", key, it.Ref.ID, err)
+		if err := r.Create(ctx, rc); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				continue // created since the cache was read
+			}
+			return fmt.Sprintf("creating RemoteCredential %s/%s for credential %s: %v", ns, rc.Name, it.Ref.ID, err)
 		}
 		log.Info("adopted an unmanaged credential", "id", it.Ref.ID, "remoteCredential", rc.Name)
 	}
-	return nil
+	if len(taken) == 0 {
+		return ""
+	}
+	shown := taken[:min(len(taken), 5)]
+	msg := fmt.Sprintf("the names %s in namespace %s are taken by RemoteCredentials of other credentials", strings.Join(shown, ", "), ns)
+	if len(taken) > len(shown) {
+		msg += fmt.Sprintf(" (and %d more)", len(taken)-len(shown))
+	}
+	return msg + "; adopt those by hand under other names"
 }
 
-// adopted is the RemoteCredential that adopts the listed credential it.
-func adopted(obj account.Provider, key account.Key, ns string, it account.Listed) *v1alpha1.RemoteCredential {
-	gvk := v1alpha1.GroupVersion.WithKind(key.Kind)
-	return &v1alpha1.RemoteCredential{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: ns,
-			Name:      v1alpha1.AdoptedName(key.Name, it.Ref.ID, it.Ref.UserID),
-			Labels:    map[string]string{v1alpha1.AdoptedByLabel: v1alpha1.AdoptedByValue(key.Name)},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: obj.GetName(), UID: obj.GetUID(),
-			}},
-		},
-		Spec: v1alpha1.RemoteCredentialSpec{
-			ProviderRef: v1alpha1.ProviderReference{Kind: key.Kind, Name: key.Name},
-			ID:          it.Ref.ID,
-			UserID:      it.Ref.UserID,
-		},
-	}
+// names reports whether rc names the credential ref of the provider key.
+func names(rc *v1alpha1.RemoteCredential, key account.Key, ref vendors.Ref) bool {
+	return account.KeyFor(rc.Namespace, rc.Spec.ProviderRef) == key && rc.Spec.ID == ref.ID && rc.Spec.UserID == ref.UserID
 }

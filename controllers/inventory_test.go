@@ -376,3 +376,41 @@ func TestInventoryAdoption(t *testing.T) {
 	}).WithTimeout(2 * time.Second).Should(gomega.Succeed())
 	assertNoSecrets(t)
 }
+
+// An adopted name held by a RemoteCredential of another credential: the
+// others are adopted, Inventoried turns False/AdoptionFailed naming the
+// name (with one Warning event), and Ready stays Valid.
+func TestInventoryAdoptionNameTaken(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	fake, ids := tinesFakeOf(t, 3)
+	first := strconv.FormatInt(ids[0], 10)
+	// The name adopting ids[0] already names ids[2] (so ids[2] is managed).
+	blocker := v1alpha1.NewAdoption(v1alpha1.CredentialProviderKind, "tines", ns, first, "")
+	blocker.Spec.ID = strconv.FormatInt(ids[2], 10)
+	createRC(t, blocker)
+	tinesProviderAt(t, ns, fake, tinesKey, func(spec *v1alpha1.CredentialProviderSpec) {
+		spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Minute}, Adopt: true}
+	})
+	g := gomega.NewWithT(t)
+	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	g.Eventually(func(g gomega.Gomega) {
+		get(g, p)
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
+		g.Expect(c).NotTo(gomega.BeNil())
+		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonAdoptionFailed))
+		g.Expect(c.Message).To(gomega.ContainSubstring(blocker.Name))
+		g.Expect(c.Message).To(gomega.HavePrefix("3 credentials: 1 managed, 2 unmanaged; adopting them failed"))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	g.Expect(readyReason(p.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
+	second := &v1alpha1.RemoteCredential{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: v1alpha1.AdoptedName("tines", strconv.FormatInt(ids[1], 10), "")}, second)).
+		To(gomega.Succeed(), "the other unmanaged credential is adopted")
+	g.Expect(second.Spec.ID).To(gomega.Equal(strconv.FormatInt(ids[1], 10)))
+	g.Eventually(func() []string { return eventList(t, p) }).WithTimeout(eventually).WithPolling(poll).
+		Should(gomega.ContainElement("Warning AdoptionFailed"))
+	taken := &v1alpha1.RemoteCredential{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(blocker), taken)).To(gomega.Succeed())
+	g.Expect(taken.Spec.ID).To(gomega.Equal(blocker.Spec.ID), "adoption never touches a RemoteCredential it did not create")
+}

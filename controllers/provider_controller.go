@@ -38,6 +38,15 @@ type providerReconciler struct {
 	// ClusterResourceNamespace holds the RemoteCredentials a
 	// ClusterCredentialProvider adopts.
 	ClusterResourceNamespace string
+	// DisableInventory: another manager sweeps; this one leaves
+	// status.inventory and the Inventoried condition alone.
+	DisableInventory bool
+	// WatchNamespaces are the namespaces the manager watches (nil: all):
+	// it adopts only into them. WatchLabelSelector is its RemoteCredential
+	// label selector: with one, it does not adopt (it would not see the
+	// RemoteCredentials it creates).
+	WatchNamespaces    []string
+	WatchLabelSelector string
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch

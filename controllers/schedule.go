@@ -15,11 +15,10 @@ import (
 	"github.com/credsync/credsync/internal/vendors"
 )
 
-// Backoff bounds for transient failures.
+// Backoff bounds for transient failures (vendors.Backoff starts at 5s).
 const (
-	backoffBase = 5 * time.Second
 	// backoffCap caps the wait after vendor failures.
-	backoffCap = 5 * time.Minute
+	backoffCap = vendors.BackoffCap
 	// providerBackoffCap caps the wait while the provider is not ready:
 	// its check wakes the credentials when it becomes usable; this is the
 	// net under that.
@@ -260,9 +259,10 @@ func (s *schedule) LastSync(key types.NamespacedName, uid types.UID) (time.Time,
 	return e.synced, true
 }
 
-// backoff is backoffBase·2^(failures-1), capped at limit, with ±10% jitter.
+// backoff is vendors.Backoff: 5s·2^(failures-1), capped at limit, with
+// ±10% jitter.
 func backoff(seed string, failures int, limit time.Duration) time.Duration {
-	return vendors.Backoff(seed, failures, backoffBase, limit)
+	return vendors.Backoff(seed, failures, limit)
 }
 
 // refreshInterval is rc's refresh interval with a stable jitter of ±10%

@@ -29,6 +29,13 @@ type Options struct {
 	MetricsLabelAllowlist []string
 	// Clock reads the time of every decision; the real clock when nil.
 	Clock clock.Clock
+	// DisableInventory: providers' inventories are swept by another
+	// manager; this one neither sweeps nor writes status.inventory.
+	DisableInventory bool
+	// WatchNamespaces and WatchLabelSelector restrict what the manager
+	// watches (main's cache options); adoption respects them.
+	WatchNamespaces    []string
+	WatchLabelSelector string
 }
 
 // Setup registers every controller and credsync's metrics (on
@@ -70,13 +77,16 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Clock:                    opts.Clock,
 		OnChange:                 func(k account.Key) { send(credentialWake, k) },
 		OnSuspect:                func(k account.Key) { send(providerWake[k.Kind], k) },
+		DisableInventory:         opts.DisableInventory,
 	})
 	if err := ctrlmetrics.Registry.Register(metrics.NewInventoryCollector(mgr.GetCache(), accounts, mgr.Elected())); err != nil {
 		return err
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
 		if err := (&providerReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
-			Suspects: providerWake[kind], ClusterResourceNamespace: opts.ClusterResourceNamespace}).SetupWithManager(mgr); err != nil {
+			Suspects: providerWake[kind], ClusterResourceNamespace: opts.ClusterResourceNamespace,
+			DisableInventory: opts.DisableInventory, WatchNamespaces: opts.WatchNamespaces, WatchLabelSelector: opts.WatchLabelSelector,
+		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}

@@ -3,12 +3,14 @@
 # arm64, into DIST (default dist/), reproducibly (the same sources and Go
 # give the same bytes), and writes the Krew manifest with their sha256 into
 # DIST/krew/credsync.yaml.
-#   VERSION=v0.1.0 DIST=dist bash hack/plugin-dist.sh
+# Run it through make plugin-dist, which passes VERSION and LDFLAGS (the
+# Makefile's PLUGIN_LDFLAGS, as make build uses them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION="${VERSION:?set VERSION, e.g. v0.1.0}"
 DIST="${DIST:-dist}"
 GO="${GO:-go}"
+LDFLAGS="${LDFLAGS:?set LDFLAGS: run make plugin-dist}"
 mkdir -p "$DIST/krew"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -18,7 +20,7 @@ for platform in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64; do
   echo "building kubectl-credsync $VERSION for $os/$arch" >&2
   mkdir -p "$work/$os-$arch"
   CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" "$GO" build -trimpath -buildvcs=false \
-    -ldflags "-s -w -X github.com/credsync/credsync/internal/plugin.Version=$VERSION" \
+    -ldflags "$LDFLAGS" \
     -o "$work/$os-$arch/kubectl-credsync" ./cmd/kubectl-credsync
   cp README.md "$work/$os-$arch/README.md"
   archive="$DIST/kubectl-credsync_${VERSION}_${os}_${arch}.tar.gz"

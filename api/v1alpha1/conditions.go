@@ -43,6 +43,9 @@ const (
 	ReasonSecretInvalid = "SecretInvalid"
 	// ReasonListed marks a completed inventory sweep.
 	ReasonListed = "Listed"
+	// ReasonAdoptionFailed marks an inventory whose sweep completed but
+	// that could not adopt every unmanaged credential (inventory.adopt).
+	ReasonAdoptionFailed = "AdoptionFailed"
 )
 
 // SyncRequestedAtAnnotation asks the operator to sync a RemoteCredential

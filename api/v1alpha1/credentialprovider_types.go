@@ -107,6 +107,25 @@ func AdoptedName(provider, id, userID string) string {
 	return strings.TrimRight(name[:maxAdoptedName-9], "-") + "-" + hex.EncodeToString(sum[:4])
 }
 
+// NewAdoption is the RemoteCredential in namespace that adopts credential
+// id (of user userID) of the provider of kind providerKind named provider:
+// named by AdoptedName and labelled with AdoptedByLabel.
+func NewAdoption(providerKind, provider, namespace, id, userID string) *RemoteCredential {
+	ref := ProviderReference{Name: provider}
+	if providerKind == ClusterCredentialProviderKind {
+		ref.Kind = providerKind
+	}
+	return &RemoteCredential{
+		TypeMeta: metav1.TypeMeta{APIVersion: GroupVersion.String(), Kind: "RemoteCredential"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: namespace,
+			Name:      AdoptedName(provider, id, userID),
+			Labels:    map[string]string{AdoptedByLabel: AdoptedByValue(provider)},
+		},
+		Spec: RemoteCredentialSpec{ProviderRef: ref, ID: id, UserID: userID},
+	}
+}
+
 // AdoptedByValue is the AdoptedByLabel value of provider: its name, cut to
 // a label value's length.
 func AdoptedByValue(provider string) string {

@@ -182,7 +182,12 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 		fake.Put(tinestest.Sample(int64(i+1), fmt.Sprintf("credential-%d", i+1)))
 	}
 	// The floor's fleet refreshes hourly: after the floor wrote its
-	// status, it is the synced fleet a restarted manager finds.
+	// status, it is the synced fleet a restarted manager finds. Its
+	// provider was checked by an earlier manager, as a synced fleet's is.
+	step("a manager checks the floor's provider (no credentials yet)")
+	if err := checkProvider(ctx, o, k8s, kubeconfig, floorNS, filepath.Join(dir, "manager-0.log")); err != nil {
+		return res, err
+	}
 	for ns, refresh := range map[string]time.Duration{benchNS: res.refresh, floorNS: restartLongRefresh} {
 		if err := createCredentials(ctx, k8s, ns, 1, n, refresh); err != nil {
 			return res, err
@@ -314,6 +319,30 @@ func measureInventory(ctx context.Context, o options, cfg *rest.Config, k8s clie
 	}
 	res.invRestartLists = lists - 1
 	return nil
+}
+
+// checkProvider runs a manager over ns until its provider "tines" is
+// Ready, and stops it.
+func checkProvider(ctx context.Context, o options, k8s client.Client, kubeconfig, ns, logPath string) error {
+	mgr, err := startManager(ctx, o, kubeconfig, ns, logPath)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mgr.stop() }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		p := &v1alpha1.CredentialProvider{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tines"}, p); err != nil {
+			return err
+		}
+		if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady) {
+			return mgr.stop()
+		}
+		if time.Now().After(deadline) {
+			return mgr.explain(fmt.Errorf("provider %s/tines not Ready after a minute", ns))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // restartLongRefresh is the refresh interval of the floor's fleet, over

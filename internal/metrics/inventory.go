@@ -45,7 +45,7 @@ func NewInventoryCollector(reader client.Reader, lastSweeps LastSweeps, elected 
 			"Credentials the provider's last complete inventory sweep listed, by state: managed (named by a RemoteCredential) or unmanaged.",
 			[]string{"provider", "vendor", "state"}, nil),
 		up: prometheus.NewDesc(InventoryUp,
-			"1 when the provider's last inventory sweep succeeded (Inventoried True), else 0; reason is the Inventoried reason.",
+			"1 when the provider's Inventoried condition is True (its last sweep succeeded and, with adopt, adopted every unmanaged credential), else 0; reason is the Inventoried reason.",
 			[]string{"provider", "vendor", "reason"}, nil),
 		lastSweep: prometheus.NewDesc(InventoryLastSweep,
 			"When this manager's last complete inventory sweep of the provider started (Unix seconds).",

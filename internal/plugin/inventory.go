@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -88,30 +87,20 @@ func (o *Options) inventory(name string, cluster, adopt bool, output string) err
 }
 
 // adoptions are the RemoteCredentials that adopt a provider's unmanaged
-// credentials, named as the operator's own adoption names them, in the
-// provider's namespace (a ClusterCredentialProvider's: ns).
+// credentials, as the operator's own adoption makes them (less the owner
+// reference: Git owns them), in the provider's namespace; a
+// ClusterCredentialProvider's in ns (the -n namespace), where the user
+// chooses to keep them.
 func adoptions(provider client.Object, kind, ns string, st *v1alpha1.CredentialProviderStatus) []runtime.Object {
 	var list []runtime.Object
 	if provider.GetNamespace() != "" {
 		ns = provider.GetNamespace()
 	}
-	ref := v1alpha1.ProviderReference{Name: provider.GetName()}
-	if kind == v1alpha1.ClusterCredentialProviderKind {
-		ref.Kind = kind
-	}
 	if st.Inventory == nil {
 		return list
 	}
 	for _, u := range st.Inventory.UnmanagedCredentials {
-		list = append(list, &v1alpha1.RemoteCredential{
-			TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "RemoteCredential"},
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: ns,
-				Name:      v1alpha1.AdoptedName(provider.GetName(), u.ID, u.UserID),
-				Labels:    map[string]string{v1alpha1.AdoptedByLabel: v1alpha1.AdoptedByValue(provider.GetName())},
-			},
-			Spec: v1alpha1.RemoteCredentialSpec{ProviderRef: ref, ID: u.ID, UserID: u.UserID},
-		})
+		list = append(list, v1alpha1.NewAdoption(kind, provider.GetName(), ns, u.ID, u.UserID))
 	}
 	return list
 }

@@ -76,7 +76,9 @@ func (o *Options) Client() (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no usable kubeconfig: %w", err)
 	}
-	cfg.Timeout = 30 * time.Second
+	if cfg.Timeout == 0 { // --request-timeout unset
+		cfg.Timeout = 30 * time.Second
+	}
 	// A person's command makes few requests; --wait polls a few a second.
 	cfg.QPS, cfg.Burst = 50, 100
 	c, err := client.New(cfg, client.Options{Scheme: scheme()})
@@ -198,7 +200,8 @@ func isMissingResource(err error) bool {
 		(strings.Contains(err.Error(), "could not find the requested resource") || strings.Contains(err.Error(), "no matches for kind"))
 }
 
-// ctx is a context bounded by the kubeconfig's request timeout.
+// ctx bounds a command's requests together (each is bounded by
+// --request-timeout, 30s by default).
 func ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Minute)
 }

@@ -65,8 +65,6 @@ const (
 	// maxInlineWait is the longest a call waits for a token or a slot
 	// in place; a longer wait is handed back as a DeferredError.
 	maxInlineWait = time.Second
-	pauseBase     = 5 * time.Second
-	pauseCap      = 5 * time.Minute
 )
 
 // NewGate returns a gate enforcing limits (defaultLimits for unset fields)
@@ -208,7 +206,7 @@ func (g *Gate) done(err error) {
 		if !now.Before(g.until) { // a new step, not a call of the same one
 			g.failures++
 		}
-		wait := Backoff("provider", g.failures, pauseBase, pauseCap)
+		wait := Backoff("provider", g.failures, BackoffCap)
 		if ra := RetryAfter(err); ra > wait {
 			wait = ra
 		}
@@ -249,10 +247,18 @@ func rateLimitHeaders(get func(string) string) (time.Duration, bool) {
 	return 0, false
 }
 
-// Backoff is base·2^(failures-1), capped at limit, with a ±10% jitter that
-// is stable for seed and failures.
-func Backoff(seed string, failures int, base, limit time.Duration) time.Duration {
-	d := float64(base) * math.Pow(2, float64(max(failures, 1)-1))
+// Backoff bounds: every retry after a failure (a vendor's answer, a key
+// check, a sweep, the provider's pause after 429s) starts at BackoffBase
+// and doubles up to BackoffCap (or a tighter limit).
+const (
+	BackoffBase = 5 * time.Second
+	BackoffCap  = 5 * time.Minute
+)
+
+// Backoff is BackoffBase·2^(failures-1), capped at limit, with a ±10%
+// jitter that is stable for seed and failures.
+func Backoff(seed string, failures int, limit time.Duration) time.Duration {
+	d := float64(BackoffBase) * math.Pow(2, float64(max(failures, 1)-1))
 	if d > float64(limit) {
 		d = float64(limit)
 	}

@@ -77,7 +77,7 @@ func mustDefer(t *testing.T, err error, cause error) *DeferredError {
 // mustStep checks a pause of about one backoff step of n 429s in a row.
 func mustStep(t *testing.T, d *DeferredError, n int) {
 	t.Helper()
-	want := Backoff("provider", n, pauseBase, pauseCap)
+	want := Backoff("provider", n, BackoffCap)
 	if d.Wait != want {
 		t.Fatalf("paused %s, want backoff step %d (%s)", d.Wait, n, want)
 	}
@@ -105,8 +105,8 @@ func TestGateRateLimitedWithoutRetryAfter(t *testing.T) {
 	rateLimited := &Error{Class: ErrRateLimited, Status: 429}
 	_ = call(t, g, rateLimited)
 	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
-	if d.Wait < pauseBase*9/10 || d.Wait > pauseBase*11/10 {
-		t.Fatalf("paused %s, want about %s", d.Wait, pauseBase)
+	if d.Wait < BackoffBase*9/10 || d.Wait > BackoffBase*11/10 {
+		t.Fatalf("paused %s, want about %s", d.Wait, BackoffBase)
 	}
 	mustStep(t, d, 1)
 
@@ -331,8 +331,8 @@ func TestGateConcurrentFailuresAreOneStep(t *testing.T) {
 		release(&Error{Class: ErrRateLimited, Status: 429})
 	}
 	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
-	if d.Wait > pauseBase*11/10 {
-		t.Fatalf("paused %s after one round of 429s, want one step (%s)", d.Wait, pauseBase)
+	if d.Wait > BackoffBase*11/10 {
+		t.Fatalf("paused %s after one round of 429s, want one step (%s)", d.Wait, BackoffBase)
 	}
 	mustStep(t, d, 1)
 	// The next 429 after the pause is the second step, not the 17th.

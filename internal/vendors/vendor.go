@@ -62,16 +62,18 @@ func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
 		Conditions:             st.Conditions,
 		Name:                   c.Name,
 		Description:            c.Description,
-		CreatedAt:              apiTime(c.CreatedAt),
-		UpdatedAt:              apiTime(c.UpdatedAt),
-		ExpiresAt:              apiTime(c.ExpiresAt),
+		CreatedAt:              APITime(c.CreatedAt),
+		UpdatedAt:              APITime(c.UpdatedAt),
+		ExpiresAt:              APITime(c.ExpiresAt),
 	}
 	if c.Vendor != nil {
 		c.Vendor.ApplyTo(st)
 	}
 }
 
-func apiTime(t *time.Time) *metav1.Time {
+// APITime is t as the API server stores it (seconds, UTC), so that an
+// unchanged answer compares equal to what status holds; nil for nil.
+func APITime(t *time.Time) *metav1.Time {
 	if t == nil {
 		return nil
 	}
