@@ -96,7 +96,7 @@ func (o *Options) check(f operatorFlags) error {
 	lease := &coordinationv1.Lease{}
 	switch err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.lease}, lease); {
 	case err != nil:
-		report(false, "leader", "Lease "+f.namespace+"/"+f.lease+": "+friendly(err, "no Lease (leader election off, or the operator never ran)").Error())
+		report(false, "leader", friendly(err, "Lease "+f.namespace+"/"+f.lease).Error()+" (leader election off, or the operator never ran)")
 	case lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "":
 		report(false, "leader", "Lease "+f.namespace+"/"+f.lease+" has no holder: no replica leads")
 	default:
