@@ -76,6 +76,22 @@ func waitInventoried(t *testing.T, ns, name string, total, managed int32) *v1alp
 	return p
 }
 
+// waitNotInventoried waits until the provider's Inventoried condition is
+// False with reason and a message holding text, and returns it.
+func waitNotInventoried(t *testing.T, ns, name, reason, text string) *v1alpha1.CredentialProvider {
+	t.Helper()
+	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		get(g, p)
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
+		g.Expect(c).NotTo(gomega.BeNil())
+		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(gomega.Equal(reason))
+		g.Expect(c.Message).To(gomega.ContainSubstring(text))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	return p
+}
+
 // Tines pagination across pages (the server hands back 3 per page,
 // whatever per_page asks), managed and unmanaged counts with two
 // RemoteCredentials naming one credential and one naming an ID the vendor
@@ -201,16 +217,8 @@ func TestInventoryForbiddenList(t *testing.T) {
 	ns := newNamespace(t)
 	fake, ids := inventoryTines(t, ns, 3, 10*time.Second)
 	fake.Set(tinestest.ListID, vendortest.Forbidden)
-	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	p := waitNotInventoried(t, ns, "tines", v1alpha1.ReasonForbidden, "HTTP 403")
 	g := gomega.NewWithT(t)
-	g.Eventually(func(g gomega.Gomega) {
-		get(g, p)
-		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
-		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonForbidden))
-		g.Expect(c.Message).To(gomega.ContainSubstring("HTTP 403"))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	g.Expect(readyReason(p.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
 	g.Expect(p.Status.Inventory).To(gomega.BeNil(), "no sweep completed")
 	waitReason(t, createRC(t, newCredential(ns, "by-get", strconv.FormatInt(ids[0], 10))), v1alpha1.ReasonSynced)
@@ -251,14 +259,7 @@ func TestInventoryEndlessPagination(t *testing.T) {
 	fake, _ := inventoryTines(t, ns, 4, time.Hour)
 	fake.SetMaxPerPage(2)
 	fake.SetNextPageLoop(true)
-	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
-		get(g, p)
-		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonInvalidResponse))
-		g.Expect(c.Message).To(gomega.ContainSubstring("points back at an earlier page"))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	waitNotInventoried(t, ns, "tines", v1alpha1.ReasonInvalidResponse, "points back at an earlier page")
 	gomega.NewWithT(t).Expect(fake.ListCalls()).To(gomega.BeNumerically("<=", 3), "the key check and two pages")
 }
 
@@ -392,17 +393,10 @@ func TestInventoryAdoptionNameTaken(t *testing.T) {
 	tinesProviderAt(t, ns, fake, tinesKey, func(spec *v1alpha1.CredentialProviderSpec) {
 		spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Minute}, Adopt: true}
 	})
+	p := waitNotInventoried(t, ns, "tines", v1alpha1.ReasonAdoptionFailed, blocker.Name)
 	g := gomega.NewWithT(t)
-	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
-	g.Eventually(func(g gomega.Gomega) {
-		get(g, p)
-		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
-		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonAdoptionFailed))
-		g.Expect(c.Message).To(gomega.ContainSubstring(blocker.Name))
-		g.Expect(c.Message).To(gomega.HavePrefix("3 credentials: 1 managed, 2 unmanaged; adopting them failed"))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried).Message).
+		To(gomega.HavePrefix("3 credentials: 1 managed, 2 unmanaged; adopting them failed"))
 	g.Expect(readyReason(p.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
 	second := &v1alpha1.RemoteCredential{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: v1alpha1.AdoptedName("tines", strconv.FormatInt(ids[1], 10), "")}, second)).

@@ -54,6 +54,23 @@ func tinesProviderAt(t *testing.T, ns string, fake *tinestest.Server, key string
 	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
 }
 
+// syncedFleet starts a Tines fake of the test's own (every call it gets is
+// the test's), a Valid provider "tines" of it in a new namespace, and n
+// credentials, and waits until they are Synced.
+func syncedFleet(t *testing.T, n int) (*tinestest.Server, string, []string, []*v1alpha1.RemoteCredential) {
+	t.Helper()
+	fake := tinestest.NewServer(tinesKey)
+	t.Cleanup(fake.Close)
+	ns := newNamespace(t)
+	tinesProviderAt(t, ns, fake, tinesKey)
+	waitProviderValid(t, ns, "tines")
+	ids, rcs := tinesCredentialsAt(t, fake, ns, n)
+	for _, rc := range rcs {
+		waitReason(t, rc, v1alpha1.ReasonSynced)
+	}
+	return fake, ns, ids, rcs
+}
+
 func totalCalls(ids []string) int {
 	n := 0
 	for _, id := range ids {
@@ -119,15 +136,7 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 // the others without calling the vendor.
 func TestKeyRevokedWhileSynced(t *testing.T) {
 	t.Parallel()
-	fake := tinestest.NewServer(tinesKey)
-	defer fake.Close()
-	ns := newNamespace(t)
-	tinesProviderAt(t, ns, fake, tinesKey)
-	waitProviderValid(t, ns, "tines")
-	ids, rcs := tinesCredentialsAt(t, fake, ns, 5)
-	for _, rc := range rcs {
-		waitReason(t, rc, v1alpha1.ReasonSynced)
-	}
+	fake, ns, ids, rcs := syncedFleet(t, 5)
 	fake.SetAPIKey("another-key-entirely")
 	reads := fake.TotalCalls() - fake.ListCalls()
 	requestSync(t, rcs[0], "after-revocation")
@@ -147,15 +156,7 @@ func TestKeyRevokedWhileSynced(t *testing.T) {
 // sync again when it is created again.
 func TestProviderDeletedWhileSynced(t *testing.T) {
 	t.Parallel()
-	fake := tinestest.NewServer(tinesKey)
-	defer fake.Close()
-	ns := newNamespace(t)
-	tinesProviderAt(t, ns, fake, tinesKey)
-	waitProviderValid(t, ns, "tines")
-	ids, rcs := tinesCredentialsAt(t, fake, ns, 3)
-	for _, rc := range rcs {
-		waitReason(t, rc, v1alpha1.ReasonSynced)
-	}
+	fake, ns, ids, rcs := syncedFleet(t, 3)
 	g := gomega.NewWithT(t)
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	get(g, provider)

@@ -202,9 +202,8 @@ func (s *Server) getOwnKey(w http.ResponseWriter, r *http.Request) {
 	if s.fault(w, r, id) {
 		return
 	}
-	caller, ok := s.caller(r)
+	caller, ok := s.authenticated(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
 		return
 	}
 	s.answerKey(w, id, caller)
@@ -215,15 +214,7 @@ func (s *Server) getUserKey(w http.ResponseWriter, r *http.Request) {
 	if s.fault(w, r, id) {
 		return
 	}
-	if _, ok := s.caller(r); !ok {
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
-		return
-	}
-	s.mu.Lock()
-	known := s.users[user]
-	s.mu.Unlock()
-	if !known {
-		writeError(w, http.StatusNotFound, CodeUserNotFound, "The user ["+user+"] can't be found")
+	if !s.userScoped(w, r, user) {
 		return
 	}
 	s.answerKey(w, id, user)
@@ -274,9 +265,8 @@ func (s *Server) listOwnKeys(w http.ResponseWriter, r *http.Request) {
 	if s.listFault(w, r, ListID) {
 		return
 	}
-	caller, ok := s.caller(r)
+	caller, ok := s.authenticated(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
 		return
 	}
 	s.answerKeys(w, func(k APIKey) bool { return k.UserID == caller })
@@ -288,9 +278,8 @@ func (s *Server) listAllKeys(w http.ResponseWriter, r *http.Request) {
 	if s.listFault(w, r, ListAllID) {
 		return
 	}
-	caller, ok := s.caller(r)
+	caller, ok := s.authenticated(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
 		return
 	}
 	s.mu.Lock()
@@ -311,18 +300,36 @@ func (s *Server) listUserKeys(w http.ResponseWriter, r *http.Request) {
 	if s.listFault(w, r, UserListID(user)) {
 		return
 	}
-	if _, ok := s.caller(r); !ok {
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
+	if !s.userScoped(w, r, user) {
 		return
+	}
+	s.answerKeys(w, func(k APIKey) bool { return k.UserID == user })
+}
+
+// authenticated returns the user of the request's key, or answers 401.
+func (s *Server) authenticated(w http.ResponseWriter, r *http.Request) (string, bool) {
+	caller, ok := s.caller(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "The supplied authentication is invalid")
+	}
+	return caller, ok
+}
+
+// userScoped answers a user-scoped request's errors, as ECE does: 401
+// without a known key, 404 for an unknown user. It reports whether the
+// request may go on.
+func (s *Server) userScoped(w http.ResponseWriter, r *http.Request, user string) bool {
+	if _, ok := s.authenticated(w, r); !ok {
+		return false
 	}
 	s.mu.Lock()
 	known := s.users[user]
 	s.mu.Unlock()
 	if !known {
 		writeError(w, http.StatusNotFound, CodeUserNotFound, "The user ["+user+"] can't be found")
-		return
+		return false
 	}
-	s.answerKeys(w, func(k APIKey) bool { return k.UserID == user })
+	return true
 }
 
 // listFault counts a list request and applies id's fault, if any; it
