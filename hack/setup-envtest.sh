@@ -13,7 +13,10 @@
 #      are left beside the binaries; test/envtest checks the one against the
 #      other.
 # CREDSYNC_ENVTEST_DOWNLOAD_ONLY=1 stops after a failed download (exit 1)
-# instead of building; CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT (seconds, 60) bounds
+# instead of building; CREDSYNC_ENVTEST_PLAN_ONLY=1 skips 1.-3. and resolves
+# the build of 4. without compiling it (seconds with a warm module cache):
+# it prints a directory holding only modules.txt and kubernetes.go.mod, so
+# the pinning can be checked whatever the cache holds; CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT (seconds, 60) bounds
 # the download; SETUP_ENVTEST_INDEX points setup-envtest at another index.
 set -euo pipefail
 
@@ -28,13 +31,19 @@ ASSETS="$CACHE_ROOT/envtest/$K8S_VERSION"  # the etcd version follows from the k
 
 have() { [ -x "$1/kube-apiserver" ] && [ -x "$1/etcd" ]; }
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have "$KUBEBUILDER_ASSETS"; then
-  echo "$KUBEBUILDER_ASSETS"
-  exit 0
-fi
-if have "$ASSETS"; then
-  echo "$ASSETS"
-  exit 0
+PLAN_ONLY="${CREDSYNC_ENVTEST_PLAN_ONLY:-}"
+if [ -n "$PLAN_ONLY" ]; then
+  ASSETS="$CACHE_ROOT/envtest-plan/$K8S_VERSION"
+  rm -rf "$ASSETS"
+else
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have "$KUBEBUILDER_ASSETS"; then
+    echo "$KUBEBUILDER_ASSETS"
+    exit 0
+  fi
+  if have "$ASSETS"; then
+    echo "$ASSETS"
+    exit 0
+  fi
 fi
 
 start=$SECONDS
@@ -48,7 +57,7 @@ trap 'rm -rf "$work" "$out"' EXIT
 # finish moves the binaries in $out into the cache and prints its path. A
 # concurrent run may have got there first: then its result is used.
 finish() {
-  if ! have "$ASSETS"; then
+  if [ -n "$PLAN_ONLY" ] || ! have "$ASSETS"; then
     chmod 0755 "$out"
     rm -rf "$ASSETS"
     mv "$out" "$ASSETS"
@@ -60,20 +69,20 @@ finish() {
   exit 0
 }
 
-# 3. Download. setup-envtest has no network timeout of its own: timeout
+# 3. Download (not when only planning). setup-envtest has no network timeout of its own: timeout
 # bounds it (the first run also compiles it, a few seconds); offline, the
 # index lookup fails at once.
-say "trying setup-envtest $SETUP_ENVTEST_VERSION (download of kube-apiserver and etcd v$K8S_VERSION, ~100 MB) …"
+[ -n "$PLAN_ONLY" ] || say "trying setup-envtest $SETUP_ENVTEST_VERSION (download of kube-apiserver and etcd v$K8S_VERSION, ~100 MB) …"
 bound=()  # no timeout(1) (macOS without coreutils): unbounded, still fails at once offline
 if command -v timeout >/dev/null; then bound=(timeout -k 5 "${CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT:-60}"); fi
-if dir="$(cd "$work" && GOFLAGS= GOWORK=off ${bound[@]+"${bound[@]}"} \
+if [ -z "$PLAN_ONLY" ] && dir="$(cd "$work" && GOFLAGS= GOWORK=off ${bound[@]+"${bound[@]}"} \
       go run "sigs.k8s.io/controller-runtime/tools/setup-envtest@$SETUP_ENVTEST_VERSION" \
       use "$K8S_VERSION" --bin-dir "$work/setup-envtest" --index "$SETUP_ENVTEST_INDEX" -p path)" \
     && have "$dir"; then
   cp "$dir/kube-apiserver" "$dir/etcd" "$out/"
   finish
 fi
-if [ -n "${CREDSYNC_ENVTEST_DOWNLOAD_ONLY:-}" ]; then
+if [ -z "$PLAN_ONLY" ] && [ -n "${CREDSYNC_ENVTEST_DOWNLOAD_ONLY:-}" ]; then
   say "no download (offline?); CREDSYNC_ENVTEST_DOWNLOAD_ONLY is set, so not building from Go modules"
   exit 1
 fi
@@ -84,7 +93,11 @@ modfile="$(cd "$work" && GOFLAGS= GOWORK=off go mod download -json "k8s.io/kuber
 # etcd: the server version kubernetes itself requires (and tests against).
 etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$modfile")"
 [ -n "$etcd_version" ] || { echo "kubernetes v$K8S_VERSION's go.mod requires no go.etcd.io/etcd/server/v3" >&2; exit 1; }
-say "no download (offline?): building kube-apiserver v$K8S_VERSION and etcd $etcd_version from Go modules, about 5 minutes on 2 cores the first time"
+if [ -n "$PLAN_ONLY" ]; then
+  say "resolving (not building) kube-apiserver v$K8S_VERSION and etcd $etcd_version from Go modules"
+else
+  say "no download (offline?): building kube-apiserver v$K8S_VERSION and etcd $etcd_version from Go modules, about 5 minutes on 2 cores the first time"
+fi
 
 cd "$work"
 export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
@@ -104,21 +117,35 @@ done
 go mod edit "${args[@]}"
 cp go.mod go.mod.pinned
 
+# unchanged fails unless the pinned go.mod still is the build's go.mod:
+# had the build needed a module kubernetes' go.mod does not list, Go would
+# have added whatever version was newest, which is not reproducible.
+unchanged() {
+  cmp -s go.mod go.mod.pinned && return 0
+  diff go.mod.pinned go.mod >&2 || true
+  echo "building changed the pinned go.mod (above): kubernetes' go.mod no longer covers the build" >&2
+  exit 1
+}
+# record writes the module graph of the build, with each replacement's
+# version in place of the replaced one, and kubernetes' go.mod beside it.
+record() {
+  go list -m -f '{{if not .Main}}{{.Path}} {{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}{{end}}' all | sed '/^$/d' > "$out/modules.txt"
+  cat "$modfile" > "$out/kubernetes.go.mod"
+}
+
 say "[1/3] downloading modules …"
 go mod download >&2
+if [ -n "$PLAN_ONLY" ]; then
+  say "resolving the packages of kube-apiserver and etcd (CREDSYNC_ENVTEST_PLAN_ONLY: no build) …"
+  go list -deps k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3 >/dev/null
+  unchanged
+  record
+  finish
+fi
 say "[2/3] building kube-apiserver …"
 go build -trimpath -ldflags=-s -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
 say "[3/3] building etcd $etcd_version …"
 go build -trimpath -ldflags=-s -o "$out/etcd" go.etcd.io/etcd/server/v3 >&2
-if ! cmp -s go.mod go.mod.pinned; then
-  # The build needed a module kubernetes' go.mod does not list, and took
-  # whatever version was newest: not reproducible.
-  diff go.mod.pinned go.mod >&2 || true
-  echo "building changed the pinned go.mod (above): kubernetes' go.mod no longer covers the build" >&2
-  exit 1
-fi
-# The module graph built, with each replacement's version in place of the
-# replaced one.
-go list -m -f '{{if not .Main}}{{.Path}} {{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}{{end}}' all | sed '/^$/d' > "$out/modules.txt"
-cat "$modfile" > "$out/kubernetes.go.mod"
+unchanged
+record
 finish
