@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
@@ -145,11 +146,11 @@ func listItem(raw json.RawMessage) (vendors.Item, error) {
 }
 
 // onList reports whether u is a page of the tenant's credentials list:
-// the base URL's scheme, host and path prefix.
+// the base URL's scheme, host (in any case, as DNS names are) and path.
 func (c *Client) onList(u string) bool {
 	next, err := url.Parse(u)
 	base, berr := url.Parse(c.base)
-	return err == nil && berr == nil && next.Scheme == base.Scheme && next.Host == base.Host &&
+	return err == nil && berr == nil && next.Scheme == base.Scheme && strings.EqualFold(next.Host, base.Host) &&
 		next.User == nil && next.Fragment == "" && next.Path == base.Path+credentialsPath
 }
 
