@@ -63,31 +63,35 @@ func inventoryProvider(t *testing.T, ns string, fake *tinestest.Server, interval
 // credentials, managed of them managed, and returns it.
 func waitInventoried(t *testing.T, ns, name string, total, managed int32) *v1alpha1.CredentialProvider {
 	t.Helper()
-	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
-		get(g, p)
-		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
-		g.Expect(c).NotTo(gomega.BeNil())
+	return waitInventoryCondition(t, ns, name, func(g gomega.Gomega, p *v1alpha1.CredentialProvider, c *metav1.Condition) {
 		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonListed), "Inventoried: %s", c.Message)
 		g.Expect(p.Status.Inventory).NotTo(gomega.BeNil())
 		g.Expect(p.Status.Inventory.Total).To(gomega.Equal(total))
 		g.Expect(p.Status.Inventory.Managed).To(gomega.Equal(managed))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
-	return p
+	})
 }
 
 // waitNotInventoried waits until the provider's Inventoried condition is
 // False with reason and a message holding text, and returns it.
 func waitNotInventoried(t *testing.T, ns, name, reason, text string) *v1alpha1.CredentialProvider {
 	t.Helper()
+	return waitInventoryCondition(t, ns, name, func(g gomega.Gomega, _ *v1alpha1.CredentialProvider, c *metav1.Condition) {
+		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(gomega.Equal(reason))
+		g.Expect(c.Message).To(gomega.ContainSubstring(text))
+	})
+}
+
+// waitInventoryCondition waits until the provider has an Inventoried
+// condition and check passes on it, and returns the provider.
+func waitInventoryCondition(t *testing.T, ns, name string, check func(gomega.Gomega, *v1alpha1.CredentialProvider, *metav1.Condition)) *v1alpha1.CredentialProvider {
+	t.Helper()
 	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
 		get(g, p)
 		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
-		g.Expect(c.Reason).To(gomega.Equal(reason))
-		g.Expect(c.Message).To(gomega.ContainSubstring(text))
+		g.Expect(c).NotTo(gomega.BeNil(), "no Inventoried condition yet")
+		check(g, p, c)
 	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	return p
 }
