@@ -46,40 +46,54 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 		return 0, nil, nil
 	}
 	res := a.Sweep(ctx)
+	// The condition is worked out in full, then set once: setting it twice
+	// (Listed, then AdoptionFailed) would move its lastTransitionTime, and
+	// write status, at every reconcile.
+	was := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionInventoried)
+	wasReason := ""
+	if was != nil {
+		wasReason = was.Reason
+	}
+	status, reason, msg := metav1.ConditionFalse, "", ""
 	if res.Err != nil {
-		reason, msg := sweepFailure(res.Err)
-		setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, metav1.ConditionFalse, reason, msg)
+		reason, msg = sweepFailure(res.Err)
+	}
+	setInventoried := func() {
+		setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, status, reason, msg)
 	}
 	if res.Listing == nil {
+		if res.Err != nil {
+			setInventoried()
+		}
 		return res.Next, nil, nil
 	}
 	rcs, err := credentialsOf(ctx, r.Client, account.KeyOf(obj))
 	if err != nil {
 		return 0, nil, err
 	}
-	before, wasReason := st.Inventory, ""
-	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionInventoried); c != nil {
-		wasReason = c.Reason
-	}
+	before := st.Inventory
 	managed, unmanaged := classify(res.Listing, rcs)
 	st.Inventory = inventoryStatus(len(res.Listing.Items), managed, unmanaged)
 	counts := fmt.Sprintf("%d credentials: %d managed, %d unmanaged", len(res.Listing.Items), managed, len(unmanaged))
 	if res.Err == nil {
-		setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, metav1.ConditionTrue, v1alpha1.ReasonListed, counts)
+		status, reason, msg = metav1.ConditionTrue, v1alpha1.ReasonListed, counts
 	}
 	next, evs := res.Next, unmanagedEvents(before, st.Inventory)
 	if spec.Adopt {
 		if failure := r.adopt(ctx, obj, unmanaged); failure != "" {
 			next = min(next, adoptRetry)
-			if res.Err == nil { // a failed sweep is the more basic problem
-				setCondition(&st.Conditions, obj.GetGeneration(), v1alpha1.ConditionInventoried, metav1.ConditionFalse, v1alpha1.ReasonAdoptionFailed,
-					counts+"; adopting them failed: "+failure)
-			}
-			if wasReason != v1alpha1.ReasonAdoptionFailed {
-				evs = append(evs, eventSpec{Type: corev1.EventTypeWarning, Reason: v1alpha1.ReasonAdoptionFailed, Action: actionInventory, Note: failure})
+			// A failed sweep is the more basic problem: the condition keeps
+			// saying so. The Warning goes with the condition turning to
+			// AdoptionFailed, once.
+			if res.Err == nil {
+				status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonAdoptionFailed, counts+"; adopting them failed: "+failure
+				if wasReason != v1alpha1.ReasonAdoptionFailed {
+					evs = append(evs, eventSpec{Type: corev1.EventTypeWarning, Reason: v1alpha1.ReasonAdoptionFailed, Action: actionInventory, Note: failure})
+				}
 			}
 		}
 	}
+	setInventoried()
 	return next, evs, nil
 }
 
