@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -749,5 +750,69 @@ func TestInventoryEdits(t *testing.T) {
 	}
 	if res := d.sweep(); res.Listing != nil || d.fake.ListCalls() != 1 {
 		t.Fatalf("a manager with inventory disabled swept: %+v, %d list calls", res, d.fake.ListCalls())
+	}
+}
+
+// A sweep paused half-way (a 429 on page 3) whose scope is edited
+// meanwhile starts over under the new scope: the old cursor means nothing
+// there, and a listing of half of each would be wrong.
+func TestScopeChangeRestartsAPausedSweep(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	for i := range 4 {
+		e.credential(int64(70 + i))
+	}
+	e.fake.SetMaxPerPage(1)
+	ok := vendortest.Fault{}
+	e.fake.FailNext(tinestest.ListID, ok, ok, ok, vendortest.RateLimited("30"))
+	e.check()
+	if res := e.sweep(); res.Completed || res.Listing != nil {
+		t.Fatalf("after a 429 on page 3: %+v", res)
+	}
+	e.provider.Spec.Inventory.PlainID = &v1alpha1.PlainIDInventory{OwnerIDs: []string{"-"}}
+	e.check()
+	e.clock.Step(31 * time.Second)
+	calls := e.fake.ListCalls()
+	res := e.sweep()
+	if !res.Completed || len(res.Listing.Items) != 4 {
+		t.Fatalf("after the pause: %+v", res)
+	}
+	if n := e.fake.ListCalls() - calls; n != 4 {
+		t.Fatalf("%d pages after the edit, want all 4 (from the first page, not from page 3)", n)
+	}
+}
+
+// A provider that cannot read (here: its Secret is gone) leaves the sweep
+// nothing to schedule: its own check decides when to look again, not a
+// 5s sweep retry.
+func TestUnusableAccountSchedulesNoSweep(t *testing.T) {
+	e := newEnv(t)
+	e.withInventory(time.Hour)
+	e.check()
+	e.provider.Spec.Tines.APIKeySecretRef.Name = "other"
+	if st := e.check(); st.Reason != v1alpha1.ReasonSecretNotFound {
+		t.Fatalf("check: %+v", st)
+	}
+	res := e.sweep()
+	if pe, ok := AsProviderError(res.Err); !ok || pe.Reason != v1alpha1.ReasonSecretNotFound || res.Next != 0 {
+		t.Fatalf("sweep: %+v, want SecretNotFound and no sweep retry of its own", res)
+	}
+}
+
+// A credential listed twice in one sweep (offsets shift when credentials
+// come and go during it) counts once, as its later answer.
+func TestSweepCountsACredentialOnce(t *testing.T) {
+	item := func(id, name string) vendors.Item {
+		return vendors.Item{Ref: vendors.Ref{ID: id}, Credential: &vendors.Credential{Name: name}}
+	}
+	s := &sweep{}
+	s.add([]vendors.Item{item("1", "a"), item("2", "b")})
+	s.add([]vendors.Item{item("2", "b2"), item("3", "c")})
+	var got []string
+	for _, it := range s.items {
+		got = append(got, it.Ref.ID+"="+it.Credential.Name)
+	}
+	if want := []string{"1=a", "2=b2", "3=c"}; !slices.Equal(got, want) {
+		t.Fatalf("items %v, want %v", got, want)
 	}
 }

@@ -39,6 +39,25 @@ type sweep struct {
 	pages   int
 	seen    map[string]bool // cursors asked for: a repeated one is a loop
 	items   []vendors.Item
+	// at is where each credential is in items: one listed twice (offsets
+	// shift when credentials come and go during a sweep) counts once, as
+	// its later answer.
+	at map[vendors.Ref]int
+}
+
+// add appends a page's items to the sweep.
+func (s *sweep) add(items []vendors.Item) {
+	if s.at == nil {
+		s.at = make(map[vendors.Ref]int, len(items))
+	}
+	for _, it := range items {
+		if i, ok := s.at[it.Ref]; ok {
+			s.items[i] = it
+			continue
+		}
+		s.at[it.Ref] = len(s.items)
+		s.items = append(s.items, it)
+	}
 }
 
 // Listing is what a complete sweep found.
@@ -69,7 +88,9 @@ type SweepResult struct {
 	// Unlisted is how many credentials the earlier sweep listed that the
 	// one completed in this call did not.
 	Unlisted int
-	// Next is when Sweep should be called again.
+	// Next is when Sweep should be called again; 0 when the account
+	// cannot sweep until its provider is usable again, which the
+	// provider's own check schedules.
 	Next time.Duration
 }
 
@@ -90,12 +111,14 @@ func (a *Account) setInventory(spec *v1alpha1.Inventory) {
 		*inv = inventory{}
 		return
 	}
-	if old := inv.spec; old != nil && inv.running == nil {
+	if old := inv.spec; old != nil {
 		scope, oldScope := spec.DeepCopy(), old.DeepCopy()
 		scope.Interval, scope.Adopt, oldScope.Interval, oldScope.Adopt = metav1.Duration{}, false, metav1.Duration{}, false
 		if limit := a.owner.opts.Clock.Now().Add(spec.Interval.Duration); !equality.Semantic.DeepEqual(scope, oldScope) {
-			inv.nextAt = time.Time{}
-		} else if inv.nextAt.After(limit) {
+			// A sweep paused half-way lists the old scope: its cursor
+			// means nothing under the new one. Start over.
+			inv.running, inv.nextAt = nil, time.Time{}
+		} else if inv.running == nil && inv.nextAt.After(limit) {
 			inv.nextAt = limit
 		}
 	}
@@ -125,7 +148,7 @@ func (a *Account) Sweep(ctx context.Context) SweepResult {
 	} else if err != nil {
 		inv.running, inv.err = nil, err
 		a.mu.Unlock()
-		return SweepResult{Listing: inv.listing, Err: err, Next: vendors.BackoffBase}
+		return SweepResult{Listing: inv.listing, Err: err}
 	}
 	if inv.running == nil && now.Before(inv.nextAt) {
 		defer a.mu.Unlock()
@@ -236,7 +259,7 @@ func (s *sweep) run(ctx context.Context, c vendors.Client, spec *v1alpha1.Invent
 		}
 		s.seen[s.cursor] = true
 		s.pages++
-		s.items = append(s.items, page.Items...)
+		s.add(page.Items)
 		if page.Next == "" {
 			return nil
 		}
