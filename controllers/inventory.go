@@ -142,17 +142,23 @@ func classify(l *account.Listing, rcs []v1alpha1.RemoteCredential) (managed int,
 		unmanaged = append(unmanaged, it)
 	}
 	slices.SortFunc(unmanaged, func(a, b account.Listed) int {
-		switch {
-		case a.ExpiresAt != nil && b.ExpiresAt == nil:
-			return -1
-		case a.ExpiresAt == nil && b.ExpiresAt != nil:
-			return 1
-		case a.ExpiresAt != nil && !a.ExpiresAt.Equal(*b.ExpiresAt):
-			return a.ExpiresAt.Compare(*b.ExpiresAt)
-		}
-		return cmp.Or(strings.Compare(a.Ref.ID, b.Ref.ID), strings.Compare(a.Ref.UserID, b.Ref.UserID))
+		return compareUnmanaged(a.ExpiresAt, a.Ref, b.ExpiresAt, b.Ref)
 	})
 	return managed, unmanaged
+}
+
+// compareUnmanaged is the order of status.inventory's unmanaged list:
+// soonest expiry first (none last), then by ID and user.
+func compareUnmanaged(aExp *time.Time, a vendors.Ref, bExp *time.Time, b vendors.Ref) int {
+	switch {
+	case aExp != nil && bExp == nil:
+		return -1
+	case aExp == nil && bExp != nil:
+		return 1
+	case aExp != nil && !aExp.Equal(*bExp):
+		return aExp.Compare(*bExp)
+	}
+	return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.UserID, b.UserID))
 }
 
 func inventoryStatus(total, managed int, unmanaged []account.Listed) *v1alpha1.InventoryStatus {
@@ -168,21 +174,31 @@ func inventoryStatus(total, managed int, unmanaged []account.Listed) *v1alpha1.I
 // unmanagedEvents is the Warning for unmanaged credentials that were not
 // in the previous status: on the first sweep, new IDs among those shown,
 // or more of them than before. A sweep that finds the same emits none.
+// When the previous list was cut at maxUnmanagedShown, a credential that
+// sorts after its last one may have been there unseen: it is not called
+// new (adopting one of those shown brings it into view).
 func unmanagedEvents(before, after *v1alpha1.InventoryStatus) []eventSpec {
 	if after.Unmanaged == 0 {
 		return nil
 	}
-	known := map[string]bool{}
+	known := map[vendors.Ref]bool{}
+	var hiddenAfter *v1alpha1.UnmanagedCredential // before's last shown, when some were not
 	if before != nil {
 		for _, c := range before.UnmanagedCredentials {
-			known[c.ID+"/"+c.UserID] = true
+			known[vendors.Ref{ID: c.ID, UserID: c.UserID}] = true
+		}
+		if n := len(before.UnmanagedCredentials); n > 0 && int(before.Unmanaged) > n {
+			hiddenAfter = &before.UnmanagedCredentials[n-1]
 		}
 	}
 	var fresh []string
 	for _, c := range after.UnmanagedCredentials {
-		if !known[c.ID+"/"+c.UserID] {
-			fresh = append(fresh, unmanagedName(c))
+		ref := vendors.Ref{ID: c.ID, UserID: c.UserID}
+		if known[ref] || (hiddenAfter != nil && compareUnmanaged(timeOf(c.ExpiresAt), ref,
+			timeOf(hiddenAfter.ExpiresAt), vendors.Ref{ID: hiddenAfter.ID, UserID: hiddenAfter.UserID}) > 0) {
+			continue
 		}
+		fresh = append(fresh, unmanagedName(c))
 	}
 	if before != nil && len(fresh) == 0 && after.Unmanaged <= before.Unmanaged {
 		return nil
@@ -196,6 +212,14 @@ func unmanagedEvents(before, after *v1alpha1.InventoryStatus) []eventSpec {
 		}
 	}
 	return []eventSpec{{Type: corev1.EventTypeWarning, Reason: eventUnmanaged, Action: actionInventory, Note: note}}
+}
+
+// timeOf is t's time, nil for none.
+func timeOf(t *metav1.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return &t.Time
 }
 
 func unmanagedName(c v1alpha1.UnmanagedCredential) string {
