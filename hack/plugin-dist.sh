@@ -22,11 +22,18 @@ for platform in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64; do
   CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" "$GO" build -trimpath -buildvcs=false \
     -ldflags "$LDFLAGS" \
     -o "$work/$os-$arch/kubectl-credsync" ./cmd/kubectl-credsync
+  files=(kubectl-credsync README.md)
   cp README.md "$work/$os-$arch/README.md"
+  # krew-index wants the license in the archive: it goes in once the
+  # repository has one.
+  if [ -f LICENSE ]; then cp LICENSE "$work/$os-$arch/LICENSE"; files+=(LICENSE); fi
+  # Modes fixed too, whatever the builder's umask.
+  chmod 0755 "$work/$os-$arch/kubectl-credsync"
+  (cd "$work/$os-$arch" && chmod 0644 "${files[@]:1}")
   archive="$DIST/kubectl-credsync_${VERSION}_${os}_${arch}.tar.gz"
-  # Fixed order, times and owners, and no name or time in the gzip header:
-  # the archive's bytes depend on its files alone.
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/$os-$arch" -cf - kubectl-credsync README.md \
+  # Fixed order, times, owners and modes, and no name or time in the gzip
+  # header: the archive's bytes depend on its files alone.
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/$os-$arch" -cf - "${files[@]}" \
     | gzip -n -9 > "$archive"
   sum="$(sha256sum "$archive" | cut -d' ' -f1)"
   subst+=(-e "s|\${SHA256_${os}_${arch}}|$sum|g")

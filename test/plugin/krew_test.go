@@ -50,14 +50,8 @@ func TestKrewManifestMatchesArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Tool(t, "make", "GNU make")
-	dist := t.TempDir()
 	const version = "v0.1.0-test"
-	build := exec.Command("make", "-s", "plugin-dist", "DIST="+dist, "VERSION="+version)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("make plugin-dist: %v\n%s", err, out)
-	}
+	dist := pluginDist(t, root, version, "022")
 	raw, err := os.ReadFile(filepath.Join(dist, "krew", "credsync.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +102,40 @@ func TestKrewManifestMatchesArchives(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no platform %s in the manifest", want)
 		}
+	}
+}
+
+// pluginDist runs make plugin-dist for version under umask into a
+// temporary directory and returns it.
+func pluginDist(t *testing.T, root, version, umask string) string {
+	t.Helper()
+	testenv.Tool(t, "make", "GNU make")
+	dist := t.TempDir()
+	build := exec.Command("bash", "-c", `umask "$1" && exec make -s plugin-dist DIST="$2" VERSION="$3"`, "-", umask, dist, version)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make plugin-dist (umask %s): %v\n%s", umask, err, out)
+	}
+	return dist
+}
+
+// The archives are the same bytes whoever builds them: here, two builders
+// with different umasks.
+func TestPluginDistIsReproducible(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums []string
+	for _, umask := range []string{"002", "077"} {
+		b, err := os.ReadFile(filepath.Join(pluginDist(t, root, "v0.1.0-test", umask), "SHA256SUMS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, string(b))
+	}
+	if sums[0] != sums[1] || strings.Count(sums[0], "\n") != 4 {
+		t.Fatalf("SHA256SUMS differ with the umask:\n%s\n%s", sums[0], sums[1])
 	}
 }
 
