@@ -99,6 +99,9 @@ func (o *Options) check(f operatorFlags) error {
 		report(false, "leader", friendly(err, "Lease "+f.namespace+"/"+f.lease).Error()+" (leader election off, or the operator never ran)")
 	case lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "":
 		report(false, "leader", "Lease "+f.namespace+"/"+f.lease+" has no holder: no replica leads")
+	case leaseExpired(lease, o.Clock.Now()):
+		report(false, "leader", fmt.Sprintf("Lease %s/%s: %s stopped renewing it %s: no replica leads now",
+			f.namespace, f.lease, *lease.Spec.HolderIdentity, relative(lease.Spec.RenewTime.Time, o.Clock.Now())))
 	default:
 		renewed := ""
 		if lease.Spec.RenewTime != nil {
@@ -110,6 +113,16 @@ func (o *Options) check(f operatorFlags) error {
 		return finding{msg: fmt.Sprintf("%d problems", problems)}
 	}
 	return nil
+}
+
+// leaseExpired reports whether the lease's holder let it lapse: its last
+// renewal is older than the lease's duration (the holder would have
+// renewed it well before, were it running).
+func leaseExpired(l *coordinationv1.Lease, now time.Time) bool {
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return false
+	}
+	return now.After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }
 
 // crdServes reports whether crd serves v1alpha1 with the field this plugin

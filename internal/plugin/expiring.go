@@ -75,7 +75,8 @@ func (o *Options) expiring(window time.Duration, allNamespaces bool, output stri
 			return err
 		}
 	default:
-		items := &v1alpha1.RemoteCredentialList{Items: found}
+		// An empty list prints as items: [], not null.
+		items := &v1alpha1.RemoteCredentialList{Items: append([]v1alpha1.RemoteCredential{}, found...)}
 		if err := printObjects(o.Out, output, items); err != nil {
 			return err
 		}

@@ -75,6 +75,12 @@ func (o *Options) inventory(name string, cluster, adopt bool, output string) err
 		if err != nil {
 			return err
 		}
+		if inv := st.Inventory; inv != nil && int(inv.Unmanaged) > len(inv.UnmanagedCredentials) {
+			// The status keeps the first 50: say so where a redirect to a
+			// file does not hide it.
+			fmt.Fprintf(o.ErrOut, "warning: %d of %d unmanaged credentials printed (the provider's status keeps the soonest to expire); "+
+				"adopt these, and run this again after the next sweep for the rest\n", len(inv.UnmanagedCredentials), inv.Unmanaged)
+		}
 		return printObjects(o.Out, output, list)
 	}
 	if output != "" {

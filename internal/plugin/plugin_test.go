@@ -212,6 +212,10 @@ func TestExpiring(t *testing.T) {
 	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty); r.code != 0 || r.out != "No credential expires within 30 days.\n" {
 		t.Errorf("nothing expiring: exit %d, %q", r.code, r.out)
 	}
+	// For jq: an empty list is [], not null.
+	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty, "-o", "json"); r.code != 0 || !strings.Contains(r.out, `"items": []`) {
+		t.Errorf("nothing expiring, -o json: exit %d:\n%s", r.code, r.out)
+	}
 }
 
 func TestStatus(t *testing.T) {
@@ -374,6 +378,18 @@ func TestInventory(t *testing.T) {
 			t.Errorf("the API server refuses %s: %v", rc.Name, err)
 		}
 	}
+	if r.err != "" {
+		t.Errorf("--adopt of every unmanaged credential: stderr %q", r.err)
+	}
+	// More unmanaged than the status keeps: the cut is said on stderr.
+	p.Status.Inventory.Unmanaged, p.Status.Inventory.Total = 60, 63
+	if err := k8s.Status().Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	r = runPlugin(t, kubeconfig, "inventory", "tines-prod", "-n", ns, "--adopt", "-o", "yaml")
+	if r.code != 0 || !strings.HasPrefix(r.err, "warning: 3 of 60 unmanaged credentials printed") || strings.Count(r.out, "kind: RemoteCredential") != 3 {
+		t.Errorf("--adopt past the status's list: exit %d, stderr %q", r.code, r.err)
+	}
 	if r := runPlugin(t, kubeconfig, "inventory", "tines-prod", "-n", ns, "--adopt"); r.code != ExitError || !strings.Contains(r.err, "-o yaml") {
 		t.Errorf("--adopt without -o: exit %d, %q", r.code, r.err)
 	}
@@ -411,7 +427,8 @@ func TestCheckAndVersion(t *testing.T) {
 	}
 	if err := k8s.Create(ctx, &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credsync.credsync.io"},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("credsync-manager-7d9f_1a2b"), RenewTime: ptr.To(metav1.NewMicroTime(t0.Add(-3 * time.Second)))},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("credsync-manager-7d9f_1a2b"), LeaseDurationSeconds: ptr.To[int32](15),
+			RenewTime: ptr.To(metav1.NewMicroTime(t0.Add(-3 * time.Second)))},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -420,6 +437,20 @@ func TestCheckAndVersion(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", r.code, r.out)
 	}
 	golden(t, "check.txt", strings.ReplaceAll(r.out, ns, "NAMESPACE"))
+
+	// A holder that stopped renewing an hour ago leads nothing.
+	lease := &coordinationv1.Lease{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "credsync.credsync.io"}, lease); err != nil {
+		t.Fatal(err)
+	}
+	lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(t0.Add(-time.Hour)))
+	if err := k8s.Update(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	if r := runPlugin(t, kubeconfig, "check", "--operator-namespace", ns); r.code != 1 ||
+		!strings.Contains(r.out, "FAIL  leader     Lease "+ns+"/credsync.credsync.io: credsync-manager-7d9f_1a2b stopped renewing it 60 minutes ago: no replica leads now") {
+		t.Errorf("a lapsed lease: exit %d:\n%s", r.code, r.out)
+	}
 	r = runPlugin(t, kubeconfig, "version", "--operator-namespace", ns)
 	if r.code != 0 || r.out != "kubectl-credsync dev\noperator registry.example.com/credsync:v0.1.0 (Deployment "+ns+"/credsync-manager)\n" {
 		t.Errorf("version: exit %d, %q", r.code, r.out)

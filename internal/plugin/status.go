@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,11 +52,14 @@ func (o *Options) status(name, output string) error {
 	if output != "" {
 		return printObjects(o.Out, output, rc)
 	}
-	evs := &eventsv1.EventList{}
-	if err := c.List(ctx, evs, client.InNamespace(ns)); err != nil {
+	evs, missing := &eventsv1.EventList{}, ""
+	if err := c.List(ctx, evs, client.InNamespace(ns)); apierrors.IsForbidden(err) {
+		// Who may read credentials but not events still gets the rest.
+		missing = "not shown: you may not list events in namespace " + ns
+	} else if err != nil {
 		return friendly(err, "")
 	}
-	return describe(o.Out, rc, eventsOf(evs.Items, rc), o.Clock.Now())
+	return describe(o.Out, rc, eventsOf(evs.Items, rc), missing, o.Clock.Now())
 }
 
 // eventsOf are the events about rc, newest last, at most maxEvents.
@@ -80,7 +85,9 @@ func eventTime(e eventsv1.Event) time.Time {
 }
 
 // describe writes rc in words.
-func describe(w io.Writer, rc *v1alpha1.RemoteCredential, evs []eventsv1.Event, now time.Time) error {
+// describe writes rc in words, with its events (or, when they could not
+// be read, why not: eventsMissing).
+func describe(w io.Writer, rc *v1alpha1.RemoteCredential, evs []eventsv1.Event, eventsMissing string, now time.Time) error {
 	st := &rc.Status
 	var lines [][2]string
 	add := func(k, v string) {
@@ -135,7 +142,10 @@ func describe(w io.Writer, rc *v1alpha1.RemoteCredential, evs []eventsv1.Event, 
 		fmt.Fprintf(w, "  %s is %s since %s (%s): %s\n", c.Type, c.Status, relative(c.LastTransitionTime.Time, now), c.Reason, c.Message)
 	}
 	fmt.Fprintln(w, "Events:")
-	if len(evs) == 0 {
+	switch {
+	case eventsMissing != "":
+		fmt.Fprintln(w, "  "+eventsMissing)
+	case len(evs) == 0:
 		fmt.Fprintln(w, "  none")
 	}
 	for _, e := range evs {
@@ -164,8 +174,11 @@ func vendorDetails(st *v1alpha1.RemoteCredentialStatus) [][2]string {
 	if err != nil {
 		return nil
 	}
+	// Numbers as the JSON wrote them: a large ID must not print as 1.234567e+06.
 	var fields map[string]any
-	if json.Unmarshal(b, &fields) != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if dec.Decode(&fields) != nil {
 		return nil
 	}
 	var out [][2]string

@@ -99,11 +99,18 @@ func (o *Options) selectCredentials(c client.Client, names []string, so syncOpti
 	ctx, cancel := ctx()
 	defer cancel()
 	if len(names) > 0 {
-		out := make([]v1alpha1.RemoteCredential, len(names))
-		for i, name := range names {
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &out[i]); err != nil {
+		out := make([]v1alpha1.RemoteCredential, 0, len(names))
+		seen := map[string]bool{}
+		for _, name := range names {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			var rc v1alpha1.RemoteCredential
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rc); err != nil {
 				return nil, friendly(err, fmt.Sprintf("RemoteCredential %s/%s", ns, name))
 			}
+			out = append(out, rc)
 		}
 		return out, nil
 	}
@@ -145,7 +152,7 @@ func (o *Options) waitSynced(c client.Client, rcs []v1alpha1.RemoteCredential, r
 				return friendly(err, "RemoteCredential "+key.String())
 			}
 			ready := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
-			if rc.Status.LastHandledSyncRequest != request || rc.Status.ObservedGeneration != rc.Generation || ready == nil {
+			if !handled(rc.Status.LastHandledSyncRequest, request) || rc.Status.ObservedGeneration != rc.Generation || ready == nil {
 				continue
 			}
 			delete(pending, key)
@@ -170,6 +177,19 @@ func (o *Options) waitSynced(c client.Client, rcs []v1alpha1.RemoteCredential, r
 		return finding{msg: fmt.Sprintf("%d of %d credentials are not Ready", failed, len(rcs))}
 	}
 	return nil
+}
+
+// handled reports whether the operator's last handled sync request
+// answers request: it is request, or a later one (another sync of the same
+// credential replaced the annotation before the operator saw ours; the
+// sync it made is newer than the one asked for).
+func handled(last, request string) bool {
+	if last == request {
+		return true
+	}
+	l, err1 := time.Parse(time.RFC3339Nano, last)
+	r, err2 := time.Parse(time.RFC3339Nano, request)
+	return err1 == nil && err2 == nil && l.After(r)
 }
 
 func readyWord(c *metav1.Condition) string {

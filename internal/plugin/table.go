@@ -132,11 +132,14 @@ func expiry(t, now time.Time) string {
 
 // parseWindow reads a duration that may be in days: "30d", "12h", "1d12h".
 func parseWindow(s string) (time.Duration, error) {
-	days := time.Duration(0)
+	in, days := s, time.Duration(0)
 	if i := strings.Index(s, "d"); i >= 0 {
 		var n int
 		if _, err := fmt.Sscanf(s[:i], "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != s[:i] {
-			return 0, fmt.Errorf("%q is not a duration such as 30d or 12h", s)
+			return 0, fmt.Errorf("%q is not a duration such as 30d or 12h", in)
+		}
+		if n > maxWindowDays {
+			return 0, fmt.Errorf("%q is more than %d days", in, maxWindowDays)
 		}
 		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
 		if s == "" {
@@ -145,7 +148,14 @@ func parseWindow(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration such as 30d or 12h", s)
+		return 0, fmt.Errorf("%q is not a duration such as 30d or 12h", in)
+	}
+	if days+d < days {
+		return 0, fmt.Errorf("%q is more than %d days", in, maxWindowDays)
 	}
 	return days + d, nil
 }
+
+// maxWindowDays bounds a window in days (about 100 years), well inside
+// what a time.Duration holds.
+const maxWindowDays = 36500

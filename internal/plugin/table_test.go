@@ -61,15 +61,44 @@ func TestHumanTimes(t *testing.T) {
 }
 
 func TestParseWindow(t *testing.T) {
-	good := map[string]time.Duration{"30d": 30 * 24 * time.Hour, "12h": 12 * time.Hour, "1d12h": 36 * time.Hour, "0d": 0, "90m": 90 * time.Minute}
+	good := map[string]time.Duration{"30d": 30 * 24 * time.Hour, "12h": 12 * time.Hour, "1d12h": 36 * time.Hour, "0d": 0, "90m": 90 * time.Minute, "36500d": 36500 * 24 * time.Hour}
 	for in, want := range good {
 		if got, err := parseWindow(in); err != nil || got != want {
 			t.Errorf("parseWindow(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "soon", "d", "-1d", "1.5d", "30 d", "1d-2h", "x30d"} {
+	for _, in := range []string{"", "soon", "d", "-1d", "1.5d", "30 d", "1d-2h", "x30d", "200000d", "36500d2562047h"} {
 		if _, err := parseWindow(in); err == nil {
 			t.Errorf("parseWindow(%q) accepted", in)
+		}
+	}
+}
+
+// A vendor's numbers print as the vendor wrote them, however large.
+func TestVendorDetailsKeepNumbers(t *testing.T) {
+	team, folder := int64(1234567), int64(42)
+	got := vendorDetails(&v1alpha1.RemoteCredentialStatus{Tines: &v1alpha1.TinesCredentialStatus{TeamID: &team, FolderID: &folder}})
+	want := [][2]string{{"Folder ID", "42"}, {"Team ID", "1234567"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("vendorDetails = %v, want %v", got, want)
+	}
+}
+
+// sync --wait is answered by its own request, or by a later one that
+// replaced it before the operator saw it; never by an earlier one.
+func TestHandled(t *testing.T) {
+	req := "2026-11-30T10:00:00.123456789Z"
+	for last, want := range map[string]bool{
+		req:                              true,
+		"2026-11-30T10:00:01Z":           true,
+		"2026-11-30T10:00:00.1Z":         false,
+		"":                               false,
+		"not a time":                     false,
+		"2026-11-30T11:00:00.5+01:00":    true,
+		"2026-11-30T09:59:59.999999999Z": false,
+	} {
+		if got := handled(last, req); got != want {
+			t.Errorf("handled(%q, %q) = %v, want %v", last, req, got, want)
 		}
 	}
 }
