@@ -15,6 +15,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -252,6 +253,27 @@ func TestStatus(t *testing.T) {
 	}
 	if r := runPlugin(t, kubeconfig, "status", "nope", "-n", ns); r.code != ExitError || r.err != "error: RemoteCredential "+ns+"/nope not found\n" {
 		t.Errorf("unknown name: exit %d, %q", r.code, r.err)
+	}
+
+	// Someone who may read credentials but not events gets the rest.
+	ctx := context.Background()
+	if err := k8s.Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credential-reader"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"remotecredentials"}, Verbs: []string{"get"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credential-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "credential-reader"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "reader"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r = runPlugin(t, kubeconfig, "status", "retired-key", "-n", ns, "--as", "reader")
+	if r.code != 0 || !strings.Contains(r.out, "Events:\n  not shown: you may not list events in namespace "+ns+"\n") ||
+		!strings.Contains(r.out, "Ready is False") {
+		t.Errorf("without access to events: exit %d, stderr %q:\n%s", r.code, r.err, r.out)
 	}
 }
 
