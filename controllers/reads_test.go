@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
@@ -119,4 +121,14 @@ func TestElasticExpiredKeyStaysExpired(t *testing.T) {
 	g.Expect(rc.Status.Description).To(gomega.Equal("short-lived deploy key"), "the last metadata is kept")
 	g.Expect(rc.Status.ExpiresAt.Time).To(gomega.BeTemporally("==", exp))
 	g.Expect(eventList(t, rc)).NotTo(gomega.ContainElement("Warning NotFound"))
+
+	// Pointed at a key the vendor does not have: NotFound. The old key's
+	// metadata, its past expiry above all, is not taken for the new one's.
+	edited := rc.DeepCopy()
+	edited.Spec.ID = newVendorID()
+	g.Expect(k8s.Patch(context.Background(), edited, client.MergeFrom(rc))).To(gomega.Succeed())
+	rc = waitReason(t, edited, v1alpha1.ReasonNotFound)
+	g.Expect(rc.Status.ExpiresAt).To(gomega.BeNil())
+	g.Expect(rc.Status.Description).To(gomega.BeEmpty())
+	g.Expect(condition(rc, v1alpha1.ConditionExpiring)).To(gomega.BeNil())
 }

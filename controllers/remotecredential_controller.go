@@ -74,14 +74,19 @@ func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	before := rc.DeepCopy()
 	now := r.Clock.Now()
 
-	next, err := r.sync(ctx, rc, now)
+	next, synced, err := r.sync(ctx, rc, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	setTimeConditions(rc, now)
 	if err := patchStatusIfChanged(ctx, r.Client, before, rc, func(o *v1alpha1.RemoteCredential) any { return o.Status }); err != nil {
-		// The vendor's answer is lost: fetch again soon, not at the next refresh.
-		r.schedule.retrySoon(req.NamespacedName, now)
+		if synced {
+			// The sync's outcome is lost: sync again soon, not at the next
+			// refresh. (A reconcile that synced nothing only moved the
+			// clock's conditions: the work queue's retry redoes that
+			// without calling the vendor.)
+			r.schedule.retrySoon(req.NamespacedName, now)
+		}
 		return ctrl.Result{}, err
 	}
 	emit(r.Recorder, rc, credentialEvents(before, rc))
@@ -92,26 +97,35 @@ func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 // sync asks the provider's account for the credential when a sync is due
 // and writes the answer into rc.Status. It returns when the vendor may
-// next be called. An error is returned only for Kubernetes API failures
-// (retried by the work queue).
-func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, error) {
+// next be called, and whether a sync was due (its outcome is in rc.Status).
+// An error is returned only for Kubernetes API failures (retried by the
+// work queue).
+func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, bool, error) {
 	key := client.ObjectKeyFromObject(rc)
 	lk, err := r.Accounts.Lookup(ctx, account.KeyFor(rc.Namespace, rc.Spec.ProviderRef))
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	epoch := lk.Epoch
 	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
-	plan := r.schedule.plan(rc, accountView{epoch: epoch, canRead: lk.Blocked == nil, unlistedAt: lk.Account.UnlistedAt(ref)}, now)
+	_, unusable := account.AsProviderError(lk.Blocked)
+	plan := r.schedule.plan(rc, accountView{epoch: epoch, canRead: lk.Blocked == nil, unlistedAt: lk.Account.UnlistedAt(ref), unusable: unusable}, now)
 	if !plan.due {
-		return r.schedule.next(key), nil
+		return r.schedule.next(key), false, nil
+	}
+	if r.schedule.refChanged(rc) {
+		// The spec names another credential: what status says is about the
+		// old one (its expiry above all), whatever the read brings.
+		(&vendors.Credential{}).ApplyTo(&rc.Status)
 	}
 	if lk.Blocked != nil {
-		return r.blocked(rc, lk.Account.Vendor(), epoch, lk.Blocked, now), nil
+		return r.blocked(rc, lk.Account.Vendor(), epoch, lk.Blocked, now), true, nil
 	}
 
 	interval := refreshInterval(rc)
-	maxAge := interval
+	// Reuse is bounded by the credential's own refreshInterval, not the
+	// jittered one that schedules it.
+	maxAge := rc.Spec.Refresh()
 	if plan.fresh {
 		maxAge = 0
 	}
@@ -121,10 +135,10 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		// try again after the wait, spread so the provider's credentials do
 		// not all return at once.
 		spread := max(d.Wait/4, time.Second)
-		return r.schedule.wait(rc, epoch, now.Add(d.Wait+time.Duration(vendors.UnitJitter(string(rc.UID), 1)*float64(spread)))), nil
+		return r.schedule.wait(rc, epoch, now.Add(d.Wait+time.Duration(vendors.UnitJitter(string(rc.UID), 1)*float64(spread)))), true, nil
 	}
 	if _, ok := account.AsProviderError(err); ok || errors.Is(err, account.ErrPending) {
-		return r.blocked(rc, lk.Account.Vendor(), epoch, err, now), nil
+		return r.blocked(rc, lk.Account.Vendor(), epoch, err, now), true, nil
 	}
 	observe(rc, lk.Account.Vendor())
 	if readAt.IsZero() {
@@ -133,12 +147,12 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	log := ctrl.LoggerFrom(ctx)
 	if err != nil {
 		log.V(1).Info("vendor read failed", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "error", err.Error())
-		return r.vendorFailed(rc, epoch, err, readAt, interval, now), nil
+		return r.vendorFailed(rc, epoch, err, readAt, interval, now), true, nil
 	}
 	log.V(1).Info("vendor read", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "readAt", readAt)
 	cred.ApplyTo(&rc.Status)
 	setSynced(rc, now)
-	return r.schedule.answered(rc, epoch, readAt, interval, true), nil
+	return r.schedule.answered(rc, epoch, readAt, interval, true), true, nil
 }
 
 // readerOf identifies rc to its provider's read store.

@@ -56,6 +56,10 @@ type entry struct {
 	// fresh: the next read must be made now, not reused: no answer was
 	// written since a sync was requested or the epoch changed.
 	fresh bool
+	// credential is the vendor credential (account.CredentialKey) the
+	// status's metadata is about: when the spec names another, that
+	// metadata is dropped (see refChanged).
+	credential string
 }
 
 // syncPlan is what a reconcile is to do about the vendor.
@@ -76,6 +80,9 @@ type accountView struct {
 	// unlistedAt is when an inventory sweep stopped listing the
 	// credential (zero: none did).
 	unlistedAt time.Time
+	// unusable: the provider is missing or unusable, or the vendor refuses
+	// its key (not merely a key not checked yet).
+	unusable bool
 }
 
 // plan says whether a sync of rc is due now, given what its provider's
@@ -101,6 +108,10 @@ func (s *schedule) plan(rc *v1alpha1.RemoteCredential, acct accountView, now tim
 		return syncPlan{due: true, fresh: true}
 	case e.generation != rc.Generation || (e.blocked && acct.canRead):
 		return syncPlan{due: true, fresh: e.fresh}
+	case acct.unusable && !e.blocked:
+		// Restored from a status written before the provider went (while
+		// no manager ran): say so now, without a vendor call.
+		return syncPlan{due: true, fresh: e.fresh}
 	}
 	return syncPlan{due: !now.Before(e.next), fresh: e.fresh}
 }
@@ -118,7 +129,7 @@ func restore(rc *v1alpha1.RemoteCredential, request, epoch uint64, now time.Time
 		return nil
 	}
 	seed := account.CredentialKey(rc)
-	e := &entry{uid: rc.UID, generation: rc.Generation, request: request, epoch: epoch}
+	e := &entry{uid: rc.UID, generation: rc.Generation, request: request, epoch: epoch, credential: account.CredentialKey(rc)}
 	if ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled) {
 		e.next = now.Add(time.Duration(vendors.UnitJitter(seed, restoreSalt) * float64(rc.Spec.Refresh())))
 		return e
@@ -155,7 +166,7 @@ func (s *schedule) entry(rc *v1alpha1.RemoteCredential, epoch uint64) *entry {
 	e := s.entries[key]
 	switch {
 	case e == nil || e.uid != rc.UID:
-		e = &entry{uid: rc.UID, request: request, epoch: epoch,
+		e = &entry{uid: rc.UID, request: request, epoch: epoch, credential: account.CredentialKey(rc),
 			fresh: rc.Annotations[v1alpha1.SyncRequestedAtAnnotation] != rc.Status.LastHandledSyncRequest}
 		s.set(key, e)
 	case e.request != request:
@@ -168,6 +179,22 @@ func (s *schedule) entry(rc *v1alpha1.RemoteCredential, epoch uint64) *entry {
 		e.epoch, e.fresh = epoch, true
 	}
 	return e
+}
+
+// refChanged reports whether rc's spec now names another vendor credential
+// than the one its status's metadata is about (an edit of id, userId or
+// providerRef), and from now on takes the status to be about the new one:
+// the caller drops the old metadata, so that an old expiry is not taken
+// for the new credential's.
+func (s *schedule) refChanged(rc *v1alpha1.RemoteCredential) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, now := s.entries[client.ObjectKeyFromObject(rc)], account.CredentialKey(rc)
+	if e == nil || e.uid != rc.UID || e.credential == now {
+		return false
+	}
+	e.credential = now
+	return true
 }
 
 // next returns when the vendor may next be called for key (zero if never synced).

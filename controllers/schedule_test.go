@@ -414,3 +414,44 @@ func TestPlanUnlistedIsConfirmed(t *testing.T) {
 		t.Fatal("due while the account cannot read")
 	}
 }
+
+// A credential restored from a Ready status whose provider went while no
+// manager ran is due at once (to say ProviderNotReady, without a vendor
+// call), and not again while it waits for the provider.
+func TestRestoreWithTheProviderGone(t *testing.T) {
+	var s schedule
+	rc := synced(credential("orphan", "9", time.Hour))
+	gone := accountView{unusable: true}
+	if p := s.plan(rc, gone, t0); !p.due {
+		t.Fatal("a Ready credential of a provider that is gone is not due")
+	}
+	s.failed(rc, 0, t0, 0, providerBackoffCap, true)
+	if p := s.plan(rc, gone, t0.Add(time.Second)); p.due {
+		t.Fatal("due again while waiting for the provider")
+	}
+	waiting := failing(credential("waiting", "10", time.Hour), v1alpha1.ReasonProviderNotReady, false)
+	if p := s.plan(waiting, gone, t0); p.due {
+		t.Fatal("a credential already waiting for its provider is due at restore")
+	}
+}
+
+// The status's metadata is about one vendor credential: an edit of the
+// spec's id is seen once, so that the old metadata is dropped once.
+func TestRefChanged(t *testing.T) {
+	var s schedule
+	rc := credential("a", "1", time.Hour)
+	if s.refChanged(rc) {
+		t.Fatal("no entry yet: nothing to compare")
+	}
+	s.answered(rc, 0, t0, time.Hour, true)
+	if s.refChanged(rc) {
+		t.Fatal("changed without an edit")
+	}
+	rc.Spec.ID = "2"
+	if !s.refChanged(rc) {
+		t.Fatal("an edit of the id is not a change")
+	}
+	if s.refChanged(rc) {
+		t.Fatal("the same edit seen twice")
+	}
+}
