@@ -529,16 +529,7 @@ func TestSweepServesReads(t *testing.T) {
 // A 429 mid-sweep pauses it with the provider; it resumes from the same
 // page, and no listing is published before it completes.
 func TestSweepResumesAfterRateLimit(t *testing.T) {
-	e := newEnv(t)
-	e.withInventory(time.Hour)
-	for i := range 6 {
-		e.credential(int64(30 + i))
-	}
-	e.fake.SetMaxPerPage(1)
-	ok := vendortest.Fault{}
-	e.fake.FailNext(tinestest.ListID, ok, ok, ok, vendortest.RateLimited("30"))
-	e.check()
-	res := e.sweep()
+	e, res := pausedSweep(t, 30, 6)
 	if res.Listing != nil || res.Completed || res.Err != nil {
 		t.Fatalf("after a 429 on page 3: %+v, want no listing and no error", res)
 	}
@@ -753,27 +744,36 @@ func TestInventoryEdits(t *testing.T) {
 	}
 }
 
-// A sweep paused half-way (a 429 on page 3) whose scope is edited
-// meanwhile starts over under the new scope: the old cursor means nothing
-// there, and a listing of half of each would be wrong.
-func TestScopeChangeRestartsAPausedSweep(t *testing.T) {
+// pausedSweep is an account with inventory on over n credentials from
+// first, listed one per page, whose first sweep got a 429 (Retry-After
+// 30s) on page 3: the key check and two pages went through.
+func pausedSweep(t *testing.T, first int64, n int) (*env, SweepResult) {
+	t.Helper()
 	e := newEnv(t)
 	e.withInventory(time.Hour)
-	for i := range 4 {
-		e.credential(int64(70 + i))
+	for i := range n {
+		e.credential(first + int64(i))
 	}
 	e.fake.SetMaxPerPage(1)
 	ok := vendortest.Fault{}
 	e.fake.FailNext(tinestest.ListID, ok, ok, ok, vendortest.RateLimited("30"))
 	e.check()
-	if res := e.sweep(); res.Completed || res.Listing != nil {
+	return e, e.sweep()
+}
+
+// A sweep paused half-way (a 429 on page 3) whose scope is edited
+// meanwhile starts over under the new scope: the old cursor means nothing
+// there, and a listing of half of each would be wrong.
+func TestScopeChangeRestartsAPausedSweep(t *testing.T) {
+	e, res := pausedSweep(t, 70, 4)
+	if res.Completed || res.Listing != nil {
 		t.Fatalf("after a 429 on page 3: %+v", res)
 	}
 	e.provider.Spec.Inventory.PlainID = &v1alpha1.PlainIDInventory{OwnerIDs: []string{"-"}}
 	e.check()
 	e.clock.Step(31 * time.Second)
 	calls := e.fake.ListCalls()
-	res := e.sweep()
+	res = e.sweep()
 	if !res.Completed || len(res.Listing.Items) != 4 {
 		t.Fatalf("after the pause: %+v", res)
 	}
