@@ -77,7 +77,7 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 	}
 
 	step("starting fake vendor APIs on loopback")
-	fakes := samples.StartFakes(0)
+	fakes := samples.StartFakes(time.Now(), 0)
 	defer func() {
 		for _, f := range fakes {
 			f.Close()

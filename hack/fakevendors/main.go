@@ -36,7 +36,7 @@ func main() {
 func serve(endpoints string, latency time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fakes := samples.StartFakes(latency)
+	fakes := samples.StartFakes(time.Now(), latency)
 	defer func() {
 		for _, f := range fakes {
 			f.Close()

@@ -63,9 +63,12 @@ var Inventory = map[string]v1alpha1.InventoryStatus{
 // provider's first inventory sweep serves: no GET of their own.
 var SweepServed = map[string]bool{"github-token": true, "slack-webhook": true, "jira-service-account": true}
 
-// StartFakes starts the three fake vendors, answering after latency.
-func StartFakes(latency time.Duration) []Fake {
-	fakes := []Fake{tinesFake(), plainIDFake(), elasticFake()}
+// StartFakes starts the three fake vendors, answering after latency. Their
+// expiry dates are set from now, the caller's clock (the one the manager
+// they serve reads), so that the samples expire in 9, 10 or 200 days.
+func StartFakes(now time.Time, latency time.Duration) []Fake {
+	now = now.UTC()
+	fakes := []Fake{tinesFake(now), plainIDFake(), elasticFake(now)}
 	for _, f := range fakes {
 		f.Scenarios.SetLatency(latency)
 	}
@@ -82,8 +85,7 @@ func Endpoints(fakes []Fake) []Endpoint {
 }
 
 // tinesFake holds the credentials of config/samples/tines.yaml.
-func tinesFake() Fake {
-	now := time.Now().UTC()
+func tinesFake(now time.Time) Fake {
 	s := tinestest.NewServer("demo-tines-api-key")
 	in := func(d time.Duration) *time.Time { t := now.Add(d).Truncate(time.Second); return &t }
 
@@ -126,10 +128,10 @@ func plainIDFake() Fake {
 }
 
 // elasticFake holds the API keys of config/samples/elasticcloud.yaml.
-func elasticFake() Fake {
+func elasticFake(now time.Time) Fake {
 	s := elastictest.NewServer()
 	s.AddAPIKey("demo-ece-api-key", "credsync-bot")
-	exp := time.Now().UTC().Add(10 * 24 * time.Hour).Truncate(time.Second)
+	exp := now.Add(10 * 24 * time.Hour).Truncate(time.Second)
 	writer := elastictest.Sample("9yD3kLh4TfWQ2sJ6", "credsync-bot", "logstash writer")
 	writer.ExpirationDate = &exp
 	s.Put(writer)
