@@ -274,18 +274,10 @@ func TestGetErrors(t *testing.T) {
 				key = tc.key
 			}
 			_, err := newClient(t, srv, key, time.Second).Get(context.Background(), tc.ref)
-			if !errors.Is(err, tc.class) {
-				t.Fatalf("err = %v, want class %v", err, tc.class)
-			}
+			vendortest.WantError{Class: tc.class, InMessage: tc.inMessage, RetryAfter: tc.retryAfter}.Check(t, err)
 			var verr *vendors.Error
 			if !errors.As(err, &verr) || verr.Code != tc.code {
 				t.Errorf("code = %q, want %q (err %v)", verr.Code, tc.code, err)
-			}
-			if !strings.Contains(err.Error(), tc.inMessage) {
-				t.Errorf("message %q does not contain %q", err.Error(), tc.inMessage)
-			}
-			if got := vendors.RetryAfter(err); got < tc.retryAfter || got > tc.retryAfter+2*time.Second {
-				t.Errorf("retryAfter = %v, want about %v", got, tc.retryAfter)
 			}
 			assertNoSecret(t, err)
 		})

@@ -160,21 +160,7 @@ func TestGetErrors(t *testing.T) {
 
 func checkError(t *testing.T, srv *plainidtest.Server, tc errorCase, err error) {
 	t.Helper()
-	if !errors.Is(err, tc.class) {
-		t.Fatalf("err = %v, want class %v", err, tc.class)
-	}
-	if reason, _ := vendors.Reason(err); reason != tc.reason {
-		t.Errorf("reason = %s, want %s", reason, tc.reason)
-	}
-	if !strings.Contains(err.Error(), tc.inMessage) {
-		t.Errorf("message %q does not contain %q", err.Error(), tc.inMessage)
-	}
-	if tc.notInMessage != "" && strings.Contains(err.Error(), tc.notInMessage) {
-		t.Errorf("message %q contains %q", err.Error(), tc.notInMessage)
-	}
-	if got := vendors.RetryAfter(err); got < tc.retryAfter || got > tc.retryAfter+2*time.Second {
-		t.Errorf("retryAfter = %v, want about %v", got, tc.retryAfter)
-	}
+	vendortest.WantError{Class: tc.class, Reason: tc.reason, InMessage: tc.inMessage, NotInMessage: tc.notInMessage, RetryAfter: tc.retryAfter}.Check(t, err)
 	assertNoSecrets(t, srv, "error", err.Error())
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -261,4 +262,49 @@ func NewClient(v vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret m
 		return nil, err
 	}
 	return reg.NewClient("test", selected, spec, secret, nil)
+}
+
+// TB is the part of testing.TB that WantError.Check uses.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// WantError is what a vendor client's error must be: its class, its
+// condition reason (unchecked when empty), text its message holds (and,
+// when set, does not hold), and its Retry-After, within two seconds above
+// RetryAfter (HTTP dates drop the fraction of a second).
+type WantError struct {
+	Class        error
+	Reason       string
+	InMessage    string
+	NotInMessage string
+	RetryAfter   time.Duration
+}
+
+// Check fails t unless err is what w says, and when err holds any of
+// secrets.
+func (w WantError) Check(t TB, err error, secrets ...string) {
+	t.Helper()
+	if !errors.Is(err, w.Class) {
+		t.Fatalf("err = %v, want class %v", err, w.Class)
+	}
+	if reason, _ := vendors.Reason(err); w.Reason != "" && reason != w.Reason {
+		t.Errorf("reason = %s, want %s", reason, w.Reason)
+	}
+	if !strings.Contains(err.Error(), w.InMessage) {
+		t.Errorf("message %q does not contain %q", err.Error(), w.InMessage)
+	}
+	if w.NotInMessage != "" && strings.Contains(err.Error(), w.NotInMessage) {
+		t.Errorf("message %q contains %q", err.Error(), w.NotInMessage)
+	}
+	if got := vendors.RetryAfter(err); got < w.RetryAfter || got > w.RetryAfter+2*time.Second {
+		t.Errorf("retryAfter = %v, want about %v", got, w.RetryAfter)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q holds a secret", err)
+		}
+	}
 }
