@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -293,18 +292,9 @@ func TestInventoryPlainIDPagination(t *testing.T) {
 	waitReason(t, createRC(t, newCredential(ns, "tenant-0", "TEN00000000000000000", func(rc *v1alpha1.RemoteCredential) {
 		rc.Spec.ProviderRef.Name = "plainid"
 	})), v1alpha1.ReasonProviderNotReady)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid-admin"},
-		Data:       map[string][]byte{"clientId": []byte(plainClientID), "clientSecret": []byte(plainSecret)},
-	})
-	create(t, &v1alpha1.CredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid"},
-		Spec: v1alpha1.CredentialProviderSpec{
-			PlainID:  &v1alpha1.PlainIDProvider{URL: fake.URL, ClientSecretRef: v1alpha1.SecretReference{Name: "plainid-admin"}},
-			CABundle: fake.CABundle(),
-			Inventory: &v1alpha1.Inventory{Interval: metav1.Duration{Duration: time.Hour},
-				PlainID: &v1alpha1.PlainIDInventory{OwnerIDs: []string{"-", env}}},
-		},
+	plainidProviderAt(t, ns, fake, fake.URL, func(spec *v1alpha1.CredentialProviderSpec) {
+		spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: time.Hour},
+			PlainID: &v1alpha1.PlainIDInventory{OwnerIDs: []string{"-", env}}}
 	})
 	p := waitInventoried(t, ns, "plainid", 63, 1)
 	g := gomega.NewWithT(t)

@@ -16,23 +16,32 @@ import (
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
 )
 
+// plainidProviderAt creates the Secret "plainid-admin" and the provider
+// "plainid" in ns, reaching the PlainID fake at url (its URL, or a spelling
+// of it); mutate edits the provider's spec.
+func plainidProviderAt(t *testing.T, ns string, fake *plainidtest.Server, url string, mutate ...func(*v1alpha1.CredentialProviderSpec)) {
+	t.Helper()
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid-admin"},
+		Data:       map[string][]byte{"clientId": []byte(plainClientID), "clientSecret": []byte(plainSecret)},
+	})
+	spec := v1alpha1.CredentialProviderSpec{
+		PlainID:  &v1alpha1.PlainIDProvider{URL: url, ClientSecretRef: v1alpha1.SecretReference{Name: "plainid-admin"}},
+		CABundle: fake.CABundle(),
+	}
+	for _, m := range mutate {
+		m(&spec)
+	}
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid"}, Spec: spec})
+}
+
 func TestPlainIDOneTokenPerProvider(t *testing.T) {
 	t.Parallel()
 	// A fake of this test's own, so token requests are counted exactly.
 	fake := plainidtest.NewServer(plainClientID, plainSecret)
 	defer fake.Close()
 	ns := newNamespace(t)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid-admin"},
-		Data:       map[string][]byte{"clientId": []byte(plainClientID), "clientSecret": []byte(plainSecret)},
-	})
-	create(t, &v1alpha1.CredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid"},
-		Spec: v1alpha1.CredentialProviderSpec{
-			PlainID:  &v1alpha1.PlainIDProvider{URL: fake.URL + "/", ClientSecretRef: v1alpha1.SecretReference{Name: "plainid-admin"}},
-			CABundle: fake.CABundle(),
-		},
-	})
+	plainidProviderAt(t, ns, fake, fake.URL+"/")
 	var rcs []*v1alpha1.RemoteCredential
 	for i := range 20 {
 		id := fmt.Sprintf("PVNTYSTFE2L9R4OJ%04d", i)
