@@ -41,8 +41,14 @@ type sweep struct {
 	items   []vendors.Item
 	// at is where each credential is in items: one listed twice (offsets
 	// shift when credentials come and go during a sweep) counts once, as
-	// its later answer.
+	// its later answer. It is also the set of credentials listed.
 	at map[vendors.Ref]int
+}
+
+// lists reports whether the sweep listed ref.
+func (s *sweep) lists(ref vendors.Ref) bool {
+	_, ok := s.at[ref]
+	return ok
 }
 
 // add appends a page's items to the sweep.
@@ -201,32 +207,28 @@ func (a *Account) swept(c vendors.Client, s *sweep, st *store, err error) SweepR
 		return SweepResult{Listing: inv.listing, Err: err, Next: inv.nextAt.Sub(now)}
 	}
 	listing := listingOf(s)
-	inv.unlisted = unlisted(inv.listing, listing)
+	inv.unlisted = unlisted(inv.listing, s)
 	inv.listing = listing
 	inv.err, inv.fails = nil, 0
-	st.putSweep(s.items, s.started, 2*inv.spec.Interval.Duration)
+	st.putSweep(s, 2*inv.spec.Interval.Duration)
 	interval := inv.spec.Interval.Duration
 	inv.nextAt = now.Add(time.Duration(float64(interval) * (0.9 + 0.2*vendors.UnitJitter(a.key.String(), 3))))
 	return SweepResult{Listing: inv.listing, Completed: true, Unlisted: len(inv.unlisted), Next: inv.nextAt.Sub(now)}
 }
 
-// unlisted maps the credentials before listed that after does not, to
-// when after's sweep started.
-func unlisted(before, after *Listing) map[vendors.Ref]time.Time {
+// unlisted maps the credentials before listed that the complete sweep
+// after does not, to when after started.
+func unlisted(before *Listing, after *sweep) map[vendors.Ref]time.Time {
 	if before == nil {
 		return nil
 	}
-	listed := make(map[vendors.Ref]bool, len(after.Items))
-	for _, it := range after.Items {
-		listed[it.Ref] = true
-	}
 	var out map[vendors.Ref]time.Time
 	for _, it := range before.Items {
-		if !listed[it.Ref] {
+		if !after.lists(it.Ref) {
 			if out == nil {
 				out = map[vendors.Ref]time.Time{}
 			}
-			out[it.Ref] = after.At
+			out[it.Ref] = after.started
 		}
 	}
 	return out

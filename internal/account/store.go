@@ -142,16 +142,15 @@ func (s *store) sweep() {
 	s.sweepAt = max(2*len(s.answers), minSweep)
 }
 
-// putSweep keeps the items of a sweep that started at `at` as answers read
-// then (partial items, which lack fields a read gives, are not answers),
-// unless a newer answer is held, and drops the answers older than the
-// sweep that it did not list: their next read confirms them.
-func (s *store) putSweep(items []vendors.Item, at time.Time, keep time.Duration) {
+// putSweep keeps the items of a complete sweep as answers read when it
+// started (partial items, which lack fields a read gives, are not
+// answers), unless a newer answer is held, and drops the answers older
+// than the sweep that it did not list: their next read confirms them.
+func (s *store) putSweep(sw *sweep, keep time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	listed := make(map[vendors.Ref]bool, len(items))
-	for _, it := range items {
-		listed[it.Ref] = true
+	at := sw.started
+	for _, it := range sw.items {
 		old, ok := s.answers[it.Ref]
 		if it.Partial() || (ok && old.at.After(at)) {
 			continue
@@ -159,7 +158,7 @@ func (s *store) putSweep(items []vendors.Item, at time.Time, keep time.Duration)
 		s.answers[it.Ref] = answer{cred: it.Credential, at: at, keep: max(keep, old.keep)} // for every reader
 	}
 	for ref, a := range s.answers {
-		if !listed[ref] && !a.at.After(at) {
+		if !sw.lists(ref) && !a.at.After(at) {
 			delete(s.answers, ref)
 		}
 	}
