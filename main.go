@@ -24,6 +24,7 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/controllers"
+	"github.com/credsync/credsync/internal/vendors"
 	"github.com/credsync/credsync/internal/vendors/all"
 )
 
@@ -43,6 +44,9 @@ func main() {
 		kubeBurst                         int
 		leaseDuration, renewDeadline      time.Duration
 		retryPeriod                       time.Duration
+		providerHosts, privateNetworks    string
+		vendorProxy                       string
+		namespacedProviders               bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization (false: plain HTTP).")
@@ -64,6 +68,10 @@ func main() {
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address of the Go pprof endpoint, for profiling (0: off).")
 	flag.Float64Var(&kubeQPS, "kube-api-qps", -1, "Client-side rate limit of API server requests per second (-1: none; the API server's priority and fairness applies).")
 	flag.IntVar(&kubeBurst, "kube-api-burst", 0, "Client-side burst of API server requests (with --kube-api-qps).")
+	flag.StringVar(&providerHosts, "namespaced-provider-hosts", "", "Comma-separated hosts a namespaced CredentialProvider may name: host, *.suffix, with an optional :port (none: any port), or * for any host. Empty: the vendors' public SaaS hosts ("+all.Registry().DefaultNamespacedHosts().String()+"). ClusterCredentialProviders may name any host.")
+	flag.StringVar(&privateNetworks, "allowed-private-networks", "", "Comma-separated CIDRs of private networks (loopback, RFC 1918, CGNAT, ULA, link-local) vendors may be reached in, e.g. an ECE installation's subnet. Empty: none. Cloud metadata addresses and the API server are refused always.")
+	flag.StringVar(&vendorProxy, "vendor-proxy", "", "URL of an HTTP(S) proxy for all vendor connections (HTTPS_PROXY and friends are ignored). The host rule still applies to the target.")
+	flag.BoolVar(&namespacedProviders, "enable-namespaced-providers", true, "Serve CredentialProviders (false: they are Ready=False/Disabled, no Secret is read and no vendor called; only ClusterCredentialProviders work).")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -92,6 +100,11 @@ func main() {
 	cacheOpts, err := cacheOptions(watchNamespaces, watchSelector)
 	if err != nil {
 		log.Error(err, "invalid watch flags")
+		os.Exit(2)
+	}
+	registry := all.Registry()
+	if registry.Destinations, err = vendors.ParseDestinations(providerHosts, privateNetworks, vendorProxy); err != nil {
+		log.Error(err, "invalid destination flags")
 		os.Exit(2)
 	}
 	if strings.TrimSpace(watchSelector) != "" && !flagSet("inventory") {
@@ -126,13 +139,14 @@ func main() {
 		os.Exit(1)
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
-		Registry:                 all.Registry(),
-		ClusterResourceNamespace: clusterNS,
-		MaxConcurrentReconciles:  concurrency,
-		MetricsLabelAllowlist:    strings.Split(labelAllowlist, ","),
-		DisableInventory:         !inventory,
-		WatchNamespaces:          namespaces,
-		WatchLabelSelector:       strings.TrimSpace(watchSelector),
+		Registry:                   registry,
+		ClusterResourceNamespace:   clusterNS,
+		MaxConcurrentReconciles:    concurrency,
+		MetricsLabelAllowlist:      strings.Split(labelAllowlist, ","),
+		DisableInventory:           !inventory,
+		WatchNamespaces:            namespaces,
+		WatchLabelSelector:         strings.TrimSpace(watchSelector),
+		DisableNamespacedProviders: !namespacedProviders,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
@@ -140,7 +154,9 @@ func main() {
 	utilruntime.Must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	utilruntime.Must(mgr.AddReadyzCheck("readyz", healthz.Ping))
 
-	log.Info("starting manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", watchSelector, "inventory", inventory)
+	log.Info("starting manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", watchSelector, "inventory", inventory,
+		"namespacedProviderHosts", registry.Destinations.NamespacedHosts.String(), "allowedPrivateNetworks", privateNetworks,
+		"vendorProxy", vendorProxy != "", "namespacedProviders", namespacedProviders)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped with an error")
 		os.Exit(1)

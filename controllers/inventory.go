@@ -67,7 +67,7 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 		}
 		return res.Next, nil, nil
 	}
-	rcs, err := credentialsOf(ctx, r.Client, account.KeyOf(obj))
+	rcs, err := r.admitted(ctx, account.KeyOf(obj))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -103,7 +103,7 @@ const adoptRetry = time.Minute
 // sweepFailure is the Inventoried reason and message of a failed sweep.
 func sweepFailure(err error) (reason, message string) {
 	if pe, ok := account.AsProviderError(err); ok {
-		if pe.Reason == v1alpha1.ReasonUnauthorized {
+		if pe.Reason == v1alpha1.ReasonUnauthorized || pe.Reason == v1alpha1.ReasonDestinationNotAllowed {
 			return pe.Reason, pe.Message
 		}
 		return v1alpha1.ReasonProviderNotReady, pe.Message
@@ -124,6 +124,26 @@ func credentialsOf(ctx context.Context, reader client.Reader, key account.Key) (
 		return nil, fmt.Errorf("list credentials of %s: %w", key, err)
 	}
 	return list.Items, nil
+}
+
+// admitted lists the RemoteCredentials that use the provider key and may:
+// those of the namespaces a cluster provider serves.
+func (r *providerReconciler) admitted(ctx context.Context, key account.Key) ([]v1alpha1.RemoteCredential, error) {
+	rcs, err := credentialsOf(ctx, r.Client, key)
+	if err != nil || key.Kind != v1alpha1.ClusterCredentialProviderKind {
+		return rcs, err
+	}
+	out := rcs[:0:0]
+	for i := range rcs {
+		pe, err := r.Accounts.Admits(ctx, key, rcs[i].Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if pe == nil {
+			out = append(out, rcs[i])
+		}
+	}
+	return out, nil
 }
 
 // classify counts the listed credentials some RemoteCredential names

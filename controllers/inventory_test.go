@@ -194,7 +194,7 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	fake.Delete(ids[0])
 	rc := waitReasonWithin(t, rcs[0], v1alpha1.ReasonNotFound, 40*time.Second)
 	g.Expect(fake.Calls(strconv.FormatInt(ids[0], 10))).To(gomega.Equal(1), "one GET confirms a credential the sweep no longer lists")
-	g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("Couldn't find UserCredential"))
+	g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("HTTP 404 Not Found"))
 	g.Expect(gets()).To(gomega.Equal(1))
 }
 
@@ -327,12 +327,12 @@ func TestInventoryAdoption(t *testing.T) {
 	create(t, apiKeySecret(clusterNS, name, elasticKey))
 	create(t, &v1alpha1.ClusterCredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: v1alpha1.CredentialProviderSpec{
+		Spec: v1alpha1.ClusterCredentialProviderSpec{CredentialProviderSpec: v1alpha1.CredentialProviderSpec{
 			ElasticCloud: &v1alpha1.ElasticCloudProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: name}},
 			CABundle:     fake.CABundle(),
 			Inventory: &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Second}, Adopt: true,
 				ElasticCloud: &v1alpha1.ElasticCloudInventory{AllUsers: true}},
-		},
+		}},
 	})
 	g := gomega.NewWithT(t)
 	adopted := &v1alpha1.RemoteCredentialList{}

@@ -2,11 +2,23 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 
 	eventsv1 "k8s.io/api/events/v1"
 
@@ -19,11 +31,12 @@ import (
 )
 
 // vendorText is what each vendor's own error says, kept in the condition
-// message: its error code where it has one.
+// message: its error code where it documents one, else the HTTP status
+// (Tines' error bodies are not documented: nothing of them is kept).
 var vendorText = map[string]map[string]string{
 	v1alpha1.VendorTines: {
-		v1alpha1.ReasonNotFound: "Couldn't find UserCredential", v1alpha1.ReasonForbidden: "do not have permission",
-		v1alpha1.ReasonUnauthorized: "sign in",
+		v1alpha1.ReasonNotFound: "HTTP 404 Not Found", v1alpha1.ReasonForbidden: "HTTP 403 Forbidden",
+		v1alpha1.ReasonUnauthorized: "HTTP 401 Unauthorized",
 	},
 	v1alpha1.VendorPlainID: {
 		v1alpha1.ReasonNotFound: "clientNotFoundError", v1alpha1.ReasonForbidden: "forbiddenEnvironment",
@@ -61,7 +74,17 @@ func TestVendorFaultMatrix(t *testing.T) {
 		{"rate-limited", vendortest.RateLimited("3"), v1alpha1.ReasonRateLimited, "retry after 3s"},
 		{"rate-limited-no-retry-after", vendortest.RateLimited(""), v1alpha1.ReasonRateLimited, "429"},
 		{"server-error", vendortest.ServerError, v1alpha1.ReasonVendorUnavailable, "HTTP 500"},
-		{"html-502", vendortest.BadGatewayHTML, v1alpha1.ReasonVendorUnavailable, "HTML error page: 502 Bad Gateway"},
+		{"html-502", vendortest.BadGatewayHTML, v1alpha1.ReasonVendorUnavailable, "HTTP 502 Bad Gateway"},
+		// What a server says when it fails, or a 4xx that is not the
+		// vendor's documented JSON, is never reflected (assertNoSecrets
+		// looks for reflectCanary everywhere).
+		{"canary-5xx-json", vendortest.Fault{Status: http.StatusInternalServerError, ContentType: "application/json",
+			Body: `{"message":"` + reflectCanary + `","errors":[{"code":"` + reflectCanary + `","message":"` + reflectCanary + `"}],"name":"` + reflectCanary + `"}`},
+			v1alpha1.ReasonVendorUnavailable, "HTTP 500 Internal Server Error"},
+		{"canary-5xx-text", vendortest.Fault{Status: http.StatusServiceUnavailable, ContentType: "text/plain", Body: "db_password=" + reflectCanary},
+			v1alpha1.ReasonVendorUnavailable, "HTTP 503 Service Unavailable"},
+		{"canary-4xx-text", vendortest.Fault{Status: http.StatusBadRequest, ContentType: "text/plain", Body: "db_password=" + reflectCanary},
+			v1alpha1.ReasonInvalidResponse, "HTTP 400 Bad Request"},
 		{"broken-json", vendortest.BrokenJSON, v1alpha1.ReasonInvalidResponse, "not the documented JSON"},
 		{"reset", vendortest.Reset, v1alpha1.ReasonVendorUnavailable, ""},
 		{"slow", vendortest.Latency(vendorTimeout + 2*time.Second), v1alpha1.ReasonVendorUnavailable, "no answer within " + vendorTimeout.String()},
@@ -172,9 +195,76 @@ func assertNoSecrets(t *testing.T) {
 	g.Expect(k8s.List(ctx, evs)).To(gomega.Succeed())
 	g.Expect(evs.Items).NotTo(gomega.BeEmpty(), "the fault matrix made no events")
 	haystack := objectJSON(t, rcs) + objectJSON(t, cps) + objectJSON(t, ccps) + objectJSON(t, evs) + logs.String() + metricsText(t)
-	secrets := []string{vendorCanary, tinesKey, plainSecret, elasticKey, revokedKey}
+	secrets := []string{vendorCanary, tinesKey, plainSecret, elasticKey, revokedKey, reflectCanary}
 	secrets = append(secrets, plainFake.IssuedTokens()...)
 	for _, s := range secrets {
 		g.Expect(haystack).NotTo(gomega.ContainSubstring(s), "a secret leaked")
 	}
+}
+
+// reflectCanary stands in answers, certificates and pages that are not the
+// vendor's documented words: none of it may come back in a status, event,
+// log line or metric.
+const reflectCanary = "reflected-canary-db-password-71c4"
+
+// TestNothingReflected: a TLS certificate's names and a closed port's
+// state do not come back. A provider whose vendor presents a certificate
+// it does not trust (its names hold a canary), and one whose vendor's port
+// is closed, read with fixed transport classes.
+func TestNothingReflected(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	untrusted.TLS = &tls.Config{Certificates: []tls.Certificate{canaryCertificate(t, reflectCanary+".example")}}
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
+	closed := httptest.NewTLSServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+
+	g := gomega.NewWithT(t)
+	for _, tc := range []struct{ name, url, message string }{
+		{"untrusted", untrusted.URL, "TLS verification failed"},
+		{"closed", closedURL, "connection failed"},
+	} {
+		create(t, apiKeySecret(ns, tc.name, tinesKey))
+		spec := tinesSpec(tc.name)
+		spec.Tines.URL = tc.url
+		create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tc.name}, Spec: spec})
+		rc := newCredential(ns, tc.name, "4821", func(rc *v1alpha1.RemoteCredential) { rc.Spec.ProviderRef.Name = tc.name })
+		rc = waitReason(t, createRC(t, rc), v1alpha1.ReasonVendorUnavailable)
+		msg := condition(rc, v1alpha1.ConditionReady).Message
+		g.Expect(msg).To(gomega.ContainSubstring(tc.message))
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(tc.url, "https://"))
+		g.Expect(msg).NotTo(gomega.Or(gomega.ContainSubstring("127.0.0.1"), gomega.ContainSubstring(":"+port), gomega.ContainSubstring("refused")))
+		p := &v1alpha1.CredentialProvider{}
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: tc.name}, p)).To(gomega.Succeed())
+		g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring(tc.message))
+	}
+	assertNoSecrets(t)
+}
+
+// canaryCertificate is a self-signed certificate for 127.0.0.1 that also
+// names dnsName and has it as its subject.
+func canaryCertificate(t *testing.T, dnsName string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: dnsName, Organization: []string{dnsName}},
+		DNSNames:     []string{dnsName},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
 )
@@ -21,10 +21,7 @@ import (
 // of it); mutate edits the provider's spec.
 func plainidProviderAt(t *testing.T, ns string, fake *plainidtest.Server, url string, mutate ...func(*v1alpha1.CredentialProviderSpec)) {
 	t.Helper()
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plainid-admin"},
-		Data:       map[string][]byte{"clientId": []byte(plainClientID), "clientSecret": []byte(plainSecret)},
-	})
+	create(t, testenv.ProviderSecret(ns, "plainid-admin", map[string]string{"clientId": plainClientID, "clientSecret": plainSecret}))
 	spec := v1alpha1.CredentialProviderSpec{
 		PlainID:  &v1alpha1.PlainIDProvider{URL: url, ClientSecretRef: v1alpha1.SecretReference{Name: "plainid-admin"}},
 		CABundle: fake.CABundle(),

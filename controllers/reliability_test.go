@@ -97,7 +97,7 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	g := gomega.NewWithT(t)
 	for _, rc := range rcs {
 		rc := waitReason(t, rc, v1alpha1.ReasonProviderNotReady)
-		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("refused the provider's own credentials"))
+		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("refused the provider's credentials"))
 		g.Expect(condition(rc, v1alpha1.ConditionReconciling).Reason).To(gomega.Equal(v1alpha1.ReasonProviderNotReady))
 	}
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}

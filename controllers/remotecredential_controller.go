@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,6 +58,7 @@ type remoteCredentialReconciler struct {
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one RemoteCredential.
@@ -102,9 +104,17 @@ func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 // work queue).
 func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.RemoteCredential, now time.Time) (time.Time, bool, error) {
 	key := client.ObjectKeyFromObject(rc)
-	lk, err := r.Accounts.Lookup(ctx, account.KeyFor(rc.Namespace, rc.Spec.ProviderRef))
+	providerKey := account.KeyFor(rc.Namespace, rc.Spec.ProviderRef)
+	lk, err := r.Accounts.Lookup(ctx, providerKey)
 	if err != nil {
 		return time.Time{}, false, err
+	}
+	// A cluster provider that does not serve the namespace: not read,
+	// whatever the account could do.
+	if pe, err := r.Accounts.Admits(ctx, providerKey, rc.Namespace); err != nil {
+		return time.Time{}, false, err
+	} else if pe != nil {
+		lk.Blocked = pe
 	}
 	epoch := lk.Epoch
 	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
@@ -174,13 +184,19 @@ func observe(rc *v1alpha1.RemoteCredential, vendor string) {
 
 // blocked handles a sync the provider's account cannot serve. A provider
 // that is missing, unusable or whose key the vendor refuses makes the
-// credential ProviderNotReady; a key not checked yet changes nothing (the
-// check wakes the credential). Either way the credential is looked at
-// again as soon as the account can read, or after a backoff step.
+// credential ProviderNotReady; a cluster provider that does not serve its
+// namespace, ProviderNotAllowed (terminal); a key not checked yet changes
+// nothing (the check wakes the credential). Either way the credential is
+// looked at again as soon as the account can read, or after a backoff
+// step.
 func (r *remoteCredentialReconciler) blocked(rc *v1alpha1.RemoteCredential, vendor string, epoch uint64, err error, now time.Time) time.Time {
 	if pe, ok := account.AsProviderError(err); ok {
 		observe(rc, vendor)
-		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: pe.Message})
+		o := outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: pe.Message}
+		if pe.Reason == v1alpha1.ReasonProviderNotAllowed {
+			o = outcome{Reason: pe.Reason, Message: pe.Message, Terminal: true}
+		}
+		setOutcome(&rc.Status.Conditions, rc.Generation, o)
 	}
 	return r.schedule.failed(rc, epoch, now, 0, providerBackoffCap, true)
 }
@@ -285,6 +301,9 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
 		Watches(&v1alpha1.CredentialProvider{}, lowPriority(r.credentialRequests), providerChanged).
 		Watches(&v1alpha1.ClusterCredentialProvider{}, lowPriority(r.credentialRequests), providerChanged).
+		// A namespace's labels decide which cluster providers serve it.
+		Watches(&corev1.Namespace{}, lowPriority(r.namespaceRequests), builder.OnlyMetadata,
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("remotecredential").
 		Complete(r)
@@ -344,6 +363,23 @@ func readyOf(o client.Object) *metav1.Condition {
 		return nil
 	}
 	return meta.FindStatusCondition(p.ProviderStatus().Conditions, v1alpha1.ConditionReady)
+}
+
+// namespaceRequests maps a namespace to its RemoteCredentials that use a
+// ClusterCredentialProvider: its labels decide whether they may.
+func (r *remoteCredentialReconciler) namespaceRequests(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1alpha1.RemoteCredentialList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list credentials of namespace")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Spec.ProviderRef.Kind == v1alpha1.ClusterCredentialProviderKind {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
 }
 
 // credentialRequests maps a provider to the RemoteCredentials that use it.

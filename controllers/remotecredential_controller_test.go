@@ -186,11 +186,11 @@ func TestClusterCredentialProvider(t *testing.T) {
 	create(t, apiKeySecret(ns, "elsewhere-"+name, tinesKey))
 	create(t, &v1alpha1.ClusterCredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       tinesSpec(name),
+		Spec:       v1alpha1.ClusterCredentialProviderSpec{CredentialProviderSpec: tinesSpec(name)},
 	})
 	create(t, &v1alpha1.ClusterCredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: "elsewhere-" + name},
-		Spec:       tinesSpec("elsewhere-" + name),
+		Spec:       v1alpha1.ClusterCredentialProviderSpec{CredentialProviderSpec: tinesSpec("elsewhere-" + name)},
 	})
 	id := fakeID()
 	tinesFake.Put(tinestest.Sample(id, "shared"))

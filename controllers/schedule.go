@@ -130,12 +130,14 @@ func restore(rc *v1alpha1.RemoteCredential, request, epoch uint64, now time.Time
 	}
 	seed := account.CredentialKey(rc)
 	e := &entry{uid: rc.UID, generation: rc.Generation, request: request, epoch: epoch, credential: account.CredentialKey(rc)}
-	if ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled) {
+	// Waiting for the provider (not ready, or not serving the namespace):
+	// due as soon as it can read.
+	e.blocked = ready.Reason == v1alpha1.ReasonProviderNotReady || ready.Reason == v1alpha1.ReasonProviderNotAllowed
+	if !e.blocked && (ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled)) {
 		e.next = now.Add(time.Duration(vendors.UnitJitter(seed, restoreSalt) * float64(rc.Spec.Refresh())))
 		return e
 	}
 	e.failures = 1
-	e.blocked = ready.Reason == v1alpha1.ReasonProviderNotReady
 	e.next = now.Add(backoff(seed, 1, backoffCap))
 	return e
 }

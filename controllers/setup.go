@@ -3,8 +3,17 @@
 package controllers
 
 import (
+	"context"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -36,6 +45,9 @@ type Options struct {
 	// watches (main's cache options); adoption respects them.
 	WatchNamespaces    []string
 	WatchLabelSelector string
+	// DisableNamespacedProviders turns CredentialProviders off
+	// (--enable-namespaced-providers=false).
+	DisableNamespacedProviders bool
 }
 
 // Setup registers every controller and credsync's metrics (on
@@ -52,6 +64,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	opts.Registry.Observer = vendorMetrics
 	opts.Registry.Clock = opts.Clock
+	if opts.Registry.Destinations == nil {
+		opts.Registry.Destinations = &vendors.Destinations{}
+	}
+	refuseAPIServer(mgr, opts.Registry.Destinations)
 	sched := &schedule{}
 	collector, err := metrics.NewCredentialCollector(mgr.GetCache(), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
 	if err != nil {
@@ -70,14 +86,15 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		v1alpha1.ClusterCredentialProviderKind: make(chan event.GenericEvent, wakeBuffer),
 	}
 	accounts := account.New(account.Options{
-		Registry:                 opts.Registry,
-		Reader:                   mgr.GetClient(),
-		SecretReader:             mgr.GetAPIReader(),
-		ClusterResourceNamespace: opts.ClusterResourceNamespace,
-		Clock:                    opts.Clock,
-		OnChange:                 func(k account.Key) { send(credentialWake, k) },
-		OnSuspect:                func(k account.Key) { send(providerWake[k.Kind], k) },
-		DisableInventory:         opts.DisableInventory,
+		Registry:                   opts.Registry,
+		Reader:                     mgr.GetClient(),
+		SecretReader:               mgr.GetAPIReader(),
+		ClusterResourceNamespace:   opts.ClusterResourceNamespace,
+		Clock:                      opts.Clock,
+		OnChange:                   func(k account.Key) { send(credentialWake, k) },
+		OnSuspect:                  func(k account.Key) { send(providerWake[k.Kind], k) },
+		DisableInventory:           opts.DisableInventory,
+		DisableNamespacedProviders: opts.DisableNamespacedProviders,
 	})
 	if err := ctrlmetrics.Registry.Register(metrics.NewInventoryCollector(mgr.GetCache(), accounts, mgr.Elected())); err != nil {
 		return err
@@ -115,5 +132,41 @@ func send(ch chan<- event.GenericEvent, k account.Key) {
 	select {
 	case ch <- event.GenericEvent{Object: obj}:
 	default:
+	}
+}
+
+// refuseAPIServer adds the Kubernetes API server to the addresses no
+// vendor connection may reach: the host of the manager's kubeconfig, and
+// in-cluster the kubernetes Service's ClusterIP and its endpoints (read
+// once at start, where the manager may list EndpointSlices in default).
+func refuseAPIServer(mgr ctrl.Manager, dest *vendors.Destinations) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := mgr.GetLogger().WithName("destinations")
+	servers := []string{mgr.GetConfig().Host}
+	if host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"); host != "" && port != "" {
+		servers = append(servers, net.JoinHostPort(host, port))
+		slices := &discoveryv1.EndpointSliceList{}
+		err := mgr.GetAPIReader().List(ctx, slices, client.InNamespace(metav1.NamespaceDefault),
+			client.MatchingLabels{discoveryv1.LabelServiceName: "kubernetes"})
+		if err != nil {
+			log.Info("could not read the API server's endpoints; they are refused as private addresses unless --allowed-private-networks covers them", "error", err.Error())
+		}
+		for _, sl := range slices.Items {
+			for _, p := range sl.Ports {
+				for _, ep := range sl.Endpoints {
+					for _, a := range ep.Addresses {
+						if p.Port != nil {
+							servers = append(servers, net.JoinHostPort(a, strconv.Itoa(int(*p.Port))))
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, s := range servers {
+		if err := dest.RefuseServer(ctx, s); err != nil {
+			log.Error(err, "could not refuse the API server's address to vendor connections")
+		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
 const (
@@ -128,6 +129,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	registry := all.Registry()
+	registry.Destinations = vendortest.Loopback()
 	registry.Timeout = vendorTimeout
 	if err := controllers.Setup(mgr, controllers.Options{
 		Registry:                 registry,
@@ -195,10 +197,7 @@ func create(t *testing.T, obj client.Object) {
 }
 
 func apiKeySecret(ns, name, key string) *corev1.Secret {
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Data:       map[string][]byte{"apiKey": []byte(key)},
-	}
+	return testenv.ProviderSecret(ns, name, map[string]string{"apiKey": key})
 }
 
 func tinesSpec(secret string) v1alpha1.CredentialProviderSpec {

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
@@ -77,10 +77,7 @@ func harnesses() []harness {
 
 func plainProvider(t *testing.T, ns, name string) {
 	t.Helper()
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-admin"},
-		Data:       map[string][]byte{"clientId": []byte(plainClientID), "clientSecret": []byte(plainSecret)},
-	})
+	create(t, testenv.ProviderSecret(ns, name+"-admin", map[string]string{"clientId": plainClientID, "clientSecret": plainSecret}))
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.CredentialProviderSpec{

@@ -46,7 +46,27 @@ const (
 	// ReasonAdoptionFailed marks an inventory whose sweep completed but
 	// that could not adopt every unmanaged credential (inventory.adopt).
 	ReasonAdoptionFailed = "AdoptionFailed"
+	// ReasonDestinationNotAllowed marks a provider whose vendor host or
+	// address the operator's destination rules refuse
+	// (--namespaced-provider-hosts, --allowed-private-networks): no
+	// connection is made.
+	ReasonDestinationNotAllowed = "DestinationNotAllowed"
+	// ReasonSecretNotAllowed marks a provider whose Secret lacks the label
+	// ProviderSecretLabel: the operator does not read its values.
+	ReasonSecretNotAllowed = "SecretNotAllowed"
+	// ReasonDisabled marks a CredentialProvider of a manager run with
+	// --enable-namespaced-providers=false.
+	ReasonDisabled = "Disabled"
+	// ReasonProviderNotAllowed marks a RemoteCredential whose
+	// ClusterCredentialProvider's namespaceSelector does not select its
+	// namespace.
+	ReasonProviderNotAllowed = "ProviderNotAllowed"
 )
+
+// ProviderSecretLabel must be set to "true" on a Secret for a provider to
+// read it: a tenant cannot make the operator send a Secret that was not
+// meant for a vendor.
+const ProviderSecretLabel = "credsync.io/provider-secret"
 
 // SyncRequestedAtAnnotation asks the operator to sync a RemoteCredential
 // now when set or changed; the value is echoed in status.lastHandledSyncRequest.

@@ -301,14 +301,30 @@ type ClusterCredentialProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Spec says which vendor account and how to authenticate to it.
-	Spec CredentialProviderSpec `json:"spec"`
+	// Spec says which vendor account and how to authenticate to it, and
+	// which namespaces may use it.
+	Spec ClusterCredentialProviderSpec `json:"spec"`
 	// Status is written by the operator. Defaulted to observedGeneration 0
 	// so that GitOps health checks (kstatus) see a new object as in
 	// progress until the operator's first write.
 	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status CredentialProviderStatus `json:"status,omitempty"`
+}
+
+// ClusterCredentialProviderSpec is a CredentialProviderSpec with the
+// namespaces allowed to use it.
+type ClusterCredentialProviderSpec struct {
+	CredentialProviderSpec `json:",inline"`
+
+	// NamespaceSelector selects, by their labels, the namespaces whose
+	// RemoteCredentials may use this provider. A RemoteCredential in a
+	// namespace it does not select is Ready=False, reason
+	// ProviderNotAllowed, and is not read; the inventory counts only
+	// credentials of selected namespaces as managed. Unset: every
+	// namespace. A change of a namespace's labels takes effect at once.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
 // ClusterCredentialProviderList is a list of ClusterCredentialProviders.
@@ -331,7 +347,9 @@ func (p *CredentialProvider) ProviderSpec() *CredentialProviderSpec { return &p.
 func (p *CredentialProvider) ProviderStatus() *CredentialProviderStatus { return &p.Status }
 
 // ProviderSpec returns the spec shared by both provider kinds.
-func (p *ClusterCredentialProvider) ProviderSpec() *CredentialProviderSpec { return &p.Spec }
+func (p *ClusterCredentialProvider) ProviderSpec() *CredentialProviderSpec {
+	return &p.Spec.CredentialProviderSpec
+}
 
 // ProviderStatus returns the status shared by both provider kinds.
 func (p *ClusterCredentialProvider) ProviderStatus() *CredentialProviderStatus { return &p.Status }

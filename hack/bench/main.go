@@ -168,7 +168,7 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	for _, ns := range []string{benchNS, floorNS} {
 		objs := []client.Object{
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"}, Data: map[string][]byte{"apiKey": []byte(apiKey)}},
+			testenv.ProviderSecret(ns, "tines-api", map[string]string{"apiKey": apiKey}),
 			&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec},
 		}
 		for _, obj := range objs {
@@ -282,7 +282,7 @@ func measureInventory(ctx context.Context, o options, cfg *rest.Config, k8s clie
 	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: inventoryInterval}}
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: inventoryNS}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: inventoryNS, Name: "tines-api"}, Data: map[string][]byte{"apiKey": []byte(apiKey)}},
+		testenv.ProviderSecret(inventoryNS, "tines-api", map[string]string{"apiKey": apiKey}),
 		&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: inventoryNS, Name: "tines"}, Spec: spec},
 	} {
 		if err := k8s.Create(ctx, obj); err != nil {
@@ -564,7 +564,7 @@ func startManager(ctx context.Context, o options, kubeconfig, ns, logPath string
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, o.manager,
+	args := append([]string{
 		"--kubeconfig", kubeconfig,
 		"--metrics-bind-address", addr,
 		"--metrics-secure=false",
@@ -572,7 +572,8 @@ func startManager(ctx context.Context, o options, kubeconfig, ns, logPath string
 		"--watch-namespaces", ns,
 		"--pprof-bind-address", pprofAddr,
 		"--max-concurrent-reconciles", strconv.Itoa(o.workers),
-	)
+	}, vendortest.LoopbackFlags...)
+	cmd := exec.CommandContext(ctx, o.manager, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/samples"
 	"github.com/credsync/credsync/internal/testenv"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
 func main() {
@@ -170,12 +171,15 @@ func startManager(path, kubeconfig, logPath string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path,
+	// The fake vendors listen on loopback, which the manager's default
+	// destination rules refuse: allow exactly that.
+	args := append([]string{
 		"--kubeconfig", kubeconfig,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
 		"--cluster-resource-namespace", "credsync-system",
-	)
+	}, vendortest.LoopbackFlags...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {

@@ -62,6 +62,10 @@ type Options struct {
 	// DisableInventory: this manager does not sweep (another one does):
 	// spec.inventory is ignored, reads never wait for a sweep.
 	DisableInventory bool
+	// DisableNamespacedProviders: CredentialProviders are turned off
+	// (--enable-namespaced-providers=false): Disabled, no Secret read, no
+	// vendor call.
+	DisableNamespacedProviders bool
 }
 
 // Accounts holds one Account per provider.
@@ -97,7 +101,8 @@ const (
 	unverified authState = iota
 	// accepted: the vendor accepted the key at the last check.
 	accepted
-	// refused: the vendor refused the key at the last check: no reads.
+	// refused: the vendor refused the key at the last check, or the
+	// destination rules refused the vendor's address: no reads.
 	refused
 	// unanswered: the last check got no conclusive answer (an outage, a
 	// 429): reads go, and the check is retried on a backoff.
@@ -162,11 +167,21 @@ func (a *Account) unusable() error {
 	case a.auth == unverified:
 		return ErrPending
 	case a.auth == refused:
-		return &ProviderError{Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf(
-			"%s: %s refused the provider's own credentials (%v); not calling it until the provider's Secret changes or a check succeeds",
-			a.key, a.Vendor(), a.authErr)}
+		reason, message := a.refusal()
+		return &ProviderError{Reason: reason, Message: fmt.Sprintf("%s: %s", a.key, message)}
 	}
 	return nil
+}
+
+// refusal is the Ready reason and message of a refused account; a.mu is
+// held.
+func (a *Account) refusal() (reason, message string) {
+	if errors.Is(a.authErr, vendors.ErrDestinationNotAllowed) {
+		return v1alpha1.ReasonDestinationNotAllowed, fmt.Sprintf(
+			"%v; no connection is made, and its credentials are not read until the provider's spec changes or a check succeeds", a.authErr)
+	}
+	return v1alpha1.ReasonUnauthorized, fmt.Sprintf(
+		"%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a check succeeds", a.Vendor(), a.authErr)
 }
 
 // Lookup is what an account can do for a credential of it now.
@@ -227,14 +242,20 @@ func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxA
 		return nil, time.Time{}, err
 	}
 	cred, at, err := st.read(ref, reader, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
-	if errors.Is(err, vendors.ErrUnauthorized) {
+	switch {
+	case errors.Is(err, vendors.ErrUnauthorized):
 		a.suspect(c)
+	case errors.Is(err, vendors.ErrDestinationNotAllowed):
+		// The host now resolves where no connection may go: the provider
+		// is checked again, and says so; the credential waits for it.
+		a.suspect(c)
+		return nil, at, &ProviderError{Reason: v1alpha1.ReasonDestinationNotAllowed, Message: fmt.Sprintf("%s: %v", a.key, err)}
 	}
 	return cred, at, err
 }
 
-// suspect is told that a read made with client c got a 401: until the
-// key is checked again, reads wait.
+// suspect is told that a read made with client c got a 401 (or a
+// refused destination): until the key is checked again, reads wait.
 func (a *Account) suspect(c vendors.Client) {
 	a.mu.Lock()
 	if a.client != c || a.auth == refused || a.auth == unverified {
@@ -273,6 +294,9 @@ func (as *Accounts) Check(ctx context.Context, obj Provider) (Status, error) {
 	if err != nil {
 		return as.fail(key, nil, &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}), nil
 	}
+	if pe := as.refuse(obj, v); pe != nil {
+		return as.fail(key, v, pe), nil
+	}
 	secret, err := as.readSecret(ctx, key, v.SecretRef(spec))
 	if err != nil {
 		pe, ok := AsProviderError(err)
@@ -302,6 +326,32 @@ func (as *Accounts) Check(ctx context.Context, obj Provider) (Status, error) {
 	st := a.status()
 	st.Vendor = v.Name
 	return st, nil
+}
+
+// refuse says why a provider must not be used at all, before its Secret is
+// read: a namespaced one when they are turned off, or one whose host the
+// host rule refuses; a cluster one whose namespaceSelector is invalid.
+// Nil when it may be used.
+func (as *Accounts) refuse(obj Provider, v *vendors.Vendor) *ProviderError {
+	if p, ok := obj.(*v1alpha1.ClusterCredentialProvider); ok {
+		if _, err := NamespaceSelector(p); err != nil {
+			return &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}
+		}
+		return nil
+	}
+	if as.opts.DisableNamespacedProviders {
+		return &ProviderError{Reason: v1alpha1.ReasonDisabled,
+			Message: "CredentialProviders are turned off in this operator (--enable-namespaced-providers=false): ask a cluster admin for a ClusterCredentialProvider"}
+	}
+	err := as.opts.Registry.CheckHost(v, obj.ProviderSpec())
+	if errors.Is(err, vendors.ErrDestinationNotAllowed) {
+		return &ProviderError{Reason: v1alpha1.ReasonDestinationNotAllowed,
+			Message: fmt.Sprintf("%v; no connection is made (a cluster admin sets the allowed hosts)", err)}
+	}
+	if err != nil {
+		return &ProviderError{Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()}
+	}
+	return nil
 }
 
 // KeyOf returns the key of the provider obj.
@@ -400,7 +450,9 @@ func (as *Accounts) fail(key Key, v *vendors.Vendor, pe *ProviderError) Status {
 		as.opts.OnChange(key)
 	}
 	recheck := notReadyRetry
-	if pe.Terminal() {
+	if pe.Terminal() && pe.Reason != v1alpha1.ReasonSecretNotAllowed {
+		// Only an edit of the spec (which is watched) helps; a Secret is
+		// not watched, so one not allowed is read again soon.
 		recheck = invalidRecheck
 	}
 	st := Status{Reason: pe.Reason, Message: pe.Message, Terminal: pe.Terminal(), Recheck: recheck}
@@ -429,7 +481,7 @@ func (as *Accounts) ensure(key Key, obj Provider, v *vendors.Vendor, secret map[
 		return a, false, nil
 	}
 	a.mu.Unlock()
-	c, err := as.opts.Registry.NewClient(key.Label(), v, obj.ProviderSpec(), secret, a.gate)
+	c, err := as.opts.Registry.NewClient(key.Label(), key.Kind == v1alpha1.CredentialProviderKind, v, obj.ProviderSpec(), secret, a.gate)
 	if err != nil {
 		return nil, false, err
 	}
@@ -498,7 +550,7 @@ func (a *Account) verify(ctx context.Context) bool {
 	case err == nil || errors.Is(err, vendors.ErrNotFound) || errors.Is(err, vendors.ErrForbidden):
 		// Authenticated: a 403 or 404 says the key works, if not for this call.
 		a.auth, a.authErr, a.failures = accepted, nil, 0
-	case errors.Is(err, vendors.ErrUnauthorized):
+	case errors.Is(err, vendors.ErrUnauthorized), errors.Is(err, vendors.ErrDestinationNotAllowed):
 		a.auth, a.authErr = refused, err
 	default:
 		a.auth, a.authErr = unanswered, err
@@ -525,8 +577,8 @@ func (a *Account) status() Status {
 	case accepted:
 		return Status{Reason: v1alpha1.ReasonValid, Message: a.Vendor() + " accepted the provider's credentials", Recheck: recheckInterval}
 	case refused:
-		return Status{Reason: v1alpha1.ReasonUnauthorized, Terminal: true, Recheck: a.recheck(now),
-			Message: fmt.Sprintf("%s refused the provider's credentials (%v); its credentials are not read until the Secret changes or a check succeeds", a.Vendor(), a.authErr)}
+		reason, message := a.refusal()
+		return Status{Reason: reason, Terminal: true, Recheck: a.recheck(now), Message: message}
 	case unanswered:
 		reason, _ := vendors.Reason(a.authErr)
 		return Status{Reason: reason, Recheck: a.recheck(now),
@@ -565,6 +617,11 @@ func (as *Accounts) readSecret(ctx context.Context, key Key, ref vendors.SecretR
 			return nil, &ProviderError{Reason: v1alpha1.ReasonSecretNotFound, Message: fmt.Sprintf("Secret %s cannot be read: forbidden", name)}
 		}
 		return nil, fmt.Errorf("get Secret %s: %w", name, err)
+	}
+	if s.Labels[v1alpha1.ProviderSecretLabel] != "true" {
+		return nil, &ProviderError{Reason: v1alpha1.ReasonSecretNotAllowed, Message: fmt.Sprintf(
+			"Secret %s is not labelled %s=true: a provider reads only Secrets meant for it (kubectl label secret -n %s %s %s=true)",
+			name, v1alpha1.ProviderSecretLabel, name.Namespace, name.Name, v1alpha1.ProviderSecretLabel)}
 	}
 	out := make(map[string]string, len(ref.Keys))
 	for _, k := range ref.Keys {

@@ -88,6 +88,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, fake: tinestest.NewServer(goodKey), clock: clocktesting.NewFakeClock(t0), objs: &objects{}}
 	t.Cleanup(e.fake.Close)
 	reg := vendors.NewRegistry(tines.Vendor())
+	reg.Destinations = vendortest.Loopback()
 	reg.Timeout = 2 * time.Second
 	e.accounts = New(Options{
 		Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock,
@@ -108,7 +109,8 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) setKey(k string) {
-	e.objs.put(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "tines-api"}, Data: map[string][]byte{"apiKey": []byte(k)}})
+	e.objs.put(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "tines-api", Labels: map[string]string{v1alpha1.ProviderSecretLabel: "true"}},
+		Data: map[string][]byte{"apiKey": []byte(k)}})
 }
 
 func (e *env) key() Key { return KeyOf(e.provider) }
@@ -623,8 +625,10 @@ func TestSweepStopsAfterMaxPages(t *testing.T) {
 		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef {
 			return vendors.SecretRef{Name: "tines-api", Keys: []string{"apiKey"}}
 		},
+		URL: func(*v1alpha1.CredentialProviderSpec) (string, error) { return "https://127.0.0.1", nil },
 		New: func(vendors.Config) (vendors.Client, error) { return endless{}, nil },
 	})
+	reg.Destinations = vendortest.Loopback()
 	e.accounts = New(Options{Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock})
 	e.withInventory(time.Hour)
 	e.check()

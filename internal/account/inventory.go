@@ -167,8 +167,8 @@ func (a *Account) Sweep(ctx context.Context) SweepResult {
 	a.mu.Unlock()
 
 	err := s.run(ctx, c, spec)
-	if errors.Is(err, vendors.ErrUnauthorized) {
-		a.suspect(c) // the provider checks its key again
+	if errors.Is(err, vendors.ErrUnauthorized) || errors.Is(err, vendors.ErrDestinationNotAllowed) {
+		a.suspect(c) // the provider checks its key (and destination) again
 	}
 	a.mu.Lock()
 	awaited := a.awaitingFirstSweep()

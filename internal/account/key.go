@@ -61,8 +61,8 @@ func NewProvider(kind string) Provider {
 
 // ProviderError says why a provider's credentials cannot be read. Reason
 // is a provider condition reason (SecretNotFound, SecretInvalid,
-// InvalidSpec, Unauthorized) or NotFound when the provider object itself
-// is missing.
+// SecretNotAllowed, InvalidSpec, Unauthorized, DestinationNotAllowed,
+// Disabled) or NotFound when the provider object itself is missing.
 type ProviderError struct {
 	Reason  string
 	Message string
@@ -71,9 +71,14 @@ type ProviderError struct {
 func (e *ProviderError) Error() string { return e.Message }
 
 // Terminal reports whether waiting will not fix the provider: only a
-// change of its spec or Secret will.
+// change of its spec or Secret (or of the operator's flags) will.
 func (e *ProviderError) Terminal() bool {
-	return e.Reason == v1alpha1.ReasonInvalidSpec || e.Reason == v1alpha1.ReasonUnauthorized
+	switch e.Reason {
+	case v1alpha1.ReasonInvalidSpec, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonDestinationNotAllowed,
+		v1alpha1.ReasonSecretNotAllowed, v1alpha1.ReasonDisabled:
+		return true
+	}
+	return false
 }
 
 // AsProviderError unwraps err into a *ProviderError, if it is one.

@@ -73,7 +73,7 @@ func (c *InventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i := range cluster.Items {
 		p := &cluster.Items[i]
-		c.collect(ch, v1alpha1.ClusterCredentialProviderKind, "", p.Name, &p.Spec, &p.Status)
+		c.collect(ch, v1alpha1.ClusterCredentialProviderKind, "", p.Name, p.ProviderSpec(), &p.Status)
 	}
 }
 

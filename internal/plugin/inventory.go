@@ -58,7 +58,7 @@ func (o *Options) inventory(name string, cluster, adopt bool, output string) err
 	kind := v1alpha1.CredentialProviderKind
 	if cluster {
 		p := &v1alpha1.ClusterCredentialProvider{}
-		err, provider, spec, st, kind = c.Get(ctx, client.ObjectKey{Name: name}, p), p, &p.Spec, &p.Status, v1alpha1.ClusterCredentialProviderKind
+		err, provider, spec, st, kind = c.Get(ctx, client.ObjectKey{Name: name}, p), p, p.ProviderSpec(), &p.Status, v1alpha1.ClusterCredentialProviderKind
 	} else {
 		p := &v1alpha1.CredentialProvider{}
 		err, provider, spec, st = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p), p, &p.Spec, &p.Status

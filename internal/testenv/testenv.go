@@ -173,3 +173,16 @@ func NewNamespace(t testing.TB, c client.Client) string {
 	}
 	return name
 }
+
+// ProviderSecret is a Secret a provider may read: labelled
+// credsync.io/provider-secret=true, holding data.
+func ProviderSecret(ns, name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1alpha1.ProviderSecretLabel: "true"}},
+		Data:       map[string][]byte{},
+	}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s
+}

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -79,9 +77,12 @@ type Caller struct {
 
 var errCrossHostRedirect = errors.New("redirect to another host refused")
 
-// NewCaller returns a Caller for vendor. caBundle, when set, must hold at
-// least one PEM certificate; secrets are redacted from every error.
-func NewCaller(vendor string, caBundle []byte, timeout time.Duration, obs Observer, secrets ...string) (*Caller, error) {
+// NewCaller returns a Caller for vendor whose connections pass dest's
+// rules (the strict default when nil): the address rule always, the host
+// rule too when hostRule is set (a namespaced provider). caBundle, when
+// set, must hold at least one PEM certificate; secrets are redacted from
+// every error.
+func NewCaller(vendor string, dest *Destinations, hostRule bool, caBundle []byte, timeout time.Duration, obs Observer, secrets ...string) (*Caller, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(caBundle) > 0 {
 		pool, err := x509.SystemCertPool()
@@ -93,12 +94,29 @@ func NewCaller(vendor string, caBundle []byte, timeout time.Duration, obs Observ
 		}
 		tlsConfig.RootCAs = pool
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConfig
-	transport.MaxIdleConnsPerHost = 64
-	transport.ResponseHeaderTimeout = timeout
+	if dest == nil {
+		dest = &Destinations{}
+	}
+	// The one transport of vendor connections: every dial passes the
+	// address rule; only an explicit --vendor-proxy is used.
+	transport := &http.Transport{
+		Proxy:                 dest.proxy(),
+		DialContext:           dest.DialContext,
+		TLSClientConfig:       tlsConfig,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: timeout,
+	}
+	var rt http.RoundTripper = transport
+	if hostRule {
+		rt = hostGuard{next: transport, hosts: dest.NamespacedHosts}
+	}
 	client := &http.Client{
-		Transport: transport,
+		Transport: rt,
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
@@ -201,47 +219,64 @@ func (c *Caller) observe(op operation, code string, start time.Time) {
 	}
 }
 
+// Transport failures, in the fixed words a condition carries: never an
+// address, a port's state or a certificate's names.
+const (
+	transportConnection = "connection failed"
+	transportTimeout    = "timeout"
+	transportTLS        = "TLS verification failed"
+	transportDNS        = "DNS lookup failed"
+)
+
 func (c *Caller) transportError(err error) error {
-	if errors.Is(err, errCrossHostRedirect) {
+	var dest *DestinationError
+	switch {
+	case errors.Is(err, errCrossHostRedirect):
 		return &Error{Class: ErrInvalidResponse, Message: errCrossHostRedirect.Error()}
+	case errors.As(err, &dest):
+		return &Error{Class: ErrDestinationNotAllowed, Message: dest.Error()}
 	}
-	var netErr net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return &Error{Class: ErrUnavailable, Message: fmt.Sprintf("no answer within %s", c.timeout)}
+	class := transportClass(err)
+	if class == transportTimeout {
+		class = fmt.Sprintf("%s: no answer within %s", class, c.timeout)
 	}
-	return &Error{Class: ErrUnavailable, Message: c.redact(rootCause(err).Error())}
+	return &Error{Class: ErrUnavailable, Message: class}
 }
 
-// rootCause strips the layers of a transport error that change from one
-// attempt to the next ("Get <url>:", "read tcp 10.0.0.5:43122->…:"), so an
-// unchanged outage gives an unchanged message: "connection reset by peer",
-// "connection refused", "no such host", a TLS verification failure.
-func rootCause(err error) error {
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Err != nil {
-		err = opErr.Err
-		var sysErr *os.SyscallError
-		if errors.As(err, &sysErr) {
-			return sysErr.Err
-		}
-		return err
+// transportClass names what kind of transport failure err is.
+func transportClass(err error) string {
+	var (
+		netErr    net.Error
+		dnsErr    *net.DNSError
+		verifyErr *tls.CertificateVerificationError
+		hostErr   x509.HostnameError
+		authErr   x509.UnknownAuthorityError
+		certErr   x509.CertificateInvalidError
+		recordErr tls.RecordHeaderError
+		alertErr  tls.AlertError
+		echErr    *tls.ECHRejectionError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		return transportDNS
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		return transportTimeout
+	case errors.As(err, &verifyErr), errors.As(err, &hostErr), errors.As(err, &authErr), errors.As(err, &certErr),
+		errors.As(err, &recordErr), errors.As(err, &alertErr), errors.As(err, &echErr):
+		return transportTLS
 	}
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		return urlErr.Err
-	}
-	return err
+	return transportConnection
 }
 
 // Fail returns the error for a non-2xx answer: its class from the status,
-// the vendor's code and message (cleaned, redacted, truncated), and
-// Retry-After when present.
+// Retry-After when present, and for a 4xx answer the vendor's code and
+// message as its client parsed them from the vendor's documented error
+// shape (cleaned, redacted, truncated). A 5xx answer is its status alone:
+// what a server says when it fails is not the vendor speaking.
 func (c *Caller) Fail(resp *Response, code, message string) error {
-	e := &Error{
-		Class:   ClassForStatus(resp.Status),
-		Status:  resp.Status,
-		Code:    c.clean(code),
-		Message: c.clean(message),
+	e := &Error{Class: ClassForStatus(resp.Status), Status: resp.Status}
+	if resp.Status >= 400 && resp.Status < 500 {
+		e.Code, e.Message = c.clean(code), c.clean(message)
 	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
 		e.RetryAfter = d
@@ -267,20 +302,22 @@ func (c *Caller) DecodeJSON(resp *Response, v any) error {
 		return c.Invalid(resp, "HTML page instead of JSON")
 	}
 	if err := json.Unmarshal(resp.Body, v); err != nil {
-		return c.Invalid(resp, "answer is not the documented JSON: %v", err)
+		// Go's own words, which may quote a character of the answer:
+		// only the field at fault is named.
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return c.Invalid(resp, "answer is not the documented JSON: %s is not a %s", typeErr.Field, typeErr.Type)
+		}
+		return c.Invalid(resp, "answer is not the documented JSON")
 	}
 	return nil
 }
 
 func (c *Caller) redact(s string) string { return c.redactor.Replace(s) }
 
-// clean makes vendor text fit for a condition message: HTML pages reduced
-// to their title, control characters and runs of space folded, secrets
-// redacted, length capped.
+// clean makes vendor text fit for a condition message: control
+// characters and runs of space folded, secrets redacted, length capped.
 func (c *Caller) clean(s string) string {
-	if looksHTML([]byte(s)) {
-		s = htmlTitle(s)
-	}
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return r < 0x20 || r == 0x7f || r == ' '
 	}), " ")
@@ -295,50 +332,4 @@ func looksHTML(b []byte) bool {
 	head := strings.ToLower(strings.TrimSpace(string(b[:min(len(b), 512)])))
 	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html") ||
 		strings.HasPrefix(head, "<head") || strings.HasPrefix(head, "<body")
-}
-
-func htmlTitle(s string) string {
-	lower := strings.ToLower(s)
-	i := strings.Index(lower, "<title>")
-	j := strings.Index(lower, "</title>")
-	if i < 0 || j < i {
-		return "HTML error page"
-	}
-	return "HTML error page: " + s[i+len("<title>"):j]
-}
-
-// ErrorText digs a human message out of an error body whose shape is not
-// documented: {"message"}, {"error": "..."|{"message"}}, {"errors":
-// [{"message"}|"..."]}, a bare array, or plain text.
-func ErrorText(body []byte) string {
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return string(body)
-	}
-	return messageOf(v, 0)
-}
-
-func messageOf(v any, depth int) string {
-	if depth > 3 {
-		return ""
-	}
-	switch t := v.(type) {
-	case string:
-		return t
-	case []any:
-		var parts []string
-		for _, e := range t {
-			if m := messageOf(e, depth+1); m != "" {
-				parts = append(parts, m)
-			}
-		}
-		return strings.Join(parts, "; ")
-	case map[string]any:
-		for _, k := range []string{"message", "error_description", "error", "errors", "detail", "title"} {
-			if m := messageOf(t[k], depth+1); m != "" {
-				return m
-			}
-		}
-	}
-	return ""
 }

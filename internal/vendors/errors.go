@@ -30,6 +30,7 @@ var reasons = []struct {
 	{ErrForbidden, v1alpha1.ReasonForbidden, true},
 	{ErrUnauthorized, v1alpha1.ReasonUnauthorized, true},
 	{ErrInvalidSpec, v1alpha1.ReasonInvalidSpec, true},
+	{ErrDestinationNotAllowed, v1alpha1.ReasonDestinationNotAllowed, true},
 	{ErrRateLimited, v1alpha1.ReasonRateLimited, false},
 	{ErrUnavailable, v1alpha1.ReasonVendorUnavailable, false},
 	{ErrInvalidResponse, v1alpha1.ReasonInvalidResponse, false},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -290,7 +291,7 @@ func TestCallerHonoursRateLimitHeaders(t *testing.T) {
 	}))
 	defer srv.Close()
 	caBundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	caller, err := NewCaller("test", caBundle, time.Second, nil)
+	caller, err := NewCaller("test", &Destinations{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, false, caBundle, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,12 +407,13 @@ func TestRegistryClientPassesTheGate(t *testing.T) {
 		Name:      "x",
 		Selected:  func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
 		SecretRef: func(*v1alpha1.CredentialProviderSpec) SecretRef { return SecretRef{} },
+		URL:       func(*v1alpha1.CredentialProviderSpec) (string, error) { return "https://x.example", nil },
 		New:       func(Config) (Client, error) { return inner, nil },
 	}
 	r := NewRegistry(v)
 	g, clock := testGate(unlimited)
 	spec := &v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{}}
-	c, err := r.NewClient("p", &r.vendors[0], spec, nil, g)
+	c, err := r.NewClient("p", false, &r.vendors[0], spec, nil, g)
 	if err != nil {
 		t.Fatal(err)
 	}

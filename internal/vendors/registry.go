@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"time"
 
@@ -24,6 +25,10 @@ type Registry struct {
 	Observer Observer
 	// Clock is the clock of every client; the real one when nil.
 	Clock clock.Clock
+	// Destinations are the rules of every vendor connection; the strict
+	// default when nil. Their NamespacedHosts default to the registered
+	// vendors' SaaS hosts.
+	Destinations *Destinations
 }
 
 // NewRegistry returns a registry of the given vendors.
@@ -38,7 +43,7 @@ func NewRegistry(vendors ...Vendor) *Registry {
 // Register adds a vendor. It panics on a duplicate or incomplete
 // registration: that is a programming error caught by any test.
 func (r *Registry) Register(v Vendor) {
-	if v.Name == "" || v.Selected == nil || v.SecretRef == nil || v.New == nil {
+	if v.Name == "" || v.Selected == nil || v.SecretRef == nil || v.URL == nil || v.New == nil {
 		panic(fmt.Sprintf("vendor %q: incomplete registration", v.Name))
 	}
 	for _, have := range r.vendors {
@@ -50,6 +55,55 @@ func (r *Registry) Register(v Vendor) {
 		v.CheckRef = IDOnly(v.Name)
 	}
 	r.vendors = append(r.vendors, v)
+}
+
+// DefaultNamespacedHosts are the registered vendors' SaaS hosts: where a
+// CredentialProvider may connect unless --namespaced-provider-hosts says
+// otherwise.
+func (r *Registry) DefaultNamespacedHosts() HostPatterns {
+	var out HostPatterns
+	for _, v := range r.vendors {
+		for _, h := range v.SaaSHosts {
+			p, err := parseHostPattern(h)
+			if err != nil {
+				panic(fmt.Sprintf("vendor %q: SaaS host %q: %v", v.Name, h, err))
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// destinations returns the rules of vendor connections, with the default
+// namespaced hosts filled in.
+func (r *Registry) destinations() *Destinations {
+	d := Destinations{}
+	if r.Destinations != nil {
+		d = *r.Destinations
+	}
+	if d.NamespacedHosts == nil {
+		d.NamespacedHosts = r.DefaultNamespacedHosts()
+	}
+	return &d
+}
+
+// CheckHost refuses, with a *DestinationError, the base URL of a
+// namespaced provider's spec whose host the host rule does not allow; a
+// URL that does not parse is ErrInvalidSpec. Nothing is resolved or
+// dialled.
+func (r *Registry) CheckHost(v *Vendor, spec *v1alpha1.CredentialProviderSpec) error {
+	raw, err := v.URL(spec)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %s url does not parse", ErrInvalidSpec, v.Name)
+	}
+	if !r.destinations().NamespacedHosts.Allows(u) {
+		return hostRefused(u)
+	}
+	return nil
 }
 
 // For returns the vendor whose block the spec sets.
@@ -80,10 +134,11 @@ func (r *Registry) clock() clock.Clock {
 
 // NewClient builds a client of vendor v for spec, authenticating with
 // secret (the values of v.SecretRef(spec).Keys). provider names the
-// provider object in request metrics. Every call passes gate, the
-// provider's request budget; with a nil gate calls are not limited (tests
-// of a vendor client).
-func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string, gate *Gate) (Client, error) {
+// provider object in request metrics; namespaced says the host rule
+// applies to its requests. Every call passes gate, the provider's request
+// budget; with a nil gate calls are not limited (tests of a vendor
+// client).
+func (r *Registry) NewClient(provider string, namespaced bool, v *Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string, gate *Gate) (Client, error) {
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
@@ -94,7 +149,7 @@ func (r *Registry) NewClient(provider string, v *Vendor, spec *v1alpha1.Credenti
 	}
 	// Longest first: a value that prefixes another must not leave its tail.
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	caller, err := NewCaller(v.Name, spec.CABundle, timeout, r.Observer, secrets...)
+	caller, err := NewCaller(v.Name, r.destinations(), namespaced, spec.CABundle, timeout, r.Observer, secrets...)
 	if err != nil {
 		return nil, err
 	}

@@ -153,6 +153,13 @@ type Vendor struct {
 	// CheckRef refuses, with ErrInvalidSpec, a reference the vendor cannot
 	// read (a userId where the vendor has no users). IDOnly when nil.
 	CheckRef func(ref Ref) error
+	// URL is the base URL the client of spec calls (its host is what the
+	// host rule judges); ErrInvalidSpec when the spec names none usable.
+	URL func(spec *v1alpha1.CredentialProviderSpec) (string, error)
+	// SaaSHosts are the host patterns of the vendor's public service,
+	// where a CredentialProvider may connect by default
+	// (--namespaced-provider-hosts); none for a self-hosted-only vendor.
+	SaaSHosts []string
 	// New builds a client. It must not call the vendor.
 	New func(cfg Config) (Client, error)
 	// Limits is the request budget of a provider that sets none

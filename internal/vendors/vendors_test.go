@@ -73,38 +73,25 @@ func TestReasonAndClass(t *testing.T) {
 	}
 }
 
-func TestErrorText(t *testing.T) {
-	cases := map[string]string{
-		`{"message":"m"}`:                              "m",
-		`{"error":"e"}`:                                "e",
-		`{"error":{"message":"nested"}}`:               "nested",
-		`{"errors":[{"message":"a"},{"message":"b"}]}`: "a; b",
-		`["x","y"]`:                                    "x; y",
-		`plain text`:                                   "plain text",
-		`{"unrelated":1}`:                              "",
-	}
-	for in, want := range cases {
-		if got := vendors.ErrorText([]byte(in)); got != want {
-			t.Errorf("ErrorText(%s) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestCallerFailCleansAndRedacts(t *testing.T) {
-	c, err := vendors.NewCaller("test", nil, time.Second, nil, "s3cr3t-value", "abc")
+	c, err := vendors.NewCaller("test", nil, false, nil, time.Second, nil, "s3cr3t-value", "abc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := &vendors.Response{Status: 502, Header: http.Header{"Retry-After": {"4"}}}
-	msg := "<html><head><title>Bad s3cr3t-value gateway</title></head></html>"
-	err = c.Fail(resp, "", msg)
-	if !errors.Is(err, vendors.ErrUnavailable) || vendors.RetryAfter(err) != 4*time.Second {
+	resp := &vendors.Response{Status: 429, Header: http.Header{"Retry-After": {"4"}}}
+	err = c.Fail(resp, "too_many", "slow down,\n s3cr3t-value")
+	if !errors.Is(err, vendors.ErrRateLimited) || vendors.RetryAfter(err) != 4*time.Second {
 		t.Fatalf("err = %v, retryAfter %v", err, vendors.RetryAfter(err))
 	}
-	if got := err.Error(); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "HTML error page: Bad [redacted] gateway") {
-		t.Errorf("message = %q", got)
+	if got, want := err.Error(), "HTTP 429 Too Many Requests: too_many: slow down, [redacted] (retry after 4s)"; got != want {
+		t.Errorf("message = %q, want %q", got, want)
 	}
-	long := c.Fail(&vendors.Response{Status: 500, Header: http.Header{}}, "code", strings.Repeat("x\n", 1000))
+	// A server error is its status alone, whatever text came with it.
+	server := c.Fail(&vendors.Response{Status: 502, Header: http.Header{}}, "code", "db_password=hunter2")
+	if got, want := server.Error(), "HTTP 502 Bad Gateway"; got != want {
+		t.Errorf("5xx message = %q, want %q", got, want)
+	}
+	long := c.Fail(&vendors.Response{Status: 400, Header: http.Header{}}, "code", strings.Repeat("x\n", 1000))
 	if n := len([]rune(long.Error())); n > 300 {
 		t.Errorf("message not capped: %d runes", n)
 	}
@@ -114,7 +101,7 @@ func TestCallerFailCleansAndRedacts(t *testing.T) {
 }
 
 func TestNewCallerRejectsBadCABundle(t *testing.T) {
-	if _, err := vendors.NewCaller("test", []byte("not a pem"), time.Second, nil); !errors.Is(err, vendors.ErrInvalidSpec) {
+	if _, err := vendors.NewCaller("test", nil, false, []byte("not a pem"), time.Second, nil); !errors.Is(err, vendors.ErrInvalidSpec) {
 		t.Fatalf("err = %v, want InvalidSpec", err)
 	}
 }
@@ -135,8 +122,19 @@ func TestRegistry(t *testing.T) {
 		Name:      "x",
 		Selected:  func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
 		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef { return vendors.SecretRef{} },
+		URL:       func(s *v1alpha1.CredentialProviderSpec) (string, error) { return vendors.BaseURL("x", s.Tines.URL) },
 		New:       func(vendors.Config) (vendors.Client, error) { return nil, nil },
 	}
+	noURL := v
+	noURL.URL = nil
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("registering a vendor without URL did not panic")
+			}
+		}()
+		vendors.NewRegistry(noURL)
+	}()
 	r := vendors.NewRegistry(v)
 	if _, err := r.For(&v1alpha1.CredentialProviderSpec{}); !errors.Is(err, vendors.ErrInvalidSpec) {
 		t.Errorf("no block: %v", err)
@@ -161,6 +159,55 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	r.Register(v)
+}
+
+// The host rule of a namespaced provider's spec: by default the
+// registered vendors' SaaS hosts, else the configured patterns; nothing is
+// resolved or dialled to decide.
+func TestRegistryCheckHost(t *testing.T) {
+	v := vendors.Vendor{
+		Name:      "x",
+		Selected:  func(s *v1alpha1.CredentialProviderSpec) bool { return s.Tines != nil },
+		SecretRef: func(*v1alpha1.CredentialProviderSpec) vendors.SecretRef { return vendors.SecretRef{} },
+		URL:       func(s *v1alpha1.CredentialProviderSpec) (string, error) { return vendors.BaseURL("x", s.Tines.URL) },
+		SaaSHosts: []string{"*.x.example", "api.x.example:8443"},
+		New:       func(vendors.Config) (vendors.Client, error) { return nil, nil },
+	}
+	spec := func(u string) *v1alpha1.CredentialProviderSpec {
+		return &v1alpha1.CredentialProviderSpec{Tines: &v1alpha1.TinesProvider{URL: u}}
+	}
+	r := vendors.NewRegistry(v)
+	r.Destinations = &vendors.Destinations{Resolver: failingResolver{t}}
+	if got := r.DefaultNamespacedHosts().String(); got != "*.x.example,api.x.example:8443" {
+		t.Errorf("DefaultNamespacedHosts = %q", got)
+	}
+	for u, allowed := range map[string]bool{
+		"https://acme.x.example":         true,
+		"https://ACME.X.EXAMPLE.:443":    true,
+		"https://x.example":              false,
+		"https://127.0.0.1":              false,
+		"https://acme.x.example.evil.io": false,
+	} {
+		err := r.CheckHost(&v, spec(u))
+		var dest *vendors.DestinationError
+		switch {
+		case allowed && err != nil:
+			t.Errorf("CheckHost(%s) = %v, want allowed", u, err)
+		case !allowed && (!errors.Is(err, vendors.ErrDestinationNotAllowed) || !errors.As(err, &dest)):
+			t.Errorf("CheckHost(%s) = %v, want a DestinationError", u, err)
+		}
+	}
+	if err := r.CheckHost(&v, spec("http://acme.x.example")); !errors.Is(err, vendors.ErrInvalidSpec) {
+		t.Errorf("CheckHost(http://) = %v, want InvalidSpec", err)
+	}
+	// Configured patterns replace the default.
+	r.Destinations.NamespacedHosts = mustHosts(t, "127.0.0.1")
+	if err := r.CheckHost(&v, spec("https://127.0.0.1:9443")); err != nil {
+		t.Errorf("CheckHost(127.0.0.1) with it listed = %v", err)
+	}
+	if err := r.CheckHost(&v, spec("https://acme.x.example")); !errors.Is(err, vendors.ErrDestinationNotAllowed) {
+		t.Errorf("CheckHost(SaaS host) outside the configured patterns = %v, want refused", err)
+	}
 }
 
 func TestBaseURL(t *testing.T) {
@@ -243,7 +290,7 @@ func TestCallerClose(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
-	c, err := vendors.NewCaller("test", vendortest.CABundle(srv), time.Second, nil)
+	c, err := vendors.NewCaller("test", vendortest.Loopback(), false, vendortest.CABundle(srv), time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

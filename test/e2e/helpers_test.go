@@ -16,7 +16,6 @@ import (
 	"github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +23,7 @@ import (
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
 const (
@@ -66,7 +66,7 @@ func startManager(t *testing.T, name string, extraArgs ...string) *manager {
 		"--metrics-secure=false",
 		"--health-probe-bind-address=" + probeAddr,
 		"--cluster-resource-namespace=" + systemNS,
-	}, extraArgs...)
+	}, append(vendortest.LoopbackFlags, extraArgs...)...)
 	m.cmd = exec.Command(managerBin, args...)
 	logFile, err := os.Create(m.logPath)
 	if err != nil {
@@ -212,10 +212,7 @@ func tinesProvider(t *testing.T, ns string) { tinesProviderAt(t, ns, tinesFake) 
 // tinesProviderAt is tinesProvider pointing at fake.
 func tinesProviderAt(t *testing.T, ns string, fake *tinestest.Server) {
 	t.Helper()
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-api"},
-		Data:       map[string][]byte{"apiKey": []byte(tinesKey)},
-	})
+	create(t, testenv.ProviderSecret(ns, "tines-api", map[string]string{"apiKey": tinesKey}))
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
 		Spec: v1alpha1.CredentialProviderSpec{

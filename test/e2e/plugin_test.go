@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -102,7 +101,7 @@ func TestKubectlPlugin(t *testing.T) {
 	for i := range 2 {
 		inv.Put(tinestest.Sample(fakeID(), "nobody_declared_"+strconv.Itoa(i)))
 	}
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "inv-api"}, Data: map[string][]byte{"apiKey": []byte(tinesKey)}})
+	create(t, testenv.ProviderSecret(ns, "inv-api", map[string]string{"apiKey": tinesKey}))
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines-inventory"},
 		Spec: v1alpha1.CredentialProviderSpec{

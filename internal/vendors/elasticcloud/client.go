@@ -34,7 +34,10 @@ func Vendor() vendors.Vendor {
 		},
 		// A userId names the key's owner: ECE's user-scoped endpoint.
 		CheckRef: func(vendors.Ref) error { return nil },
-		New:      newClient,
+		URL:      baseURL,
+		// Elastic Cloud's API; ECE installations are self-hosted.
+		SaaSHosts: []string{"api.elastic-cloud.com"},
+		New:       newClient,
 	}
 }
 
@@ -50,11 +53,7 @@ var _ vendors.Client = (*Client)(nil)
 // newClient returns a client for the API in cfg.Spec.ElasticCloud: defaultURL
 // when its URL is empty, else an https:// URL, possibly with a path prefix.
 func newClient(cfg vendors.Config) (vendors.Client, error) {
-	raw := cfg.Spec.ElasticCloud.URL
-	if raw == "" {
-		raw = defaultURL
-	}
-	base, err := vendors.BaseURL("elasticCloud", raw)
+	base, err := baseURL(cfg.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +62,15 @@ func newClient(cfg vendors.Config) (vendors.Client, error) {
 		apiKey: cfg.Secret[cfg.Spec.ElasticCloud.APIKeySecretRef.KeyOrDefault()],
 		caller: cfg.Caller,
 	}, nil
+}
+
+// baseURL is the spec's URL, or Elastic Cloud's API without one.
+func baseURL(spec *v1alpha1.CredentialProviderSpec) (string, error) {
+	raw := spec.ElasticCloud.URL
+	if raw == "" {
+		raw = defaultURL
+	}
+	return vendors.BaseURL("elasticCloud", raw)
 }
 
 // Get fetches one API key's metadata. The answer's key field, when
@@ -224,8 +232,8 @@ type errorReply struct {
 
 // parseError returns the vendor's error code and message from a non-2xx
 // answer: the errors[] codes joined with ", " (else the x-cloud-error-codes
-// header) and their messages joined with "; " (else whatever text the body
-// has, as from a proxy's HTML page).
+// header) and their messages joined with "; ". A body of another shape (a
+// proxy's HTML page) gives no message: it is not Elastic's documented words.
 func parseError(h http.Header, body []byte) (code, message string) {
 	var reply errorReply
 	if json.Unmarshal(body, &reply) == nil {
@@ -242,9 +250,6 @@ func parseError(h http.Header, body []byte) (code, message string) {
 	}
 	if code == "" {
 		code = strings.Join(h.Values(errorCodesHeader), ", ")
-	}
-	if message == "" {
-		message = vendors.ErrorText(body)
 	}
 	return code, message
 }

@@ -58,7 +58,10 @@ func Vendor() vendors.Vendor {
 			}
 		},
 		CheckRef: vendors.IDOnly(v1alpha1.VendorPlainID),
-		New:      newClient,
+		URL:      func(spec *v1alpha1.CredentialProviderSpec) (string, error) { return baseURL(spec.PlainID) },
+		// The regional APIs, api.{region}.plainid.io.
+		SaaSHosts: []string{"*.plainid.io"},
+		New:       newClient,
 	}
 }
 
@@ -452,17 +455,15 @@ func refreshAt(start time.Time, expiresIn json.Number) (time.Time, error) {
 
 // errorFields reads PlainID's error body {"id","status","name","message"}
 // (or OAuth's {"error","error_description"}): the vendor's code and
-// message. Other bodies (HTML, plain text, other JSON) give their text.
+// message. Other bodies (HTML, plain text, other JSON) give nothing: they
+// are not the vendor's documented words.
 func errorFields(body []byte) (code, message string) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) == nil {
 		code = firstString(m, "name", "error", "code")
 		message = firstString(m, "message", "error_description")
-		if code != "" || message != "" {
-			return code, message
-		}
 	}
-	return "", vendors.ErrorText(body)
+	return code, message
 }
 
 func firstString(m map[string]json.RawMessage, keys ...string) string {

@@ -83,7 +83,7 @@ func TestVendorRegistration(t *testing.T) {
 		t.Errorf("secret ref = %+v", ref)
 	}
 	reg := vendors.NewRegistry(v)
-	c, err := reg.NewClient("test", &v, spec, map[string]string{ClientIDKey: "id", ClientSecretKey: "secret"}, nil)
+	c, err := reg.NewClient("test", false, &v, spec, map[string]string{ClientIDKey: "id", ClientSecretKey: "secret"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +97,13 @@ func newTestClient(t *testing.T, url string, caBundle []byte, secret string) *Cl
 	t.Helper()
 	reg := vendors.NewRegistry(Vendor())
 	reg.Timeout = 2 * time.Second
+	reg.Destinations = vendortest.Loopback()
 	spec := &v1alpha1.CredentialProviderSpec{
 		PlainID:  &v1alpha1.PlainIDProvider{URL: url, ClientSecretRef: v1alpha1.SecretReference{Name: "s"}},
 		CABundle: caBundle,
 	}
 	v := Vendor()
-	c, err := reg.NewClient("test", &v, spec, map[string]string{ClientIDKey: "PADMIN", ClientSecretKey: secret}, nil)
+	c, err := reg.NewClient("test", false, &v, spec, map[string]string{ClientIDKey: "PADMIN", ClientSecretKey: secret}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ var fuzzTokenStart = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // secret, as the registry's does.
 func fuzzPlainIDClient(t testing.TB) *Client {
 	t.Helper()
-	caller, err := vendors.NewCaller(v1alpha1.VendorPlainID, nil, time.Second, nil, fuzzClientSecret, fuzzClientID)
+	caller, err := vendors.NewCaller(v1alpha1.VendorPlainID, nil, false, nil, time.Second, nil, fuzzClientSecret, fuzzClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

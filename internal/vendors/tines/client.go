@@ -25,7 +25,10 @@ func Vendor() vendors.Vendor {
 			return vendors.APIKeyRef(spec.Tines.APIKeySecretRef)
 		},
 		CheckRef: vendors.IDOnly(v1alpha1.VendorTines),
-		New:      newClient,
+		URL:      baseURL,
+		// Tenants are {tenant}.tines.com, older ones {tenant}.tines.io.
+		SaaSHosts: []string{"*.tines.com", "*.tines.io"},
+		New:       newClient,
 		// Tines allows 5000 requests a minute per IP and token; leave a
 		// fifth of it to the token's other users.
 		Limits: vendors.Limits{RequestsPerMinute: 4000, Burst: 100, MaxConcurrent: 16},
@@ -41,9 +44,14 @@ type Client struct {
 
 var _ vendors.Client = (*Client)(nil)
 
+// baseURL is the tenant's URL.
+func baseURL(spec *v1alpha1.CredentialProviderSpec) (string, error) {
+	return vendors.BaseURL("tines", spec.Tines.URL)
+}
+
 // newClient returns a client for the tenant in cfg.Spec.Tines.
 func newClient(cfg vendors.Config) (vendors.Client, error) {
-	base, err := vendors.BaseURL("tines", cfg.Spec.Tines.URL)
+	base, err := baseURL(cfg.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -173,9 +181,9 @@ func (c *Client) getURL(ctx context.Context, u string) (*vendors.Response, error
 		return nil, err
 	}
 	if !resp.OK() {
-		// Tines' error bodies vary by endpoint: classify by status, keep
-		// whatever text the body has.
-		return nil, c.caller.Fail(resp, "", vendors.ErrorText(resp.Body))
+		// Tines' error bodies vary by endpoint and are not documented:
+		// the status alone says what happened.
+		return nil, c.caller.Fail(resp, "", "")
 	}
 	return resp, nil
 }

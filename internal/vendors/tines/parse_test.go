@@ -17,6 +17,7 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
 const (
@@ -31,7 +32,7 @@ const (
 // caBundle and redacts fuzzAPIKey.
 func testClient(t testing.TB, rawURL string, caBundle []byte) *Client {
 	t.Helper()
-	caller, err := vendors.NewCaller(v1alpha1.VendorTines, caBundle, 5*time.Second, nil, fuzzAPIKey)
+	caller, err := vendors.NewCaller(v1alpha1.VendorTines, vendortest.Loopback(), false, caBundle, 5*time.Second, nil, fuzzAPIKey)
 	if err != nil {
 		t.Fatal(err)
 	}

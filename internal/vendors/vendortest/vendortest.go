@@ -257,12 +257,34 @@ func JSON(w http.ResponseWriter, status int, body []byte) {
 func NewClient(v vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret map[string]string, timeout time.Duration) (vendors.Client, error) {
 	reg := vendors.NewRegistry(v)
 	reg.Timeout = timeout
+	reg.Destinations = Loopback()
 	selected, err := reg.For(spec)
 	if err != nil {
 		return nil, err
 	}
-	return reg.NewClient("test", selected, spec, secret, nil)
+	return reg.NewClient("test", false, selected, spec, secret, nil)
 }
+
+// Loopback returns the destination rules of tests, the demo and the
+// benchmark: the fakes listen on loopback, which the default rules refuse
+// (as a namespaced provider's host, and as an address); every other rule
+// stays as strict as the manager's defaults.
+func Loopback() *vendors.Destinations {
+	d, err := vendors.ParseDestinations(loopbackHosts, loopbackNetworks, "")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+const (
+	loopbackHosts    = "127.0.0.1,localhost,::1"
+	loopbackNetworks = "127.0.0.0/8,::1/128"
+)
+
+// LoopbackFlags are the manager flags of Loopback: what lets a manager
+// reach the fakes.
+var LoopbackFlags = []string{"--namespaced-provider-hosts=" + loopbackHosts, "--allowed-private-networks=" + loopbackNetworks}
 
 // TB is the part of testing.TB that WantError.Check uses.
 type TB interface {
