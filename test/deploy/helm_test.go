@@ -81,9 +81,13 @@ func TestHelmDefaultApplies(t *testing.T) {
 // installed here) and the API server accepts everything else.
 func TestHelmAllOptions(t *testing.T) {
 	objs := helmTemplate(t, "-f", allOnValues)
-	requireObjects(t, objs, append(slices.Clone(chartDefaultObjects),
-		"ServiceMonitor/credsync-metrics", "PrometheusRule/credsync"))
-	requireNamespaces(t, objs, systemNS)
+	want := append(slices.Clone(chartDefaultObjects), "ServiceMonitor/credsync-metrics", "PrometheusRule/credsync")
+	for range allOnSecretNamespaces {
+		want = append(want, "Role/credsync-manager-secrets", "RoleBinding/credsync-manager-secrets")
+	}
+	requireObjects(t, objs, want)
+	// The Secret Roles are in their namespaces (TestHelmSecretNamespaces).
+	requireNamespaces(t, withoutSecretRoles(objs), systemNS)
 
 	var d appsv1.Deployment
 	decode(t, find(t, objs, "Deployment", "credsync-manager"), &d)
@@ -152,6 +156,7 @@ func TestHelmAllOptions(t *testing.T) {
 		}
 	}
 
+	createNamespaces(t, allOnSecretNamespaces...)
 	dryRunApply(t, withoutMonitoring(objs))
 }
 

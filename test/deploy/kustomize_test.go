@@ -15,6 +15,7 @@ var defaultObjects = []string{
 	"RoleBinding/credsync-leader-election-rolebinding",
 	"Deployment/credsync-manager",
 	"Service/credsync-metrics",
+	"NetworkPolicy/credsync-manager",
 }
 
 // TestKustomizeDefaultApplies: kustomize build config/default renders
