@@ -234,7 +234,7 @@ func (c *Caller) transportError(err error) error {
 	case errors.Is(err, errCrossHostRedirect):
 		return &Error{Class: ErrInvalidResponse, Message: errCrossHostRedirect.Error()}
 	case errors.As(err, &dest):
-		return &Error{Class: ErrDestinationNotAllowed, Message: dest.Error()}
+		return &Error{Class: ErrDestinationNotAllowed, Message: dest.detail()}
 	}
 	class := transportClass(err)
 	if class == transportTimeout {

@@ -130,8 +130,11 @@ type DestinationError struct {
 }
 
 func (e *DestinationError) Error() string {
-	return fmt.Sprintf("%s: host %s is %s", ErrDestinationNotAllowed, e.Host, e.Why)
+	return fmt.Sprintf("%s: %s", ErrDestinationNotAllowed, e.detail())
 }
+
+// detail is the error without its class.
+func (e *DestinationError) detail() string { return fmt.Sprintf("host %s is %s", e.Host, e.Why) }
 
 // Unwrap makes errors.Is(err, ErrDestinationNotAllowed) work.
 func (e *DestinationError) Unwrap() error { return ErrDestinationNotAllowed }
@@ -256,14 +259,19 @@ func parseHostPattern(raw string) (hostPattern, error) {
 			return hostPattern{}, fmt.Errorf("host pattern %q: port %q is not a port number", raw, p)
 		}
 	}
-	host = strings.TrimSuffix(host, ".")
-	name := strings.TrimPrefix(host, "*.")
-	switch {
-	case host == "*":
-	case name == "" || strings.ContainsAny(name, "*/@?#[] "):
+	if host == "*" {
+		return hostPattern{host: host, port: port}, nil
+	}
+	// The wildcard's "*." comes off before the trailing dot: "*." is no
+	// pattern, not "*".
+	name := strings.TrimSuffix(strings.TrimPrefix(host, "*."), ".")
+	if name == "" || strings.ContainsAny(name, "*/@?#[] ") {
 		return hostPattern{}, fmt.Errorf("host pattern %q: want host, *.suffix or *, with an optional :port", raw)
 	}
-	return hostPattern{host: host, port: port}, nil
+	if strings.HasPrefix(host, "*.") {
+		name = "*." + name
+	}
+	return hostPattern{host: name, port: port}, nil
 }
 
 // Allows reports whether u's host and port match one of the patterns. An
@@ -322,6 +330,9 @@ func ParseNetworks(list string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("network %q: %w", raw, err)
 		}
 		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("network %q: an IPv4-mapped network needs a prefix of /96 or longer", raw)
+			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())

@@ -35,6 +35,8 @@ var (
 	k8s client.Client
 	// kubeconfig is the path of a kubeconfig for the control plane.
 	kubeconfig string
+	// apiServer is the control plane's URL (https://127.0.0.1:<port>).
+	apiServer string
 	// managerBin is the manager binary built from this checkout.
 	managerBin string
 	tinesFake  *tinestest.Server
@@ -73,6 +75,7 @@ func run(m *testing.M) int {
 		return fail(fmt.Errorf("build the manager: %w", err))
 	}
 
+	apiServer = cfg.Host
 	if kubeconfig, err = testenv.WriteKubeconfig(env, dir); err != nil {
 		return fail(err)
 	}
