@@ -530,7 +530,7 @@ func TestTroubleshootingCopyIsCurrent(t *testing.T) {
 // Every reason a credential can fail with has a next step in the guide.
 func TestNextStepForEveryFailingReason(t *testing.T) {
 	for _, reason := range []string{v1alpha1.ReasonNotFound, v1alpha1.ReasonForbidden, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonRateLimited,
-		v1alpha1.ReasonVendorUnavailable, v1alpha1.ReasonInvalidResponse, v1alpha1.ReasonProviderNotReady, v1alpha1.ReasonInvalidSpec, v1alpha1.ReasonExpired} {
+		v1alpha1.ReasonVendorUnavailable, v1alpha1.ReasonInvalidResponse, v1alpha1.ReasonProviderNotReady, v1alpha1.ReasonProviderNotAllowed, v1alpha1.ReasonInvalidSpec, v1alpha1.ReasonExpired} {
 		step := nextStep(reason)
 		if guideSection(reason) == "" || !strings.HasSuffix(step, "#"+strings.ToLower(reason)) || len(strings.Split(step, "\n")) < 2 {
 			t.Errorf("%s: no section in the guide, or no step:\n%s", reason, step)
