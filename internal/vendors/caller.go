@@ -189,7 +189,9 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 	op := operationOf(req.Context())
 	resp, err := c.client.Do(req)
 	if err != nil {
-		c.observe(op, "error", start)
+		if !errors.Is(err, ErrDestinationNotAllowed) { // refused before any connection: no request was made
+			c.observe(op, "error", start)
+		}
 		return nil, c.transportError(err)
 	}
 	defer func() {
