@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -415,4 +417,70 @@ func TestInventoryAdoptionNameTaken(t *testing.T) {
 	taken := &v1alpha1.RemoteCredential{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(blocker), taken)).To(gomega.Succeed())
 	g.Expect(taken.Spec.ID).To(gomega.Equal(blocker.Spec.ID), "adoption never touches a RemoteCredential it did not create")
+}
+
+// A ClusterCredentialProvider serves only the namespaces its
+// namespaceSelector selects: a RemoteCredential elsewhere is
+// ProviderNotAllowed (Stalled, no vendor call) and counts as unmanaged in
+// the provider's inventory; labelling its namespace lets it sync, without
+// a restart.
+func TestClusterProviderNamespaceSelector(t *testing.T) {
+	t.Parallel()
+	fake, ids := tinesFakeOf(t, 2)
+	name := "shared-" + strconv.FormatInt(fakeID(), 10)
+	selected, other := newNamespace(t), newNamespace(t)
+	label := "credsync.io/test-" + name
+	g := gomega.NewWithT(t)
+	setLabel := func(ns string) {
+		obj := &corev1.Namespace{}
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Name: ns}, obj)).To(gomega.Succeed())
+		if obj.Labels == nil {
+			obj.Labels = map[string]string{}
+		}
+		obj.Labels[label] = "yes"
+		g.Expect(k8s.Update(context.Background(), obj)).To(gomega.Succeed())
+	}
+	setLabel(selected)
+	create(t, apiKeySecret(clusterNS, name, tinesKey))
+	spec := tinesSpec(name)
+	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
+	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Second}}
+	create(t, &v1alpha1.ClusterCredentialProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.ClusterCredentialProviderSpec{CredentialProviderSpec: spec,
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "yes"}}},
+	})
+	t.Cleanup(func() {
+		_ = k8s.Delete(context.Background(), &v1alpha1.ClusterCredentialProvider{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
+	shared := func(ns string, id int64) *v1alpha1.RemoteCredential {
+		return createRC(t, newCredential(ns, "shared", strconv.FormatInt(id, 10), func(rc *v1alpha1.RemoteCredential) {
+			rc.Spec.ProviderRef = v1alpha1.ProviderReference{Kind: v1alpha1.ClusterCredentialProviderKind, Name: name}
+		}))
+	}
+	inside, outside := shared(selected, ids[0]), shared(other, ids[1])
+	waitReason(t, inside, v1alpha1.ReasonSynced)
+	rc := waitReason(t, outside, v1alpha1.ReasonProviderNotAllowed)
+	g.Expect(condition(rc, v1alpha1.ConditionStalled).Reason).To(gomega.Equal(v1alpha1.ReasonProviderNotAllowed))
+	g.Expect(rc.Status.Name).To(gomega.BeEmpty())
+	g.Expect(fake.Calls(strconv.FormatInt(ids[1], 10))).To(gomega.BeZero(), "a credential of a namespace the provider does not serve was read")
+	g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.FailedStatus))
+	waitClusterInventoried(t, name, 2, 1)
+
+	setLabel(other)
+	waitReason(t, outside, v1alpha1.ReasonSynced)
+	waitClusterInventoried(t, name, 2, 2)
+}
+
+// waitClusterInventoried waits until the ClusterCredentialProvider name's
+// inventory lists total credentials, managed of them.
+func waitClusterInventoried(t *testing.T, name string, total, managed int32) {
+	t.Helper()
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		p := &v1alpha1.ClusterCredentialProvider{}
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Name: name}, p)).To(gomega.Succeed())
+		g.Expect(p.Status.Inventory).NotTo(gomega.BeNil())
+		g.Expect(p.Status.Inventory.Total).To(gomega.Equal(total))
+		g.Expect(p.Status.Inventory.Managed).To(gomega.Equal(managed))
+	}).WithTimeout(40 * time.Second).WithPolling(poll).Should(gomega.Succeed())
 }
