@@ -230,7 +230,8 @@ func TestGetErrors(t *testing.T) {
 	srv := newServer(t)
 	other := vendortest.NewTLSServer(nil)
 	defer other.Close()
-	echo := `{"errors":[{"code":"root.unexpected_error","message":"key ` + apiKey + ` broke"}]}`
+	echo := `{"errors":[{"code":"root.invalid_data","message":"key ` + apiKey + ` broke"}]}`
+	serverEcho := `{"errors":[{"code":"root.unexpected_error","message":"db_password=hunter2 key ` + apiKey + `"}]}`
 
 	cases := []struct {
 		name       string
@@ -240,6 +241,7 @@ func TestGetErrors(t *testing.T) {
 		class      error
 		code       string
 		inMessage  string
+		notIn      string
 		retryAfter time.Duration
 	}{
 		{name: "missing key", ref: vendors.Ref{ID: "nope"}, class: vendors.ErrNotFound, code: "api_keys.key_not_found", inMessage: "api_keys.key_not_found: The API key [nope] can't be found"},
@@ -252,11 +254,15 @@ func TestGetErrors(t *testing.T) {
 		{name: "rate limited seconds", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited("7")), class: vendors.ErrRateLimited, code: "root.too_many_requests", retryAfter: 7 * time.Second},
 		{name: "rate limited date", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat))), class: vendors.ErrRateLimited, code: "root.too_many_requests", retryAfter: 88 * time.Second},
 		{name: "rate limited bare", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.RateLimited("")), class: vendors.ErrRateLimited, code: "root.too_many_requests"},
-		{name: "server error", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.ServerError, class: vendors.ErrUnavailable, code: "root.unexpected_error", inMessage: "HTTP 500"},
-		{name: "error echoes secrets", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 500, ContentType: "application/json", Body: echo}, class: vendors.ErrUnavailable, code: "root.unexpected_error", inMessage: "[redacted]"},
+		// A 5xx is its status alone, even in Elastic's documented shape.
+		{name: "server error", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.ServerError, class: vendors.ErrUnavailable, inMessage: "HTTP 500 Internal Server Error", notIn: "unexpected"},
+		{name: "server error echoes", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 500, ContentType: "application/json", Body: serverEcho}, class: vendors.ErrUnavailable, inMessage: "HTTP 500 Internal Server Error", notIn: "db_password"},
+		{name: "error echoes secrets", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 400, ContentType: "application/json", Body: echo}, class: vendors.ErrInvalidResponse, code: "root.invalid_data", inMessage: "key [redacted] broke"},
 		{name: "several errors", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 400, ContentType: "application/json", Body: `{"errors":[{"code":"a.one","message":"first","fields":["x"]},{"code":"b.two","message":"second"}]}`}, class: vendors.ErrInvalidResponse, code: "a.one, b.two", inMessage: "first; second"},
-		{name: "code from header only", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 503, ContentType: "text/plain", Body: "upstream connect error", Header: http.Header{"X-Cloud-Error-Codes": {"root.unavailable"}}}, class: vendors.ErrUnavailable, code: "root.unavailable", inMessage: "upstream connect error"},
-		{name: "html 502", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, inMessage: "HTML error page: 502 Bad Gateway"},
+		// The header's code is kept for a 4xx; the body of another shape is not.
+		{name: "code from header only", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 409, ContentType: "text/plain", Body: "upstream connect error", Header: http.Header{"X-Cloud-Error-Codes": {"root.conflict"}}}, class: vendors.ErrInvalidResponse, code: "root.conflict", inMessage: "HTTP 409 Conflict: root.conflict", notIn: "upstream connect error"},
+		{name: "5xx header and body", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.Fault{Status: 503, ContentType: "text/plain", Body: "upstream connect error", Header: http.Header{"X-Cloud-Error-Codes": {"root.unavailable"}}}, class: vendors.ErrUnavailable, inMessage: "HTTP 503 Service Unavailable", notIn: "upstream connect error"},
+		{name: "html 502", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, inMessage: "HTTP 502 Bad Gateway", notIn: "nginx"},
 		{name: "broken json", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.BrokenJSON, class: vendors.ErrInvalidResponse, inMessage: "not the documented JSON"},
 		{name: "empty body", ref: vendors.Ref{ID: "k1"}, fault: &vendortest.EmptyBody, class: vendors.ErrInvalidResponse, inMessage: "empty answer"},
 		{name: "huge body", ref: vendors.Ref{ID: "k1"}, fault: ptr(vendortest.HugeBody()), class: vendors.ErrInvalidResponse, inMessage: "larger than"},
@@ -274,7 +280,7 @@ func TestGetErrors(t *testing.T) {
 				key = tc.key
 			}
 			_, err := newClient(t, srv, key, time.Second).Get(context.Background(), tc.ref)
-			vendortest.WantError{Class: tc.class, InMessage: tc.inMessage, RetryAfter: tc.retryAfter}.Check(t, err)
+			vendortest.WantError{Class: tc.class, InMessage: tc.inMessage, NotInMessage: tc.notIn, RetryAfter: tc.retryAfter}.Check(t, err)
 			var verr *vendors.Error
 			if !errors.As(err, &verr) || verr.Code != tc.code {
 				t.Errorf("code = %q, want %q (err %v)", verr.Code, tc.code, err)

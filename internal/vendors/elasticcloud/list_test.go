@@ -185,13 +185,14 @@ func TestListPageErrors(t *testing.T) {
 		class      error
 		code       string
 		inMessage  string
+		notIn      string
 		retryAfter time.Duration
 	}{
 		{name: "bad key", key: badKey, class: vendors.ErrUnauthorized, code: elastictest.CodeUnauthenticated, inMessage: "HTTP 401 Unauthorized: root.unauthenticated"},
 		{name: "bad key all", all: true, key: badKey, class: vendors.ErrUnauthorized, code: elastictest.CodeUnauthenticated, inMessage: "authentication is invalid"},
 		{name: "rate limited", fault: ptr(vendortest.RateLimited("7")), class: vendors.ErrRateLimited, code: elastictest.CodeRateLimited, retryAfter: 7 * time.Second},
 		{name: "rate limited all", all: true, fault: ptr(vendortest.RateLimited("5")), class: vendors.ErrRateLimited, code: elastictest.CodeRateLimited, retryAfter: 5 * time.Second},
-		{name: "html 502", fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, inMessage: "HTML error page: 502 Bad Gateway"},
+		{name: "html 502", fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, inMessage: "HTTP 502 Bad Gateway", notIn: "nginx"},
 		{name: "broken json", fault: &vendortest.BrokenJSON, class: vendors.ErrInvalidResponse, inMessage: "not the documented JSON"},
 		{name: "empty body", fault: &vendortest.EmptyBody, class: vendors.ErrInvalidResponse, inMessage: "empty answer"},
 		{name: "no keys", fault: ok(`{}`), class: vendors.ErrInvalidResponse, inMessage: "list answer has no keys"},
@@ -219,7 +220,7 @@ func TestListPageErrors(t *testing.T) {
 			if page != nil {
 				t.Fatalf("page = %+v with err %v; want no page", page, err)
 			}
-			vendortest.WantError{Class: tc.class, InMessage: tc.inMessage, RetryAfter: tc.retryAfter}.Check(t, err)
+			vendortest.WantError{Class: tc.class, InMessage: tc.inMessage, NotInMessage: tc.notIn, RetryAfter: tc.retryAfter}.Check(t, err)
 			var verr *vendors.Error
 			if !errors.As(err, &verr) || verr.Code != tc.code {
 				t.Errorf("err %v: want code %q", err, tc.code)

@@ -162,5 +162,15 @@ func FuzzParseErrorBody(f *testing.F) {
 		if len([]rune(text)) > 600 {
 			t.Fatalf("error is %d runes long", len([]rune(text)))
 		}
+		// A body that is not Elastic's errors[] shape gives no message.
+		var reply errorReply
+		if json.Unmarshal(body, &reply) != nil && message != "" {
+			t.Fatalf("parseError(%q) = message %q; want none for a body of another shape", body, message)
+		}
+		// A 5xx answer is its status alone, whatever its body and header.
+		resp.Status = http.StatusBadGateway
+		if err := c.caller.Fail(resp, code, message); err.Error() != "HTTP 502 Bad Gateway" {
+			t.Fatalf("5xx error = %q; want the status alone", err)
+		}
 	})
 }

@@ -251,7 +251,7 @@ func TestListPageErrors(t *testing.T) {
 		{name: "bad client secret", key: env, secret: badSecret, class: vendors.ErrUnauthorized, reason: "Unauthorized", inMessage: "plainid token request failed"},
 		{name: "forbidden environment", key: env, faults: []vendortest.Fault{vendortest.Forbidden}, class: vendors.ErrForbidden, reason: "Forbidden", inMessage: "forbiddenEnvironment"},
 		{name: "rate limited", key: env, faults: []vendortest.Fault{vendortest.RateLimited("7")}, class: vendors.ErrRateLimited, reason: "RateLimited", inMessage: "tooManyRequests", retryAfter: 7 * time.Second},
-		{name: "html 502", key: env, faults: []vendortest.Fault{vendortest.BadGatewayHTML}, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTML error page: 502 Bad Gateway"},
+		{name: "html 502", key: env, faults: []vendortest.Fault{vendortest.BadGatewayHTML}, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTTP 502 Bad Gateway", notInMessage: "nginx"},
 		{name: "broken json", key: env, faults: []vendortest.Fault{vendortest.BrokenJSON}, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "not the documented JSON"},
 		{name: "no total", key: env, faults: []vendortest.Fault{okJSON(`{"data":[],"limit":50,"offset":0}`)}, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "list answer has no total"},
 		{name: "empty page before total", key: env, faults: []vendortest.Fault{okJSON(`{"data":[],"total":60,"limit":50,"offset":0}`)}, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "an empty page at offset 0 of 60 clients"},

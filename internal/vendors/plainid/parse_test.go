@@ -196,4 +196,8 @@ func checkFailure(t *testing.T, resp *vendors.Response, err error, class error) 
 	if text := err.Error(); strings.Contains(text, fuzzClientSecret) || strings.Contains(text, fuzzClientID) {
 		t.Fatalf("HTTP %d %q: error %q holds the client id or secret", resp.Status, resp.Body, text)
 	}
+	// A 5xx answer, or a body that is not JSON, is the status alone.
+	if (resp.Status >= 500 || !json.Valid(resp.Body)) && (e.Code != "" || e.Message != "") {
+		t.Fatalf("HTTP %d %q: code %q, message %q; want the status alone", resp.Status, resp.Body, e.Code, e.Message)
+	}
 }

@@ -345,15 +345,16 @@ func TestListPageErrors(t *testing.T) {
 		class      error
 		reason     string
 		inMessage  string
+		notIn      string
 		retryAfter time.Duration
 	}{
 		{name: "bad key", key: "bad-key-canary-9", class: vendors.ErrUnauthorized, reason: "Unauthorized", inMessage: "HTTP 401 Unauthorized"},
-		{name: "unauthorized fault", fault: &vendortest.Unauthorized, class: vendors.ErrUnauthorized, reason: "Unauthorized", inMessage: "sign in"},
-		{name: "forbidden", fault: &vendortest.Forbidden, class: vendors.ErrForbidden, reason: "Forbidden", inMessage: "HTTP 403"},
+		{name: "unauthorized fault", fault: &vendortest.Unauthorized, class: vendors.ErrUnauthorized, reason: "Unauthorized", inMessage: "HTTP 401 Unauthorized", notIn: "sign in"},
+		{name: "forbidden", fault: &vendortest.Forbidden, class: vendors.ErrForbidden, reason: "Forbidden", inMessage: "HTTP 403", notIn: "permission"},
 		{name: "rate limited", fault: ptr(vendortest.RateLimited("7")), class: vendors.ErrRateLimited, reason: "RateLimited", inMessage: "HTTP 429", retryAfter: 7 * time.Second},
 		{name: "rate limited date", fault: ptr(vendortest.RateLimited(time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat))), class: vendors.ErrRateLimited, reason: "RateLimited", retryAfter: 88 * time.Second},
-		{name: "server error", fault: &vendortest.ServerError, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTTP 500"},
-		{name: "html 502", fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTML error page: 502 Bad Gateway"},
+		{name: "server error", fault: &vendortest.ServerError, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTTP 500", notIn: "went wrong"},
+		{name: "html 502", fault: &vendortest.BadGatewayHTML, class: vendors.ErrUnavailable, reason: "VendorUnavailable", inMessage: "HTTP 502 Bad Gateway", notIn: "nginx"},
 		{name: "broken json", fault: &vendortest.BrokenJSON, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "not the documented JSON"},
 		{name: "empty body", fault: &vendortest.EmptyBody, class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "empty answer"},
 		{name: "huge body", fault: ptr(vendortest.HugeBody()), class: vendors.ErrInvalidResponse, reason: "InvalidResponse", inMessage: "larger than"},
@@ -381,7 +382,7 @@ func TestListPageErrors(t *testing.T) {
 			if page != nil {
 				t.Fatalf("page = %+v with err %v; want no page", page, err)
 			}
-			vendortest.WantError{Class: tc.class, Reason: tc.reason, InMessage: tc.inMessage, RetryAfter: tc.retryAfter}.
+			vendortest.WantError{Class: tc.class, Reason: tc.reason, InMessage: tc.inMessage, NotInMessage: tc.notIn, RetryAfter: tc.retryAfter}.
 				Check(t, err, apiKey, "bad-key-canary-9", metadataCanary)
 			if n := srv.ListCalls() - before; n != 1 {
 				t.Errorf("list requests = %d, want 1", n)

@@ -230,6 +230,11 @@ func FuzzErrorAnswer(f *testing.F) {
 		if e.Code != "" {
 			t.Fatalf("HTTP %d %q: code %q; Tines has no error codes", status, body, e.Code)
 		}
+		// Tines' error bodies are undocumented: the status alone, nothing
+		// of the body.
+		if e.Message != "" {
+			t.Fatalf("HTTP %d %q: message %q; want the status alone", status, body, e.Message)
+		}
 		if n := utf8.RuneCountInString(e.Message); n > 257 || n == 257 && !strings.HasSuffix(e.Message, "…") {
 			t.Fatalf("HTTP %d %q: message is %d runes long", status, body, n)
 		}

@@ -1,0 +1,153 @@
+package vendortest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credsync/credsync/internal/vendors"
+)
+
+// Canary is text a test plants where an answer or a connection could
+// carry it back (a body, a certificate's names): no error, condition or
+// event may repeat it (API.md, "Nothing reflected").
+const Canary = "canary-4f1d-db_password"
+
+// CanaryFault is a Fault whose answer carries Canary, and its name.
+type CanaryFault struct {
+	Name  string
+	Fault Fault
+}
+
+// CanaryFaults are answers that carry Canary where no error may repeat
+// it: 5xx bodies in the vendor's documented error shape (documented
+// renders a message in it), as plain text and as an HTML page; 4xx
+// bodies that are not JSON, or JSON of another shape; 2xx answers that
+// are not the documented JSON.
+func CanaryFaults(documented func(message string) string) []CanaryFault {
+	const (
+		html  = "<html><head><title>" + Canary + "</title></head><body><h1>" + Canary + "</h1></body></html>"
+		plain = "db_password=" + Canary + "\n"
+	)
+	other := `{"detail":"` + Canary + `","title":"` + Canary + `","description":"` + Canary + `"}`
+	return []CanaryFault{
+		{"500 documented JSON", Fault{Status: http.StatusInternalServerError, ContentType: "application/json", Body: documented(Canary)}},
+		{"503 documented JSON", Fault{Status: http.StatusServiceUnavailable, ContentType: "application/json", Body: documented(Canary)}},
+		{"500 plain", Fault{Status: http.StatusInternalServerError, ContentType: "text/plain", Body: plain}},
+		{"502 HTML", Fault{Status: http.StatusBadGateway, ContentType: "text/html", Body: html}},
+		{"504 other JSON", Fault{Status: http.StatusGatewayTimeout, ContentType: "application/json", Body: other}},
+		{"400 plain", Fault{Status: http.StatusBadRequest, ContentType: "text/plain", Body: plain}},
+		{"401 HTML", Fault{Status: http.StatusUnauthorized, ContentType: "text/html", Body: html}},
+		{"403 plain", Fault{Status: http.StatusForbidden, ContentType: "text/plain", Body: plain}},
+		{"404 HTML", Fault{Status: http.StatusNotFound, ContentType: "text/html", Body: html}},
+		{"429 plain", Fault{Status: http.StatusTooManyRequests, ContentType: "text/plain", Body: plain}},
+		{"400 other JSON", Fault{Status: http.StatusBadRequest, ContentType: "application/json", Body: other}},
+		{"200 HTML", Fault{Status: http.StatusOK, ContentType: "text/html", Body: html}},
+		{"200 broken JSON", Fault{Status: http.StatusOK, ContentType: "application/json", Body: `{"id":"` + Canary}},
+		{"200 plain", Fault{Status: http.StatusOK, ContentType: "text/plain", Body: plain}},
+	}
+}
+
+// NewCanaryTLSServer starts an HTTPS server on loopback whose self-signed
+// certificate carries Canary in its subject and DNS names. With ipSAN it
+// is valid for 127.0.0.1 too (a client that does not trust it fails on
+// the authority); without, a client that trusts it (CABundle) still fails
+// on the name. The handler answers 200 {}.
+func NewCanaryTLSServer(t TB, ipSAN bool) *httptest.Server {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("canary key: %v", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(4242),
+		Subject: pkix.Name{
+			CommonName:         Canary + ".example",
+			Organization:       []string{Canary},
+			OrganizationalUnit: []string{Canary},
+		},
+		DNSNames:              []string{Canary + ".example", "*." + Canary + ".example"},
+		EmailAddresses:        []string{Canary + "@example.com"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	if ipSAN {
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("canary certificate: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		JSON(w, http.StatusOK, []byte(`{}`))
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the clients' refused handshakes
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	return srv
+}
+
+// ClosedURL is an https:// URL on loopback where nothing listens (a port
+// that was free a moment ago), and its port.
+func ClosedURL(t TB) (rawURL, port string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	port = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return "https://127.0.0.1:" + port, port
+}
+
+// WantNoCanary fails t unless err is an error that holds no Canary and,
+// when status is an error status, names it ("HTTP 502").
+func WantNoCanary(t TB, err error, status int) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want one")
+	}
+	if strings.Contains(err.Error(), Canary) {
+		t.Errorf("error %q reflects the canary", err)
+	}
+	if want := "HTTP " + strconv.Itoa(status); status >= 400 && !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name the status: want %q", err, want)
+	}
+}
+
+// WantTransportClass fails t unless err holds class (a fixed transport
+// class: "connection failed", "TLS verification failed", ...) and none of
+// Canary, the loopback address and the forbidden words.
+func WantTransportClass(t TB, err error, class string, forbidden ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %q", class)
+	}
+	if !errors.Is(err, vendors.ErrUnavailable) || !strings.Contains(err.Error(), class) {
+		t.Errorf("error %q: want VendorUnavailable, %q", err, class)
+	}
+	for _, s := range append([]string{Canary, "127.0.0.1", "refused", "x509", "certificate"}, forbidden...) {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error %q holds %q", err, s)
+		}
+	}
+}
