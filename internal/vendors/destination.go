@@ -64,14 +64,25 @@ var alwaysRefused = []netip.Addr{
 
 // nonPublic are ranges that are not the public internet and that
 // netip.Addr's predicates do not name: CGNAT (RFC 6598), "this network"
-// (RFC 791), IETF protocol assignments, benchmarking (RFC 2544) and the
-// reserved class E with the broadcast address.
+// (RFC 791), IETF protocol assignments, benchmarking (RFC 2544), the
+// documentation ranges, the reserved class E with the broadcast address;
+// and the IPv6 forms that carry an IPv4 address a host would reach some
+// other way: IPv4-compatible (deprecated), local-use NAT64 (RFC 8215),
+// 6to4 and Teredo.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
 	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("2001:db8::/32"),
 }
 
 // nat64 is the well-known NAT64 prefix (RFC 6052): its addresses are

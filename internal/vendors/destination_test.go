@@ -202,6 +202,15 @@ func TestCheckAddress(t *testing.T) {
 		{strict, "2606:4700:4700::1111", 443, true},
 		{strict, "::ffff:8.8.8.8", 443, true},
 		{strict, "64:ff9b::808:808", 443, true}, // NAT64 of 8.8.8.8
+		// IPv6 forms carrying an IPv4 address, and documentation ranges.
+		{strict, "::10.0.0.1", 443, false},
+		{strict, "::8.8.8.8", 443, false},
+		{strict, "64:ff9b:1::a00:1", 443, false},
+		{strict, "2002:a00:1::1", 443, false},
+		{strict, "2001:0:a00:1::1", 443, false},
+		{strict, "2001:db8::1", 443, false},
+		{strict, "192.0.2.1", 443, false},
+		{strict, "203.0.113.9", 443, false},
 		// Loopback.
 		{strict, "127.0.0.1", 443, false},
 		{strict, "127.1.2.3", 443, false},
