@@ -1,7 +1,6 @@
 package vendors_test
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -236,15 +235,6 @@ func fuzzCheckClean(t *testing.T, what, s string) {
 	if strings.Contains(s, fuzzSecret) || strings.Contains(s, fuzzSpacedSecret) {
 		t.Fatalf("%s %q holds a provider secret", what, s)
 	}
-}
-
-func fuzzJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // FuzzPathSegment checks the one guard between a credential id from a

@@ -229,7 +229,7 @@ func requireSecretsRule(t *testing.T, u *unstructured.Unstructured, want bool) {
 	switch {
 	case !want && len(found) > 0:
 		t.Errorf("ClusterRole %s grants %+v on Secrets; want nothing (the Roles grant it)", u.GetName(), found)
-	case want && !(len(found) == 1 && slices.Equal(found[0].Verbs, []string{"get"})):
+	case want && (len(found) != 1 || !slices.Equal(found[0].Verbs, []string{"get"})):
 		t.Errorf("ClusterRole %s grants %+v on Secrets; want one rule, get only", u.GetName(), found)
 	}
 }
