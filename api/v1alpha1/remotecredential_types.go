@@ -163,7 +163,7 @@ type RemoteCredentialStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
-// +kubebuilder:printcolumn:name="Name",type=string,JSONPath=`.status.name`,priority=1
+// +kubebuilder:printcolumn:name="Vendor Name",type=string,JSONPath=`.status.name`,priority=1
 // +kubebuilder:printcolumn:name="Description",type=string,JSONPath=`.status.description`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RemoteCredential struct {

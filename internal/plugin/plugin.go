@@ -122,7 +122,10 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 
 func newRoot(o *Options) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "kubectl credsync",
+		// As a kubectl plugin the command is "kubectl credsync": cobra takes
+		// the name from Use's first word, and the display name for usage.
+		Use:         "credsync",
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl credsync"},
 		Short: "Ask credsync about the credentials your teams hold at SaaS vendors",
 		Long: `kubectl credsync answers the questions asked every week about the API keys
 credsync keeps track of: what expires soon and who owns it, why one is red,
@@ -130,6 +133,8 @@ sync one now, which keys at a vendor nobody declared.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetOut(o.Out)
+	root.SetErr(o.ErrOut)
 	o.Flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(newStatus(o), newSync(o), newExpiring(o), newInventory(o), newCheck(o), newVersion(o))
 	return root

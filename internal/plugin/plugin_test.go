@@ -537,3 +537,13 @@ func TestNextStepForEveryFailingReason(t *testing.T) {
 		}
 	}
 }
+
+// Help names the command as users type it: kubectl credsync.
+func TestHelpNamesThePlugin(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"sync", "--help"}} {
+		r := runPlugin(t, "/nonexistent", args...)
+		if r.code != 0 || !strings.Contains(r.out, "Usage:\n  kubectl credsync ") || strings.Contains(r.out, "kubectl [command]") {
+			t.Errorf("%v: exit %d, usage:\n%s", args, r.code, r.out)
+		}
+	}
+}

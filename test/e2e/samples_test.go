@@ -92,8 +92,10 @@ func TestSamplesEndToEnd(t *testing.T) {
 	header := strings.Fields(firstLine(kubectlRun(t, kubectl, nil, "get", "-n", samplesNS, "remotecredentials")))
 	g.Expect(header).To(gomega.Equal([]string{"NAME", "PROVIDER", "VENDOR", "ID", "READY", "REASON", "EXPIRES", "AGE"}))
 	wide := kubectlRun(t, kubectl, nil, "get", "-n", samplesNS, "remotecredentials", "-o", "wide")
+	// One NAME column: the vendor's name of the credential is VENDOR NAME.
 	g.Expect(strings.Fields(firstLine(wide))).To(gomega.Equal([]string{
-		"NAME", "PROVIDER", "VENDOR", "ID", "READY", "REASON", "EXPIRES", "NAME", "DESCRIPTION", "AGE"}))
+		"NAME", "PROVIDER", "VENDOR", "ID", "READY", "REASON", "EXPIRES", "VENDOR", "NAME", "DESCRIPTION", "AGE"}))
+	g.Expect(firstLine(wide)).To(gomega.ContainSubstring("VENDOR NAME"))
 	g.Expect(rowOf(wide, "github-token")).To(gomega.HavePrefix("github-token"))
 	g.Expect(strings.Fields(rowOf(wide, "github-token"))[1:6]).To(gomega.Equal([]string{"tines-prod", "tines", "4821", "True", "Synced"}))
 	g.Expect(rowOf(wide, "github-token")).To(gomega.ContainSubstring("GitHub fine-grained PAT for CI"))
