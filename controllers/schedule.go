@@ -137,9 +137,38 @@ func restore(rc *v1alpha1.RemoteCredential, request, epoch uint64, now time.Time
 		e.next = now.Add(time.Duration(vendors.UnitJitter(seed, restoreSalt) * float64(rc.Spec.Refresh())))
 		return e
 	}
+	if rec := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReconciling); !e.blocked &&
+		rec != nil && rec.Status == metav1.ConditionTrue && rec.Reason == ready.Reason {
+		// Failing transiently since the Reconciling condition turned:
+		// carry on with that run's backoff, not a new one.
+		e.failures, e.next = resumeBackoff(client.ObjectKeyFromObject(rc).String(), rec.LastTransitionTime.Time, now)
+		return e
+	}
 	e.failures = 1
 	e.next = now.Add(backoff(seed, 1, backoffCap))
 	return e
+}
+
+// resumeBackoff is where the backoff of a run of transient failures that
+// began at start (the failures schedule.failed counts) stands at now: the
+// number of failures so far and when the next retry is due. Steps are
+// walked as failed takes them until they reach the cap, and counted whole
+// after (each one cap long): a run that began an hour ago resumes at its
+// next 5-minute step, not at 5 seconds.
+func resumeBackoff(seed string, start, now time.Time) (int, time.Time) {
+	at, n := start, 0
+	for n < 64 {
+		n++
+		at = at.Add(backoff(seed, n, backoffCap))
+		if at.After(now) {
+			return n, at
+		}
+		if backoff(seed, n, backoffCap) >= backoffCap*9/10 {
+			break // capped from here on
+		}
+	}
+	steps := int(now.Sub(at)/backoffCap) + 1
+	return n + steps, at.Add(time.Duration(steps) * backoffCap)
 }
 
 // restoreSalt keeps the restart spread apart from the refresh jitter.

@@ -58,8 +58,18 @@ func synced(rc *v1alpha1.RemoteCredential) *v1alpha1.RemoteCredential {
 }
 
 func failing(rc *v1alpha1.RemoteCredential, reason string, terminal bool) *v1alpha1.RemoteCredential {
+	return failingSince(rc, reason, terminal, t0)
+}
+
+// failingSince gives rc the status of a failure with reason that began at
+// since (its conditions' lastTransitionTime, as the operator's clock
+// stamped it).
+func failingSince(rc *v1alpha1.RemoteCredential, reason string, terminal bool, since time.Time) *v1alpha1.RemoteCredential {
 	synced(rc)
 	setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: reason, Message: reason, Terminal: terminal})
+	for i := range rc.Status.Conditions {
+		rc.Status.Conditions[i].LastTransitionTime = metav1.NewTime(since)
+	}
 	return rc
 }
 
@@ -179,6 +189,13 @@ func TestRestore(t *testing.T) {
 		{name: "not found", rc: failing(credential("gone", "4", time.Hour), v1alpha1.ReasonNotFound, true), within: [2]time.Duration{0, time.Hour}},
 		{name: "vendor down", rc: failing(credential("down", "5", time.Hour), v1alpha1.ReasonVendorUnavailable, false), within: [2]time.Duration{4500 * time.Millisecond, 5500 * time.Millisecond}},
 		{name: "provider not ready", rc: failing(credential("waiting", "6", time.Hour), v1alpha1.ReasonProviderNotReady, false), within: [2]time.Duration{4500 * time.Millisecond, 5500 * time.Millisecond}, readyNotOK: true},
+		// A restart does not start a failing credential's backoff over: one
+		// failing for 3s retries at its first step (5s from the start), one
+		// failing for an hour at its next capped step (≤ 5m), not now.
+		{name: "vendor down for 3s", rc: failingSince(credential("down-3s", "9", time.Hour), v1alpha1.ReasonVendorUnavailable, false, t0.Add(-3*time.Second)),
+			within: [2]time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond}},
+		{name: "vendor down for an hour", rc: failingSince(credential("down-1h", "10", time.Hour), v1alpha1.ReasonVendorUnavailable, false, t0.Add(-time.Hour)),
+			within: [2]time.Duration{time.Millisecond, 5*time.Minute + time.Millisecond}},
 		{name: "spec edited since", rc: func() *v1alpha1.RemoteCredential {
 			rc := synced(credential("edited", "7", time.Hour))
 			rc.Generation++
@@ -453,5 +470,36 @@ func TestRefChanged(t *testing.T) {
 	}
 	if s.refChanged(rc) {
 		t.Fatal("the same edit seen twice")
+	}
+}
+
+// A fleet failing for an hour resumes its backoff after a restart: each
+// credential at its next capped step, spread over the cap, none at once;
+// and the resumed schedule carries on at the cap.
+func TestRestoreKeepsTheBackoff(t *testing.T) {
+	const n = 1000
+	var s schedule
+	first := 0
+	for i := range n {
+		rc := failingSince(credential(fmt.Sprintf("down-%d", i), fmt.Sprint(5000+i), time.Hour), v1alpha1.ReasonVendorUnavailable, false,
+			t0.Add(-time.Hour-time.Duration(i)*time.Second))
+		if p := s.plan(rc, accountView{canRead: true}, t0); p.due {
+			t.Fatalf("%s due at once after a restart", rc.Name)
+		}
+		next := s.next(client.ObjectKeyFromObject(rc)).Sub(t0)
+		if next <= 0 || next > backoffCap {
+			t.Fatalf("%s: next retry after %s, want within (0, %s]", rc.Name, next, backoffCap)
+		}
+		if next < time.Minute {
+			first++
+		}
+		if again := s.failed(rc, 0, t0.Add(next), 0, backoffCap, false).Sub(t0.Add(next)); again < backoffCap*9/10 {
+			t.Fatalf("%s: the retry after the resumed one comes %s later, want a capped step", rc.Name, again)
+		}
+	}
+	// Without the restart about n·1m/5m retry in any minute.
+	t.Logf("%d credentials failing for an hour: %d retry in the first minute after a restart", n, first)
+	if first > n/5*3/2 {
+		t.Fatalf("%d of %d retry in the first minute: the restart bunched them", first, n)
 	}
 }
