@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -495,10 +496,11 @@ func (b *apiClient) Credential(id string) (*vendors.Credential, error) {
 	if b.ID != id {
 		return nil, fmt.Errorf("answer is for client %s, not %q", quoteShort(b.ID), id)
 	}
-	if b.TokenDuration != "" {
-		if _, err := parseDuration(b.TokenDuration); err != nil {
-			return nil, fmt.Errorf("tokenDuration %s: %w", quoteShort(b.TokenDuration), err)
-		}
+	// tokenDuration is kept as PlainID writes it (no decision needs its
+	// value); only its shape is checked, so that no other text lands in
+	// status.
+	if b.TokenDuration != "" && !isoDuration.MatchString(b.TokenDuration) {
+		return nil, fmt.Errorf("tokenDuration %s: not an ISO-8601 duration", quoteShort(b.TokenDuration))
 	}
 	m := &metadata{
 		TokenDuration: b.TokenDuration,
@@ -527,6 +529,10 @@ func (m *metadata) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
 	st.TokenDuration = m.TokenDuration
 	st.PlainID = m.Status.DeepCopy()
 }
+
+// isoDuration is the shape of an ISO-8601 duration (PT60M, P1DT2H,
+// PT0.5S): P, date components, then T and time components.
+var isoDuration = regexp.MustCompile(`^P(?:(?:\d+(?:[.,]\d+)?[YMWD])+(?:T(?:\d+(?:[.,]\d+)?[HMS])+)?|T(?:\d+(?:[.,]\d+)?[HMS])+)$`)
 
 // quoteShort quotes a value from an answer for an error message, cut to a
 // length that fits a condition message.
