@@ -16,7 +16,7 @@ import (
 )
 
 // Fuzz targets for PlainID's token answer and error bodies; the client
-// answer has FuzzParseClient, ISO-8601 durations FuzzParseDuration.
+// answer has FuzzParseClient.
 
 const (
 	fuzzClientID     = "PFUZZADMINCLIENT0001"
