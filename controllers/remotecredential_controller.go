@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -53,6 +54,9 @@ type remoteCredentialReconciler struct {
 	AccountChanges <-chan event.GenericEvent
 
 	schedule *schedule
+	// arrivals sets the work-queue priority of credential events from
+	// their provider's recent events (fairness.go).
+	arrivals *arrivals
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
@@ -275,8 +279,8 @@ func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration
 
 // SetupWithManager registers the controller: it watches RemoteCredentials
 // (spec and sync-annotation changes only: our own status writes do not
-// come back as work), both provider kinds (spec and Ready changes) and the
-// accounts' changes.
+// come back as work; at a priority fair between providers), both provider
+// kinds (spec and Ready changes) and the accounts' changes.
 func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.RemoteCredential{}, providerRefIndex,
 		func(o client.Object) []string {
@@ -288,6 +292,9 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.schedule == nil {
 		r.schedule = &schedule{}
 	}
+	if r.arrivals == nil {
+		r.arrivals = newArrivals(r.Clock)
+	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
 		workers = 16
@@ -298,15 +305,30 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	providerChanged := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged))
 	return b.
-		For(&v1alpha1.RemoteCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
+		Watches(&v1alpha1.RemoteCredential{}, fairRequests(r.arrivals),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, syncRequested))).
 		Watches(&v1alpha1.CredentialProvider{}, lowPriority(r.credentialRequests), providerChanged).
 		Watches(&v1alpha1.ClusterCredentialProvider{}, lowPriority(r.credentialRequests), providerChanged).
 		// A namespace's labels decide which cluster providers serve it.
 		Watches(&corev1.Namespace{}, lowPriority(r.namespaceRequests), builder.OnlyMetadata,
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, LogConstructor: credentialLogger(mgr.GetLogger())}).
 		Named("remotecredential").
 		Complete(r)
+}
+
+// credentialLogger is the logger of each reconcile, with the keys
+// controller-runtime gives a controller built For a kind (this one
+// watches its kind with its own handler).
+func credentialLogger(base logr.Logger) func(*reconcile.Request) logr.Logger {
+	log := base.WithValues("controller", "remotecredential",
+		"controllerGroup", v1alpha1.GroupVersion.Group, "controllerKind", "RemoteCredential")
+	return func(req *reconcile.Request) logr.Logger {
+		if req == nil {
+			return log
+		}
+		return log.WithValues("RemoteCredential", req.NamespacedName, "namespace", req.Namespace, "name", req.Name)
+	}
 }
 
 // lowPriority enqueues the requests of mapFn for every event at low

@@ -4,9 +4,11 @@
 // one table. The floor is a bare loop doing, for N objects, the same vendor
 // GET and one status merge patch with the same concurrency: the ratio of
 // the operator's cold sync to the floor is the headline figure, since
-// absolute times drift on shared machines.
+// absolute times drift on shared machines. A second table measures
+// fairness between tenants (tenancy.go).
 //
 //	go run ./hack/bench --manager bin/manager --n 1000,10000
+//	go run ./hack/bench --manager bin/manager --only tenancy
 package main
 
 import (
@@ -66,6 +68,12 @@ type options struct {
 	// heapProfile, when set, receives a heap profile of the manager taken
 	// at the end of the idle phase of the last N.
 	heapProfile string
+	// fleet and tenancy say which tables to measure (--only).
+	fleet, tenancy bool
+	// tenantN is how many credentials the busy tenant creates at once;
+	// tenantBudgets are the request budgets its provider is measured with.
+	tenantN       int
+	tenantBudgets []string
 }
 
 func main() {
@@ -77,8 +85,34 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 16, "concurrency of the operator (--max-concurrent-reconciles) and of the floor loop")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the manager during cold sync to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of the manager after the idle phase to this file")
+	only := flag.String("only", "", "measure one table only: fleet (the N sizes) or tenancy (a busy tenant and a quiet one)")
+	flag.IntVar(&o.tenantN, "tenancy-n", 10000, "credentials the busy tenant creates at once (tenancy table)")
+	budgets := flag.String("tenancy-budgets", strings.Join(tenantBudgetNames, ","),
+		"comma-separated request budgets of the busy tenant's provider (tenancy table): vendor (no spec.rateLimit), unlimited (the fleet's)")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
+	switch *only {
+	case "":
+		o.fleet, o.tenancy = true, true
+	case "fleet":
+		o.fleet = true
+	case "tenancy":
+		o.tenancy = true
+	default:
+		fmt.Fprintf(os.Stderr, "bad --only %q: fleet or tenancy\n", *only)
+		os.Exit(2)
+	}
+	for _, b := range strings.Split(*budgets, ",") {
+		if _, ok := tenantBudgets[strings.TrimSpace(b)]; !ok {
+			fmt.Fprintf(os.Stderr, "bad --tenancy-budgets %q: %s\n", b, strings.Join(tenantBudgetNames, " or "))
+			os.Exit(2)
+		}
+		o.tenantBudgets = append(o.tenantBudgets, strings.TrimSpace(b))
+	}
+	if o.tenantN < 1 {
+		fmt.Fprintf(os.Stderr, "bad --tenancy-n %d\n", o.tenantN)
+		os.Exit(2)
+	}
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 2*newObjects {
@@ -87,16 +121,35 @@ func main() {
 		}
 		o.sizes = append(o.sizes, n)
 	}
-	var results []result
-	for _, n := range o.sizes {
-		r, err := measure(context.Background(), o, n)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+	fmt.Printf("credsync benchmark: %d workers, vendor latency %s, %s, %d CPUs, GOMAXPROCS %d\n\n",
+		o.workers, o.latency, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	if o.fleet {
+		var results []result
+		for _, n := range o.sizes {
+			r, err := measure(context.Background(), o, n)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+			results = append(results, r)
 		}
-		results = append(results, r)
+		printTable(results)
 	}
-	printTable(o, results)
+	if o.tenancy {
+		var results []tenancyResult
+		for _, budget := range o.tenantBudgets {
+			r, err := measureTenancy(context.Background(), o, budget)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+			results = append(results, r)
+		}
+		if o.fleet {
+			fmt.Println()
+		}
+		printTenancyTable(o, results)
+	}
 }
 
 // result holds the figures of one run.
@@ -216,22 +269,19 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 		go mgr.profile(10*time.Second, o.cpuProfile)
 	}
 	// Halfway through, create new credentials: they must not wait for the rest.
-	if err := watch.waitReady(ctx, n/2, 15*time.Minute); err != nil {
+	if err := watch.waitReady(ctx, benchNS, n/2, 15*time.Minute); err != nil {
 		return res, mgr.explain(err)
 	}
-	created, err := createNew(ctx, k8s, n, res.refresh)
+	created, err := createNew(ctx, k8s, benchNS, n+1, newObjects, res.refresh)
 	if err != nil {
 		return res, err
 	}
-	if err := watch.waitReady(ctx, n+newObjects, 15*time.Minute); err != nil {
+	if err := watch.waitReady(ctx, benchNS, n+newObjects, 15*time.Minute); err != nil {
 		return res, mgr.explain(err)
 	}
-	res.cold = watch.lastReady().Sub(start)
+	res.cold = watch.lastReady(benchNS).Sub(start)
 	res.coldCalls = fake.TotalCalls()
-	var waits []time.Duration
-	for name, at := range created {
-		waits = append(waits, watch.readyTime(name).Sub(at))
-	}
+	waits := watch.waits(benchNS, created)
 	res.newP50, res.newP99 = percentile(waits, 0.50), percentile(waits, 0.99)
 	res.rssAfterCold = mgr.rss()
 
@@ -239,7 +289,7 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	// waves of refreshes, and holds exactly the next two waves (each
 	// credential refreshes every 0.9-1.1 intervals).
 	step("idle: two refresh intervals (%s) with nothing changed at the vendor", 2*res.refresh)
-	time.Sleep(time.Until(watch.lastReady().Add(res.refresh / 2)))
+	time.Sleep(time.Until(watch.lastReady(benchNS).Add(res.refresh / 2)))
 	writes0, calls0 := mgr.writes(), fake.TotalCalls()
 	time.Sleep(2 * res.refresh)
 	res.idleWrites, res.idleCalls = mgr.writes()-writes0, (fake.TotalCalls()-calls0)/2
@@ -303,10 +353,10 @@ func measureInventory(ctx context.Context, o options, cfg *rest.Config, k8s clie
 	}
 	defer func() { _ = mgr.stop() }()
 	start := time.Now()
-	if err := watch.waitReady(ctx, n, 15*time.Minute); err != nil {
+	if err := watch.waitReady(ctx, inventoryNS, n, 15*time.Minute); err != nil {
 		return mgr.explain(err)
 	}
-	res.invCold = watch.lastReady().Sub(start)
+	res.invCold = watch.lastReady(inventoryNS).Sub(start)
 	res.invColdLists, res.invColdGets = fake.ListCalls()-1, fake.TotalCalls()-fake.ListCalls() // less the key check
 	res.invPeakRSS = mgr.peakRSS()
 	if err := mgr.stop(); err != nil {
@@ -329,6 +379,15 @@ func checkProvider(ctx context.Context, o options, k8s client.Client, kubeconfig
 		return err
 	}
 	defer func() { _ = mgr.stop() }()
+	if err := waitProviderReady(ctx, k8s, ns); err != nil {
+		return mgr.explain(err)
+	}
+	return mgr.stop()
+}
+
+// waitProviderReady waits up to a minute for the provider "tines" of ns to
+// be Ready.
+func waitProviderReady(ctx context.Context, k8s client.Client, ns string) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		p := &v1alpha1.CredentialProvider{}
@@ -336,10 +395,10 @@ func checkProvider(ctx context.Context, o options, k8s client.Client, kubeconfig
 			return err
 		}
 		if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady) {
-			return mgr.stop()
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return mgr.explain(fmt.Errorf("provider %s/tines not Ready after a minute", ns))
+			return fmt.Errorf("provider %s/tines not Ready after a minute", ns)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -401,12 +460,12 @@ func createCredentials(ctx context.Context, k8s client.Client, ns string, first,
 	return <-errs
 }
 
-// createNew creates the new credentials, one every 100ms, and returns when
-// each was created.
-func createNew(ctx context.Context, k8s client.Client, n int, refresh time.Duration) (map[string]time.Time, error) {
+// createNew creates count credentials of ns from first on, one every
+// 100ms, and returns when each was created.
+func createNew(ctx context.Context, k8s client.Client, ns string, first, count int, refresh time.Duration) (map[string]time.Time, error) {
 	created := map[string]time.Time{}
-	for i := n + 1; i <= n+newObjects; i++ {
-		rc := newCredential(benchNS, i, refresh)
+	for i := first; i < first+count; i++ {
+		rc := newCredential(ns, i, refresh)
 		at := time.Now()
 		if err := k8s.Create(ctx, rc); err != nil {
 			return nil, err
@@ -457,24 +516,25 @@ func floor(ctx context.Context, k8s client.Client, spec v1alpha1.CredentialProvi
 	return time.Since(start), firstErr
 }
 
-// readyWatch records when each RemoteCredential of one namespace was first
-// seen Ready, from an informer.
+// readyWatch records when each RemoteCredential of the namespaces it
+// watches was first seen Ready, from an informer.
 type readyWatch struct {
 	mu      sync.Mutex
-	readyAt map[string]time.Time
-	last    time.Time
+	readyAt map[client.ObjectKey]time.Time
+	count   map[string]int       // by namespace
+	last    map[string]time.Time // by namespace
 }
 
-// newReadyWatch watches the RemoteCredentials of ns, with an informer over
-// ns and the namespaces also (so that it loads the machine as the
-// manager's does).
-func newReadyWatch(ctx context.Context, cfg *rest.Config, ns string, also ...string) (*readyWatch, error) {
-	w := &readyWatch{readyAt: map[string]time.Time{}}
-	namespaces := map[string]cache.Config{ns: {}}
-	for _, other := range also {
-		namespaces[other] = cache.Config{}
+// newReadyWatch watches the RemoteCredentials of namespaces, with one
+// informer over them all (so that it loads the machine as the manager's
+// does).
+func newReadyWatch(ctx context.Context, cfg *rest.Config, namespaces ...string) (*readyWatch, error) {
+	w := &readyWatch{readyAt: map[client.ObjectKey]time.Time{}, count: map[string]int{}, last: map[string]time.Time{}}
+	watched := map[string]cache.Config{}
+	for _, ns := range namespaces {
+		watched[ns] = cache.Config{}
 	}
-	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: namespaces})
+	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: watched})
 	if err != nil {
 		return nil, err
 	}
@@ -484,15 +544,17 @@ func newReadyWatch(ctx context.Context, cfg *rest.Config, ns string, also ...str
 	}
 	see := func(obj any) {
 		rc, ok := obj.(*v1alpha1.RemoteCredential)
-		if !ok || rc.Namespace != ns || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
+		if !ok || !meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionReady) {
 			return
 		}
 		now := time.Now()
+		key := client.ObjectKeyFromObject(rc)
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if _, seen := w.readyAt[rc.Name]; !seen {
-			w.readyAt[rc.Name] = now
-			w.last = now
+		if _, seen := w.readyAt[key]; !seen {
+			w.readyAt[key] = now
+			w.count[rc.Namespace]++
+			w.last[rc.Namespace] = now
 		}
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -508,29 +570,37 @@ func newReadyWatch(ctx context.Context, cfg *rest.Config, ns string, also ...str
 	return w, nil
 }
 
-func (w *readyWatch) count() int {
+// ready is how many credentials of ns were seen Ready.
+func (w *readyWatch) ready(ns string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.readyAt)
+	return w.count[ns]
 }
 
-func (w *readyWatch) lastReady() time.Time {
+// lastReady is when the last credential of ns turned Ready.
+func (w *readyWatch) lastReady(ns string) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.last
+	return w.last[ns]
 }
 
-func (w *readyWatch) readyTime(name string) time.Time {
+// waits is, for each credential of ns created at created[name], the time
+// from its creation to Ready.
+func (w *readyWatch) waits(ns string, created map[string]time.Time) []time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.readyAt[name]
+	var d []time.Duration
+	for name, at := range created {
+		d = append(d, w.readyAt[client.ObjectKey{Namespace: ns, Name: name}].Sub(at))
+	}
+	return d
 }
 
-func (w *readyWatch) waitReady(ctx context.Context, n int, timeout time.Duration) error {
+func (w *readyWatch) waitReady(ctx context.Context, ns string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for w.count() < n {
+	for w.ready(ns) < n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d credentials Ready after %s", w.count(), n, timeout)
+			return fmt.Errorf("%d of %d credentials of %s Ready after %s", w.ready(ns), n, ns, timeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -711,11 +781,11 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return d[max(i, 0)]
 }
 
+func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func printTable(o options, rs []result) {
-	fmt.Printf("credsync benchmark: %d workers, vendor latency %s, %s, %d CPUs, GOMAXPROCS %d\n\n",
-		o.workers, o.latency, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
+func printTable(rs []result) {
 	fmt.Print("| figure |")
 	for _, r := range rs {
 		fmt.Printf(" N = %d |", r.n)
@@ -732,7 +802,6 @@ func printTable(o options, rs []result) {
 		}
 		fmt.Printf(" %s |\n", ideal)
 	}
-	secs := func(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
 	row("floor: N vendor GETs + N status patches", "", func(r result) string { return secs(r.floor) })
 	row("cold sync, all Ready", "", func(r result) string { return secs(r.cold) })
 	row("**cold sync / floor**", "≤ 1.2", func(r result) string { return fmt.Sprintf("**%.2f**", float64(r.cold)/float64(r.floor)) })
