@@ -9,6 +9,14 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 GO ?= go
+# One set of build flags for everything make builds, runs and tests (the
+# manager, the plugin, the demo, go run, test binaries and what they build,
+# go vet's and the linters' package loads), so that each package compiles
+# once: the image's and release's flags, a static build without the
+# builder's paths. Only the race detector, which needs cgo, builds its own
+# (instrumented) copy.
+export CGO_ENABLED = 0
+export GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS)) -trimpath)
 # Go test timeout for the whole suite.
 TEST_TIMEOUT ?= 20m
 
@@ -19,12 +27,6 @@ all: build
 
 $(LOCALBIN):
 	mkdir -p $(LOCALBIN)
-
-$(CONTROLLER_GEN): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
-
-$(GOLANGCI_LINT): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: govet, staticcheck, errcheck, ineffassign, unused, misspell, revive, gocritic, gosec).
@@ -61,20 +63,44 @@ verify-fmt: ## Fail when gofmt would change a file.
 envtest: ## Build (once) and print the envtest assets directory.
 	@bash hack/setup-envtest.sh | tail -n 1
 
+# make test runs first, one after another, the checks that compile every
+# package (vet compiles them all, for the rest to reuse); then three lanes
+# at once, for the tests spend most of their time waiting on control planes
+# and processes, not on the CPU:
+#   test-unit, helm-lint, test-e2e  |  demo-check  |  lint, test-race
+# The third lane (CPU-bound: test-race builds the race detector's copy of
+# every package) runs at a lower CPU priority: it takes what the others
+# leave idle, not the time their waits allow. make test fails when a lane
+# does, after all three have finished.
 .PHONY: test
-test: verify-generated verify-api-docs verify-fmt vet lint test-unit test-race helm-lint test-e2e demo-check ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, the race detector over internal/, helm lint, the end-to-end suite, demo smoke run.
+test: verify-generated verify-api-docs verify-fmt vet ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, the race detector over internal/, helm lint, the end-to-end suite, demo smoke run.
+	@$(MAKE) --no-print-directory test-unit helm-lint test-e2e & tests=$$!; \
+	$(MAKE) --no-print-directory demo-check & demo=$$!; \
+	nice -n 10 $(MAKE) --no-print-directory lint test-race & race=$$!; \
+	failed=; \
+	wait $$tests || failed="$$failed test-unit/helm-lint/test-e2e"; \
+	wait $$demo || failed="$$failed demo-check"; \
+	wait $$race || failed="$$failed lint/test-race"; \
+	if [ -n "$$failed" ]; then echo "make test failed:$$failed" >&2; exit 1; fi
+
+# The packages whose tests run under the race detector, by test-race, and
+# so not by test-unit too: a plain run finds nothing the race run misses.
+RACE_PACKAGES ?= ./internal/...
+# go test runs no vet of its own in these targets: make test runs go vet
+# over every package, tests included, and golangci-lint's govet.
+GO_TEST = KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -vet=off -timeout $(TEST_TIMEOUT)
 
 .PHONY: test-unit
-test-unit: ## Run the Go tests but the end-to-end suite: unit, envtest, fuzz seeds, monitoring and config checks.
-	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /test/e2e)
+test-unit: $(KUSTOMIZE) $(HELM) ## Run the Go tests but the end-to-end suite and test-race's: unit, envtest, fuzz seeds, deploy, plugin, monitoring and config checks.
+	$(GO_TEST) $$($(GO) list ./... | grep -v -e /test/e2e -e '^github.com/credsync/credsync/internal/')
 
 .PHONY: test-race
-test-race: ## Run the tests of internal/ (accounts, read store, gate, vendor clients, plugin) under the race detector.
-	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -race -timeout $(TEST_TIMEOUT) ./internal/...
+test-race: ## Run the tests of internal/ (accounts, read store, gate, vendor clients, metrics, plugin) under the race detector, which needs cgo.
+	CGO_ENABLED=1 $(GO_TEST) -race $(RACE_PACKAGES)
 
 .PHONY: test-e2e
 test-e2e: ## Run the end-to-end suite: the real manager binary, kubectl, a separate fake-vendors process, failover.
-	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh | tail -n 1)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/...
+	$(GO_TEST) -count=1 ./test/e2e/...
 
 # Fuzzing time per target for make fuzz.
 FUZZTIME ?= 30s
@@ -91,8 +117,13 @@ build: ## Build the manager (bin/manager) and the kubectl plugin (bin/kubectl-cr
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PLUGIN_LDFLAGS)" -o $(LOCALBIN)/kubectl-credsync ./cmd/kubectl-credsync
 
 .PHONY: plugin-dist
-plugin-dist: ## Build the kubectl plugin's release archives (linux/darwin × amd64/arm64) and the Krew manifest with their checksums into dist/.
-	VERSION=$(VERSION) LDFLAGS="$(PLUGIN_LDFLAGS)" DIST=$(or $(DIST),dist) GO=$(GO) bash hack/plugin-dist.sh
+plugin-dist: ## Build the kubectl plugin's release archives (linux/darwin × amd64/arm64; PLATFORMS=os/arch... for some) and the Krew manifest with their checksums into dist/.
+	VERSION=$(VERSION) LDFLAGS="$(PLUGIN_LDFLAGS)" DIST=$(or $(DIST),dist) PLATFORMS="$(PLATFORMS)" GO=$(GO) bash hack/plugin-dist.sh
+
+.PHONY: release-check
+release-check: ## Before a release: build the plugin's archives for all four platforms, twice (two umasks), and check they are the same bytes and the Krew manifest names them right (make test does the host's only).
+	$(GO) vet -tags release ./test/plugin/
+	$(GO) test -tags release -count=1 -timeout $(TEST_TIMEOUT) -run '^TestReleaseArchives$$' ./test/plugin/
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig's cluster.
@@ -114,6 +145,7 @@ bench: build ## Benchmark the manager against the floor of its job (N=1000 and 1
 	$(LOCALBIN)/bench --manager $(LOCALBIN)/manager $(BENCH_ARGS)
 
 include hack/make/deploy.mk
+include hack/make/tools.mk
 
 .PHONY: help
 help: ## Show this help.

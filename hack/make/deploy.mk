@@ -1,6 +1,7 @@
 # Deploying credsync: kustomize (config/default) and the Helm chart
-# (charts/credsync). Included by the Makefile; test/deploy reads the tool
-# versions from here.
+# (charts/credsync). Included by the Makefile; hack/make/tools.mk builds
+# the tools at the versions pinned here, and test/deploy gets them from
+# make kustomize and make helm.
 
 KUSTOMIZE_VERSION ?= v5.7.1
 HELM_VERSION ?= v3.22.0
@@ -17,14 +18,10 @@ HELM_ALL_ON_VALUES ?= charts/credsync/ci/all-on-values.yaml
 ##@ Deployment
 
 .PHONY: kustomize
-kustomize: $(KUSTOMIZE) ## Build kustomize into bin/ (once).
-$(KUSTOMIZE): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+kustomize: $(KUSTOMIZE) ## Link bin/kustomize to the tools cache, building kustomize there once per machine (hack/make/tools.mk).
 
 .PHONY: helm
-helm: $(HELM) ## Build helm into bin/ (once, a few minutes).
-$(HELM): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+helm: $(HELM) ## Link bin/helm to the tools cache, building helm there once per machine (a few minutes).
 
 # deploy sets the image in an overlay in a temporary directory, leaving
 # config/ untouched (kustomize refuses an absolute path to a base, so the

@@ -5,9 +5,9 @@
 // must stay in step with config/: the same CRDs, permissions, alert rules
 // and manager settings.
 //
-// kustomize and helm are taken from bin/ and built there with go install,
-// at the versions hack/make/deploy.mk pins, when missing; kubectl comes
-// from PATH.
+// kustomize and helm are bin/kustomize and bin/helm, which make kustomize
+// and make helm link to the machine's tools cache (building them there once,
+// at the versions hack/make/deploy.mk pins); kubectl comes from PATH.
 package deploy
 
 import (
@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -120,7 +119,7 @@ func requireEnv(t *testing.T) {
 	}
 }
 
-// tools builds each of bin/kustomize and bin/helm at most once.
+// tools gets each of bin/kustomize and bin/helm at most once.
 var tools sync.Map // name -> *toolBuild
 
 type toolBuild struct {
@@ -129,21 +128,16 @@ type toolBuild struct {
 	err  error
 }
 
-// goTools are the tools tool builds: their Go package and the variable of
-// hack/make/deploy.mk that pins their version.
-var goTools = map[string]struct{ pkg, versionVar string }{
-	"kustomize": {"sigs.k8s.io/kustomize/kustomize/v5", "KUSTOMIZE_VERSION"},
-	"helm":      {"helm.sh/helm/v3/cmd/helm", "HELM_VERSION"},
-}
-
-// tool returns the path of bin/<name>, building it there as make does
-// (go install at the version hack/make/deploy.mk pins) when it is missing.
-// When it cannot be built, t fails in CI and is skipped elsewhere.
+// tool returns the path of bin/<name> (kustomize or helm), after make
+// <name> has linked it to the tools cache, building it there when the
+// machine has no build of that version yet. When it cannot be had, t fails
+// in CI and is skipped elsewhere.
 func tool(t *testing.T, name string) string {
 	t.Helper()
+	mk := testenv.Tool(t, "make", "GNU make")
 	v, _ := tools.LoadOrStore(name, &toolBuild{})
 	b := v.(*toolBuild)
-	b.once.Do(func() { b.path, b.err = buildTool(name) })
+	b.once.Do(func() { b.path, b.err = makeTool(mk, name) })
 	if b.err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s: %v", name, b.err)
@@ -153,29 +147,13 @@ func tool(t *testing.T, name string) string {
 	return b.path
 }
 
-func buildTool(name string) (string, error) {
-	bin := filepath.Join(root, "bin")
-	path := filepath.Join(bin, name)
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	spec := goTools[name]
-	mk, err := os.ReadFile(filepath.Join(root, "hack", "make", "deploy.mk"))
-	if err != nil {
-		return "", err
-	}
-	m := regexp.MustCompile(`(?m)^` + spec.versionVar + `\s*\?=\s*(\S+)\s*$`).FindSubmatch(mk)
-	if m == nil {
-		return "", fmt.Errorf("hack/make/deploy.mk sets no %s", spec.versionVar)
-	}
-	fmt.Fprintf(os.Stderr, "building %s %s into bin/ (first time only)\n", name, m[1])
-	cmd := exec.Command("go", "install", spec.pkg+"@"+string(m[1]))
+func makeTool(mk, name string) (string, error) {
+	cmd := exec.Command(mk, "-s", "--no-print-directory", name)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOBIN="+bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s@%s: %v\n%s", spec.pkg, m[1], err, out)
+		return "", fmt.Errorf("make %s: %v\n%s", name, err, out)
 	}
-	return path, nil
+	return filepath.Join(root, "bin", name), nil
 }
 
 // kubectlPath is kubectl on PATH. Without it t fails in CI and is skipped
