@@ -126,7 +126,7 @@ func newRoot(o *Options) *cobra.Command {
 		// the name from Use's first word, and the display name for usage.
 		Use:         "credsync",
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl credsync"},
-		Short: "Ask credsync about the credentials your teams hold at SaaS vendors",
+		Short:       "Ask credsync about the credentials your teams hold at SaaS vendors",
 		Long: `kubectl credsync answers the questions asked every week about the API keys
 credsync keeps track of: what expires soon and who owns it, why one is red,
 sync one now, which keys at a vendor nobody declared.`,
