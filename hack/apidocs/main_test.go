@@ -78,7 +78,7 @@ func TestRenderKnownFields(t *testing.T) {
 		"| Scope | Cluster |",
 		"| Short names | `ccp` |",
 		"| Expires | string | `.status.expiresAt` | always |",
-		"| Name | string | `.status.name` | with `-o wide` |",
+		"| Vendor Name | string | `.status.name` | with `-o wide` |",
 		"| Short names | `rcred` |",
 	} {
 		if !strings.Contains(page, want) {
