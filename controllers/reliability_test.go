@@ -96,9 +96,17 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	_, rcs := tinesCredentialsAt(t, fake, ns, n)
 	g := gomega.NewWithT(t)
 	for _, rc := range rcs {
-		rc := waitReason(t, rc, v1alpha1.ReasonProviderNotReady)
-		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("refused the provider's credentials"))
-		g.Expect(condition(rc, v1alpha1.ConditionReconciling).Reason).To(gomega.Equal(v1alpha1.ReasonProviderNotReady))
+		// ProviderNotReady comes first with "not found" while the provider
+		// is not in the cache yet; then with the vendor's refusal.
+		g.Eventually(func(g gomega.Gomega) {
+			get(g, rc)
+			ready, reconciling := condition(rc, v1alpha1.ConditionReady), condition(rc, v1alpha1.ConditionReconciling)
+			g.Expect(ready).NotTo(gomega.BeNil())
+			g.Expect(reconciling).NotTo(gomega.BeNil())
+			g.Expect(ready.Reason).To(gomega.Equal(v1alpha1.ReasonProviderNotReady))
+			g.Expect(ready.Message).To(gomega.ContainSubstring("refused the provider's credentials"))
+			g.Expect(reconciling.Reason).To(gomega.Equal(v1alpha1.ReasonProviderNotReady))
+		}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	}
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g.Eventually(func(g gomega.Gomega) {
