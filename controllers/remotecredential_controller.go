@@ -29,6 +29,7 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/account"
+	"github.com/credsync/credsync/internal/backoff"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -149,7 +150,7 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		// try again after the wait, spread so the provider's credentials do
 		// not all return at once.
 		spread := max(d.Wait/4, time.Second)
-		return r.schedule.wait(rc, epoch, now.Add(d.Wait+time.Duration(vendors.UnitJitter(string(rc.UID), 1)*float64(spread)))), true, nil
+		return r.schedule.wait(rc, epoch, now.Add(d.Wait+backoff.Within(spread, string(rc.UID), backoff.Deferred))), true, nil
 	}
 	if _, ok := account.AsProviderError(err); ok || errors.Is(err, account.ErrPending) {
 		return r.blocked(rc, lk.Account.Vendor(), epoch, err, now), true, nil

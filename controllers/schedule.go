@@ -12,13 +12,13 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/account"
-	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/backoff"
 )
 
-// Backoff bounds for transient failures (vendors.Backoff starts at 5s).
+// Backoff bounds for transient failures (backoff.Step starts at 5s).
 const (
 	// backoffCap caps the wait after vendor failures.
-	backoffCap = vendors.BackoffCap
+	backoffCap = backoff.Cap
 	// providerBackoffCap caps the wait while the provider is not ready:
 	// its check wakes the credentials when it becomes usable; this is the
 	// net under that.
@@ -134,45 +134,20 @@ func restore(rc *v1alpha1.RemoteCredential, request, epoch uint64, now time.Time
 	// due as soon as it can read.
 	e.blocked = ready.Reason == v1alpha1.ReasonProviderNotReady || ready.Reason == v1alpha1.ReasonProviderNotAllowed
 	if !e.blocked && (ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled)) {
-		e.next = now.Add(time.Duration(vendors.UnitJitter(seed, restoreSalt) * float64(rc.Spec.Refresh())))
+		e.next = now.Add(backoff.Within(rc.Spec.Refresh(), seed, backoff.Restore))
 		return e
 	}
 	if rec := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReconciling); !e.blocked &&
 		rec != nil && rec.Status == metav1.ConditionTrue && rec.Reason == ready.Reason {
 		// Failing transiently since the Reconciling condition turned:
 		// carry on with that run's backoff, not a new one.
-		e.failures, e.next = resumeBackoff(client.ObjectKeyFromObject(rc).String(), rec.LastTransitionTime.Time, now)
+		e.failures, e.next = backoff.Resume(client.ObjectKeyFromObject(rc).String(), rec.LastTransitionTime.Time, now)
 		return e
 	}
 	e.failures = 1
-	e.next = now.Add(backoff(seed, 1, backoffCap))
+	e.next = now.Add(backoff.Step(seed, 1, backoffCap))
 	return e
 }
-
-// resumeBackoff is where the backoff of a run of transient failures that
-// began at start (the failures schedule.failed counts) stands at now: the
-// number of failures so far and when the next retry is due. Steps are
-// walked as failed takes them until they reach the cap, and counted whole
-// after (each one cap long): a run that began an hour ago resumes at its
-// next 5-minute step, not at 5 seconds.
-func resumeBackoff(seed string, start, now time.Time) (int, time.Time) {
-	at, n := start, 0
-	for n < 64 {
-		n++
-		at = at.Add(backoff(seed, n, backoffCap))
-		if at.After(now) {
-			return n, at
-		}
-		if backoff(seed, n, backoffCap) >= backoffCap*9/10 {
-			break // capped from here on
-		}
-	}
-	steps := int(now.Sub(at)/backoffCap) + 1
-	return n + steps, at.Add(time.Duration(steps) * backoffCap)
-}
-
-// restoreSalt keeps the restart spread apart from the refresh jitter.
-const restoreSalt = 7
 
 // requestOf hashes rc's sync request annotation.
 func requestOf(rc *v1alpha1.RemoteCredential) uint64 {
@@ -271,7 +246,7 @@ func (s *schedule) failed(rc *v1alpha1.RemoteCredential, epoch uint64, now time.
 	e := s.entry(rc, epoch)
 	e.failures++
 	e.blocked = blocked
-	e.next = now.Add(max(backoff(client.ObjectKeyFromObject(rc).String(), e.failures, limit), retryAfter))
+	e.next = now.Add(max(backoff.Step(client.ObjectKeyFromObject(rc).String(), e.failures, limit), retryAfter))
 	return e.next
 }
 
@@ -294,7 +269,7 @@ func (s *schedule) retrySoon(key types.NamespacedName, now time.Time) {
 	defer s.mu.Unlock()
 	if e := s.entries[key]; e != nil {
 		e.failures++
-		e.next = now.Add(backoff(key.String(), e.failures, backoffCap))
+		e.next = now.Add(backoff.Step(key.String(), e.failures, backoffCap))
 	}
 }
 
@@ -317,17 +292,11 @@ func (s *schedule) LastSync(key types.NamespacedName, uid types.UID) (time.Time,
 	return e.synced, true
 }
 
-// backoff is vendors.Backoff: 5s·2^(failures-1), capped at limit, with
-// ±10% jitter.
-func backoff(seed string, failures int, limit time.Duration) time.Duration {
-	return vendors.Backoff(seed, failures, limit)
-}
-
 // refreshInterval is rc's refresh interval with a stable jitter of ±10%
 // drawn from the credential it names: RemoteCredentials created together
 // do not all call the vendor in the same second, refresh after refresh,
 // while those naming one credential with the same interval refresh
 // together and share one read.
 func refreshInterval(rc *v1alpha1.RemoteCredential) time.Duration {
-	return time.Duration(float64(rc.Spec.Refresh()) * (0.9 + 0.2*vendors.UnitJitter(account.CredentialKey(rc), 0)))
+	return backoff.Jitter(rc.Spec.Refresh(), account.CredentialKey(rc), backoff.Refresh)
 }

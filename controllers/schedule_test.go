@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/backoff"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -23,7 +24,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	prev := time.Duration(0)
 	for n := 1; n <= 20; n++ {
-		d := backoff("ns/name", n, backoffCap)
+		d := backoff.Step("ns/name", n, backoffCap)
 		if d > backoffCap*11/10 {
 			t.Fatalf("failure %d: backoff %s above cap", n, d)
 		}
@@ -34,7 +35,7 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	}
 	// A missing provider Secret created later is picked up within a minute.
 	for n := 1; n <= 50; n++ {
-		if d := backoff("ns/name", n, providerBackoffCap); d > 33*time.Second {
+		if d := backoff.Step("ns/name", n, providerBackoffCap); d > 33*time.Second {
 			t.Fatalf("provider backoff %s exceeds the cap", d)
 		}
 	}

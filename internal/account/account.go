@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/backoff"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -557,7 +558,7 @@ func (a *Account) verify(ctx context.Context) bool {
 	}
 	if a.auth != accepted {
 		a.failures++
-		a.verifyAt = now.Add(vendors.Backoff(a.key.String(), a.failures, vendors.BackoffCap))
+		a.verifyAt = now.Add(backoff.Step(a.key.String(), a.failures, backoff.Cap))
 	}
 	// Credentials sync again at once when the key turns refused (they show
 	// it) or stops being refused (they can be read again); a first check,

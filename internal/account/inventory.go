@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/backoff"
 	"github.com/credsync/credsync/internal/vendors"
 )
 
@@ -202,7 +203,7 @@ func (a *Account) swept(c vendors.Client, s *sweep, st *store, err error) SweepR
 	if err != nil {
 		inv.fails++
 		inv.err = err
-		retry := vendors.Backoff(a.key.String()+"/inventory", inv.fails, min(vendors.BackoffCap, inv.spec.Interval.Duration))
+		retry := backoff.Step(a.key.String()+"/inventory", inv.fails, min(backoff.Cap, inv.spec.Interval.Duration))
 		inv.nextAt = now.Add(max(retry, vendors.RetryAfter(err)))
 		return SweepResult{Listing: inv.listing, Err: err, Next: inv.nextAt.Sub(now)}
 	}
@@ -212,7 +213,7 @@ func (a *Account) swept(c vendors.Client, s *sweep, st *store, err error) SweepR
 	inv.err, inv.fails = nil, 0
 	st.putSweep(s, 2*inv.spec.Interval.Duration)
 	interval := inv.spec.Interval.Duration
-	inv.nextAt = now.Add(time.Duration(float64(interval) * (0.9 + 0.2*vendors.UnitJitter(a.key.String(), 3))))
+	inv.nextAt = now.Add(backoff.Jitter(interval, a.key.String(), backoff.Sweep))
 	return SweepResult{Listing: inv.listing, Completed: true, Unlisted: len(inv.unlisted), Next: inv.nextAt.Sub(now)}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"strconv"
 	"strings"
@@ -13,6 +12,8 @@ import (
 
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
+
+	"github.com/credsync/credsync/internal/backoff"
 )
 
 // Limits is one provider's request budget.
@@ -206,7 +207,7 @@ func (g *Gate) done(err error) {
 		if !now.Before(g.until) { // a new step, not a call of the same one
 			g.failures++
 		}
-		wait := Backoff("provider", g.failures, BackoffCap)
+		wait := backoff.Step("provider", g.failures, backoff.Cap)
 		if ra := RetryAfter(err); ra > wait {
 			wait = ra
 		}
@@ -245,31 +246,4 @@ func rateLimitHeaders(get func(string) string) (time.Duration, bool) {
 		return time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second)), true
 	}
 	return 0, false
-}
-
-// Backoff bounds: every retry after a failure (a vendor's answer, a key
-// check, a sweep, the provider's pause after 429s) starts at BackoffBase
-// and doubles up to BackoffCap (or a tighter limit).
-const (
-	BackoffBase = 5 * time.Second
-	BackoffCap  = 5 * time.Minute
-)
-
-// Backoff is BackoffBase·2^(failures-1), capped at limit, with a ±10%
-// jitter that is stable for seed and failures.
-func Backoff(seed string, failures int, limit time.Duration) time.Duration {
-	d := float64(BackoffBase) * math.Pow(2, float64(max(failures, 1)-1))
-	if d > float64(limit) {
-		d = float64(limit)
-	}
-	return time.Duration(d * (0.9 + 0.2*UnitJitter(seed, failures)))
-}
-
-// UnitJitter is a stable pseudo-random number in [0,1) for seed and salt.
-func UnitJitter(seed string, salt int) float64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(seed))
-	_, _ = h.Write([]byte{byte(salt), byte(salt >> 8)}) //nolint:gosec // the low two bytes of the salt are the point
-
-	return float64(h.Sum64()%10000) / 10000
 }

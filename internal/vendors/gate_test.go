@@ -15,6 +15,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/backoff"
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -78,7 +79,7 @@ func mustDefer(t *testing.T, err error, cause error) *DeferredError {
 // mustStep checks a pause of about one backoff step of n 429s in a row.
 func mustStep(t *testing.T, d *DeferredError, n int) {
 	t.Helper()
-	want := Backoff("provider", n, BackoffCap)
+	want := backoff.Step("provider", n, backoff.Cap)
 	if d.Wait != want {
 		t.Fatalf("paused %s, want backoff step %d (%s)", d.Wait, n, want)
 	}
@@ -106,8 +107,8 @@ func TestGateRateLimitedWithoutRetryAfter(t *testing.T) {
 	rateLimited := &Error{Class: ErrRateLimited, Status: 429}
 	_ = call(t, g, rateLimited)
 	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
-	if d.Wait < BackoffBase*9/10 || d.Wait > BackoffBase*11/10 {
-		t.Fatalf("paused %s, want about %s", d.Wait, BackoffBase)
+	if d.Wait < backoff.Base*9/10 || d.Wait > backoff.Base*11/10 {
+		t.Fatalf("paused %s, want about %s", d.Wait, backoff.Base)
 	}
 	mustStep(t, d, 1)
 
@@ -332,8 +333,8 @@ func TestGateConcurrentFailuresAreOneStep(t *testing.T) {
 		release(&Error{Class: ErrRateLimited, Status: 429})
 	}
 	d := mustDefer(t, call(t, g, nil), ErrRateLimited)
-	if d.Wait > BackoffBase*11/10 {
-		t.Fatalf("paused %s after one round of 429s, want one step (%s)", d.Wait, BackoffBase)
+	if d.Wait > backoff.Base*11/10 {
+		t.Fatalf("paused %s after one round of 429s, want one step (%s)", d.Wait, backoff.Base)
 	}
 	mustStep(t, d, 1)
 	// The next 429 after the pause is the second step, not the 17th.
