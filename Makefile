@@ -63,25 +63,16 @@ verify-fmt: ## Fail when gofmt would change a file.
 envtest: ## Build (once) and print the envtest assets directory.
 	@bash hack/setup-envtest.sh | tail -n 1
 
-# make test runs first, one after another, the checks that compile every
-# package (vet compiles them all, for the rest to reuse); then three lanes
-# at once, for the tests spend most of their time waiting on control planes
-# and processes, not on the CPU:
+# make test (hack/test.sh): first, one after another, the checks that
+# compile every package (vet compiles them all, for the rest to reuse);
+# then three lanes at once, for the tests spend most of their time waiting
+# on control planes and processes, not on the CPU:
 #   test-unit, helm-lint, test-e2e  |  demo-check  |  lint, test-race
-# The third lane (CPU-bound: test-race builds the race detector's copy of
-# every package) runs at a lower CPU priority: it takes what the others
-# leave idle, not the time their waits allow. make test fails when a lane
-# does, after all three have finished.
+# the third (CPU-bound) at a lower CPU priority. It prints each step's wall
+# and CPU time, and a table of them at the end (docs/benchmarks.md).
 .PHONY: test
-test: verify-generated verify-api-docs verify-fmt vet ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, the race detector over internal/, helm lint, the end-to-end suite, demo smoke run.
-	@$(MAKE) --no-print-directory test-unit helm-lint test-e2e & tests=$$!; \
-	$(MAKE) --no-print-directory demo-check & demo=$$!; \
-	nice -n 10 $(MAKE) --no-print-directory lint test-race & race=$$!; \
-	failed=; \
-	wait $$tests || failed="$$failed test-unit/helm-lint/test-e2e"; \
-	wait $$demo || failed="$$failed demo-check"; \
-	wait $$race || failed="$$failed lint/test-race"; \
-	if [ -n "$$failed" ]; then echo "make test failed:$$failed" >&2; exit 1; fi
+test: ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, the race detector over internal/, helm lint, the end-to-end suite, demo smoke run.
+	@MAKE="$(MAKE)" bash hack/test.sh
 
 # The packages whose tests run under the race detector, by test-race, and
 # so not by test-unit too: a plain run finds nothing the race run misses.
