@@ -5,10 +5,12 @@
 // GET and one status merge patch with the same concurrency: the ratio of
 // the operator's cold sync to the floor is the headline figure, since
 // absolute times drift on shared machines. A second table measures
-// fairness between tenants (tenancy.go).
+// fairness between tenants (tenancy.go), a third a restart over failing
+// credentials (failing.go).
 //
 //	go run ./hack/bench --manager bin/manager --n 1000,10000
 //	go run ./hack/bench --manager bin/manager --only tenancy
+//	go run ./hack/bench --manager bin/manager --only failing --failing-n 1000
 package main
 
 import (
@@ -68,8 +70,10 @@ type options struct {
 	// heapProfile, when set, receives a heap profile of the manager taken
 	// at the end of the idle phase of the last N.
 	heapProfile string
-	// fleet and tenancy say which tables to measure (--only).
-	fleet, tenancy bool
+	// fleet, tenancy and failing say which tables to measure (--only).
+	fleet, tenancy, failing bool
+	// failingN is how many failing credentials the restart finds.
+	failingN int
 	// tenantN is how many credentials the busy tenant creates at once;
 	// tenantBudgets are the request budgets its provider is measured with.
 	tenantN       int
@@ -85,7 +89,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 16, "concurrency of the operator (--max-concurrent-reconciles) and of the floor loop")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the manager during cold sync to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of the manager after the idle phase to this file")
-	only := flag.String("only", "", "measure one table only: fleet (the N sizes) or tenancy (a busy tenant and a quiet one)")
+	only := flag.String("only", "", "measure one table only: fleet (the N sizes), tenancy (a busy tenant and a quiet one) or failing (a restart over credentials failing for an hour)")
+	flag.IntVar(&o.failingN, "failing-n", 1000, "credentials failing with 5xx that the restart finds (failing table)")
 	flag.IntVar(&o.tenantN, "tenancy-n", 10000, "credentials the busy tenant creates at once (tenancy table)")
 	budgets := flag.String("tenancy-budgets", strings.Join(tenantBudgetNames, ","),
 		"comma-separated request budgets of the busy tenant's provider (tenancy table): vendor (no spec.rateLimit), unlimited (the fleet's)")
@@ -93,13 +98,15 @@ func main() {
 	ctrl.SetLogger(logr.Discard())
 	switch *only {
 	case "":
-		o.fleet, o.tenancy = true, true
+		o.fleet, o.tenancy, o.failing = true, true, true
 	case "fleet":
 		o.fleet = true
 	case "tenancy":
 		o.tenancy = true
+	case "failing":
+		o.failing = true
 	default:
-		fmt.Fprintf(os.Stderr, "bad --only %q: fleet or tenancy\n", *only)
+		fmt.Fprintf(os.Stderr, "bad --only %q: fleet, tenancy or failing\n", *only)
 		os.Exit(2)
 	}
 	for _, b := range strings.Split(*budgets, ",") {
@@ -108,6 +115,10 @@ func main() {
 			os.Exit(2)
 		}
 		o.tenantBudgets = append(o.tenantBudgets, strings.TrimSpace(b))
+	}
+	if o.failingN < 1 {
+		fmt.Fprintf(os.Stderr, "bad --failing-n %d\n", o.failingN)
+		os.Exit(2)
 	}
 	if o.tenantN < 1 {
 		fmt.Fprintf(os.Stderr, "bad --tenancy-n %d\n", o.tenantN)
@@ -150,6 +161,17 @@ func main() {
 		}
 		printTenancyTable(o, results)
 	}
+	if o.failing {
+		r, err := measureFailing(context.Background(), o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if o.fleet || o.tenancy {
+			fmt.Println()
+		}
+		printFailingTable([]failingResult{r})
+	}
 }
 
 // result holds the figures of one run.
@@ -188,47 +210,26 @@ func measure(ctx context.Context, o options, n int) (res result, err error) {
 	res.refresh = max(30*time.Second, (3 * pass).Round(10*time.Second))
 
 	step("N=%d: starting a control plane and a fake Tines tenant (latency %s)", n, o.latency)
-	env, cfg, err := testenv.Start()
+	p, err := startPlane("fleet")
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = env.Stop() }()
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = -1, 0
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		return res, err
-	}
+	defer p.stop()
+	cfg, k8s, dir, kubeconfig := p.cfg, p.k8s, p.dir, p.kubeconfig
 	fake := tinestest.NewServer(apiKey)
 	defer fake.Close()
 	fake.SetLatency(o.latency)
-	dir, err := os.MkdirTemp("", "credsync-bench-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	kubeconfig, err := testenv.WriteKubeconfig(env, dir)
-	if err != nil {
-		return res, err
-	}
-
-	spec := v1alpha1.CredentialProviderSpec{
-		Tines:    &v1alpha1.TinesProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
-		CABundle: fake.CABundle(),
-		// The floor has no budget: neither does the operator here.
-		RateLimit: &v1alpha1.RateLimit{RequestsPerMinute: 1000000, Burst: 100000, MaxConcurrent: 1024},
-	}
+	// The floor has no budget: neither does the operator here.
+	unlimited := &v1alpha1.RateLimit{RequestsPerMinute: 1000000, Burst: 100000, MaxConcurrent: 1024}
 	for _, ns := range []string{benchNS, floorNS} {
-		objs := []client.Object{
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			testenv.ProviderSecret(ns, "tines-api", map[string]string{"apiKey": apiKey}),
-			&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec},
+		if err := p.tinesProvider(ctx, ns, fake, unlimited); err != nil {
+			return res, err
 		}
-		for _, obj := range objs {
-			if err := k8s.Create(ctx, obj); err != nil {
-				return res, err
-			}
-		}
+	}
+	spec := v1alpha1.CredentialProviderSpec{
+		Tines:     &v1alpha1.TinesProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
+		CABundle:  fake.CABundle(),
+		RateLimit: unlimited,
 	}
 	step("creating %d vendor credentials and %d RemoteCredentials in each of two namespaces", n+newObjects, n)
 	for i := range n + newObjects {

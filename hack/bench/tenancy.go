@@ -3,19 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/credsync/credsync/api/v1alpha1"
-	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 )
 
@@ -63,26 +56,12 @@ type tenancyResult struct {
 func measureTenancy(ctx context.Context, o options, budget string) (res tenancyResult, err error) {
 	res.budget, res.n = budget, o.tenantN
 	step("tenancy (A's budget: %s): starting a control plane and a fake Tines tenant for each of %s and %s (latency %s)", budget, tenantA, tenantB, o.latency)
-	env, cfg, err := testenv.Start()
+	p, err := startPlane("tenancy")
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = env.Stop() }()
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = -1, 0
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		return res, err
-	}
-	dir, err := os.MkdirTemp("", "credsync-bench-tenancy-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	kubeconfig, err := testenv.WriteKubeconfig(env, dir)
-	if err != nil {
-		return res, err
-	}
+	defer p.stop()
+	cfg, k8s, dir, kubeconfig := p.cfg, p.k8s, p.dir, p.kubeconfig
 	fakes := map[string]*tinestest.Server{}
 	for ns, n := range map[string]int{tenantA: o.tenantN, tenantB: newObjects} {
 		fake := tinestest.NewServer(apiKey)
@@ -92,21 +71,12 @@ func measureTenancy(ctx context.Context, o options, budget string) (res tenancyR
 			fake.Put(tinestest.Sample(int64(i+1), fmt.Sprintf("credential-%d", i+1)))
 		}
 		fakes[ns] = fake
-		spec := v1alpha1.CredentialProviderSpec{
-			Tines:    &v1alpha1.TinesProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: "tines-api"}},
-			CABundle: fake.CABundle(),
-		}
+		var limit *v1alpha1.RateLimit
 		if ns == tenantA {
-			spec.RateLimit = tenantBudgets[budget]
+			limit = tenantBudgets[budget]
 		}
-		for _, obj := range []client.Object{
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			testenv.ProviderSecret(ns, "tines-api", map[string]string{"apiKey": apiKey}),
-			&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec},
-		} {
-			if err := k8s.Create(ctx, obj); err != nil {
-				return res, err
-			}
+		if err := p.tinesProvider(ctx, ns, fake, limit); err != nil {
+			return res, err
 		}
 	}
 	watch, err := newReadyWatch(ctx, cfg, tenantA, tenantB)

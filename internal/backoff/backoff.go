@@ -79,21 +79,20 @@ func Step(seed string, n int, limit time.Duration) time.Duration {
 
 // Resume is where a run of failures that began at start stands at now, had
 // every retry failed on its Step (with limit Cap): the failures so far and
-// when the next retry is due. Steps are walked until they reach the cap and
-// counted whole after (each one Cap long): a run that began an hour ago
-// resumes at its next 5-minute step, not at Base.
+// when the next retry is due, the very step a process that never restarted
+// would take. Past maxWalk steps (three and a half days at Cap) it counts whole
+// Cap-long steps instead of walking each.
 func Resume(seed string, start, now time.Time) (int, time.Time) {
-	at, n := start, 0
-	for n < 64 {
-		n++
+	at := start
+	for n := 1; n <= maxWalk; n++ {
 		at = at.Add(Step(seed, n, Cap))
 		if at.After(now) {
 			return n, at
 		}
-		if Step(seed, n, Cap) >= Cap*9/10 {
-			break // capped from here on
-		}
 	}
 	steps := int(now.Sub(at)/Cap) + 1
-	return n + steps, at.Add(time.Duration(steps) * Cap)
+	return maxWalk + steps, at.Add(time.Duration(steps) * Cap)
 }
+
+// maxWalk bounds the steps Resume walks one by one.
+const maxWalk = 1024

@@ -49,6 +49,7 @@ func TestFractionIsStableAndSaltsAreIndependent(t *testing.T) {
 
 // Resume lands where a process that saw every failure would have retried.
 func TestResumeMatchesTheStepsTaken(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	const seed = "team-a/failing"
 	// The retries a process that never restarted makes from start on.
@@ -64,14 +65,21 @@ func TestResumeMatchesTheStepsTaken(t *testing.T) {
 		if !next.After(now) {
 			t.Fatalf("after %s: next %s is not after now", since, next.Sub(start))
 		}
-		// The first retry after now, of the run without a restart: the
-		// same step while below the cap, within a cap's jitter after.
-		want := retries[n-1]
-		if d := next.Sub(want); d < -Cap/5 || d > Cap/5 {
+		// The first retry after now of the run without a restart: the
+		// same step at the same time.
+		if want := retries[n-1]; !next.Equal(want) || (n > 1 && !retries[n-2].Before(now.Add(time.Nanosecond))) {
 			t.Fatalf("after %s: resumed at step %d, %s from start; without a restart %s", since, n, next.Sub(start), want.Sub(start))
 		}
-		if since < 2*time.Minute && !next.Equal(want) {
-			t.Fatalf("after %s: resumed at %s, want %s exactly below the cap", since, next.Sub(start), want.Sub(start))
-		}
+	}
+}
+
+// Past the steps it walks, Resume still lands after now, about a step on.
+func TestResumeAfterWeeks(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start.Add(30 * 24 * time.Hour)
+	n, next := Resume("team-a/old", start, now)
+	if !next.After(now) || next.Sub(now) > Cap || n <= maxWalk {
+		t.Fatalf("resumed at step %d, %s after now", n, next.Sub(now))
 	}
 }
