@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
 // BuilderSources are the only build-context paths the builder stage may
@@ -26,7 +28,9 @@ var BuilderSources = []string{"go.mod", "go.sum", "main.go", "api", "controllers
 // Build is what the checks learn from the Dockerfile: the stage that runs
 // `go build`, the final stage, and the command itself.
 type Build struct {
-	Builder, Final *Stage
+	Builder, Final *instructions.Stage
+	// BuilderRef is how COPY --from names the builder: its name, else its index.
+	BuilderRef string
 	// GoBuild is the builder's `go build`, its Env including the stage's ENVs.
 	GoBuild *GoBuild
 	// GoBuildLine is the line of the RUN holding it.
@@ -46,17 +50,27 @@ func Analyse(d *Dockerfile) (*Build, error) {
 	for i := range d.Stages {
 		s := &d.Stages[i]
 		wd, env := "/", map[string]string{}
-		for _, in := range s.Instructions {
-			switch in.Cmd {
-			case "WORKDIR":
-				wd = resolve(wd, in.Args)
-			case "ENV":
-				for k, v := range parseEnv(in.Args) {
-					env[k] = v
+		for _, cmd := range s.Commands {
+			switch c := cmd.(type) {
+			case *instructions.WorkdirCommand:
+				wd = resolve(wd, c.Path)
+			case *instructions.EnvCommand:
+				for _, kv := range c.Env {
+					v, err := ShellWords(kv.Value)
+					if err != nil {
+						return nil, fmt.Errorf("line %d: ENV %s: %w", line(c.Location()), kv.Key, err)
+					}
+					env[kv.Key] = v
 				}
-			case "RUN":
-				gb, ok := FindGoBuild(RunCommand(in))
-				if !ok || b.GoBuild != nil {
+			case *instructions.RunCommand:
+				if b.GoBuild != nil {
+					continue
+				}
+				gb, err := runGoBuild(c)
+				if err != nil || gb == nil {
+					if err != nil {
+						return nil, err
+					}
 					continue
 				}
 				for k, v := range env {
@@ -64,7 +78,7 @@ func Analyse(d *Dockerfile) (*Build, error) {
 						gb.Env[k] = v
 					}
 				}
-				b.Builder, b.GoBuild, b.GoBuildLine, b.Workdir = s, gb, in.Line, wd
+				b.Builder, b.BuilderRef, b.GoBuild, b.GoBuildLine, b.Workdir = s, d.Ref(i), gb, line(c.Location()), wd
 				out := gb.Output
 				if out == "" { // go build names the binary after the main package's directory
 					out = path.Base(wd)
@@ -79,6 +93,20 @@ func Analyse(d *Dockerfile) (*Build, error) {
 	return b, nil
 }
 
+// runGoBuild returns the `go build` a RUN instruction runs, or nil.
+func runGoBuild(r *instructions.RunCommand) (*GoBuild, error) {
+	for _, script := range RunScripts(r) {
+		gb, ok, err := FindGoBuild(script)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: RUN does not parse as a shell command: %w", line(r.Location()), err)
+		}
+		if ok {
+			return gb, nil
+		}
+	}
+	return nil, nil
+}
+
 // resolve returns p made absolute against the directory wd.
 func resolve(wd, p string) string {
 	p = strings.Trim(p, `"`)
@@ -88,47 +116,16 @@ func resolve(wd, p string) string {
 	return path.Join(wd, p)
 }
 
-// parseEnv reads ENV K=V K2="V 2" or the legacy ENV K V.
-func parseEnv(args string) map[string]string {
-	env := map[string]string{}
-	cmds := ShellCommands(args)
-	if len(cmds) == 0 {
-		return env
-	}
-	words := cmds[0]
-	if len(words) > 0 && !strings.Contains(words[0], "=") {
-		env[words[0]] = CanonicalVars(strings.Join(words[1:], " "))
-		return env
-	}
-	for _, w := range words {
-		if m := envAssignment.FindStringSubmatch(w); m != nil {
-			env[m[1]] = CanonicalVars(m[2])
-		}
-	}
-	return env
-}
-
 // contextCopies returns the COPY and ADD instructions of stage s that read
-// the build context (no --from), parsed; unparsable ones become problems.
-func contextCopies(s *Stage) ([]Copy, []string) {
-	var (
-		copies   []Copy
-		problems []string
-	)
-	for _, in := range s.Instructions {
-		if in.Cmd != "COPY" && in.Cmd != "ADD" {
-			continue
-		}
-		c, err := ParseCopy(in)
-		if err != nil {
-			problems = append(problems, err.Error())
-			continue
-		}
+// the build context (no --from).
+func contextCopies(s *instructions.Stage) []Copy {
+	var cs []Copy
+	for _, c := range copies(s) {
 		if c.From == "" {
-			copies = append(copies, c)
+			cs = append(cs, c)
 		}
 	}
-	return copies, problems
+	return cs
 }
 
 // cleanSource normalizes a COPY source to a context-relative path: "./api/" → "api".
@@ -155,49 +152,43 @@ func CheckFinal(d *Dockerfile, b *Build) []string {
 	var problems []string
 	f := b.Final
 	if f == b.Builder {
-		return []string{fmt.Sprintf("the final stage (line %d) is the stage that runs `go build`: the image would ship the Go toolchain and the sources", f.Line)}
+		return []string{fmt.Sprintf("the final stage (line %d) is the stage that runs `go build`: the image would ship the Go toolchain and the sources", line(f.Location))}
 	}
-	if base := f.Base; base != "scratch" && !strings.HasPrefix(base, "gcr.io/distroless/") {
-		problems = append(problems, fmt.Sprintf("the final stage (line %d) is FROM %s; it must be gcr.io/distroless/... or scratch: no shell, no package manager", f.Line, base))
+	if base := f.BaseName; base != "scratch" && !strings.HasPrefix(base, "gcr.io/distroless/") {
+		problems = append(problems, fmt.Sprintf("the final stage (line %d) is FROM %s; it must be gcr.io/distroless/... or scratch: no shell, no package manager", line(f.Location), base))
 	}
 	problems = append(problems, checkUser(f)...)
 
 	var binaryCopies []Copy
-	for _, in := range f.Instructions {
-		switch in.Cmd {
-		case "ADD":
-			problems = append(problems, fmt.Sprintf("line %d: ADD in the final stage; the final image must get only the binary, with a COPY --from=%s", in.Line, b.Builder.Ref()))
-		case "COPY":
-			c, err := ParseCopy(in)
-			switch {
-			case err != nil:
-				problems = append(problems, err.Error())
-			case c.From == "":
-				problems = append(problems, fmt.Sprintf("line %d: the final stage copies %s from the build context; it must hold only the binary built in stage %q", in.Line, strings.Join(c.Sources, " "), b.Builder.Ref()))
-			case d.Stage(c.From) != b.Builder:
-				problems = append(problems, fmt.Sprintf("line %d: the final stage copies from %q; it must copy only the binary from the builder stage %q", in.Line, c.From, b.Builder.Ref()))
-			case len(c.Sources) != 1 || path.Clean(c.Sources[0]) != b.Binary:
-				problems = append(problems, fmt.Sprintf("line %d: the final stage copies %s from the builder; it must copy only the binary, %s (the `go build -o` output)", in.Line, strings.Join(c.Sources, " "), b.Binary))
-			default:
-				binaryCopies = append(binaryCopies, c)
-			}
+	for _, c := range copies(f) {
+		switch {
+		case c.Cmd == "ADD":
+			problems = append(problems, fmt.Sprintf("line %d: ADD in the final stage; the final image must get only the binary, with a COPY --from=%s", c.Line, b.BuilderRef))
+		case c.From == "":
+			problems = append(problems, fmt.Sprintf("line %d: the final stage copies %s from the build context; it must hold only the binary built in stage %q", c.Line, strings.Join(c.Sources, " "), b.BuilderRef))
+		case d.Stage(c.From) != b.Builder:
+			problems = append(problems, fmt.Sprintf("line %d: the final stage copies from %q; it must copy only the binary from the builder stage %q", c.Line, c.From, b.BuilderRef))
+		case len(c.Sources) != 1 || path.Clean(c.Sources[0]) != b.Binary:
+			problems = append(problems, fmt.Sprintf("line %d: the final stage copies %s from the builder; it must copy only the binary, %s (the `go build -o` output)", c.Line, strings.Join(c.Sources, " "), b.Binary))
+		default:
+			binaryCopies = append(binaryCopies, c)
 		}
 	}
 	if len(binaryCopies) == 0 {
-		problems = append(problems, fmt.Sprintf("the final stage does not COPY --from=%s %s: the image has no manager binary", b.Builder.Ref(), b.Binary))
+		problems = append(problems, fmt.Sprintf("the final stage does not COPY --from=%s %s: the image has no manager binary", b.BuilderRef, b.Binary))
 		return problems
 	}
-	installed := copyTarget(finalWorkdir(f, binaryCopies[0].Line), binaryCopies[0].Dest, b.Binary)
-	entry := lastInstruction(f, "ENTRYPOINT")
+	installed := copyTarget(workdirAt(f, binaryCopies[0].Line), binaryCopies[0].Dest, b.Binary)
+	entry := lastCommand[*instructions.EntrypointCommand](f)
 	if entry == nil {
 		return append(problems, fmt.Sprintf("the final stage has no ENTRYPOINT; it must be [%q]", installed))
 	}
-	words, ok := ExecForm(*entry)
+	words := entry.CmdLine
 	switch {
-	case !ok:
-		problems = append(problems, fmt.Sprintf("line %d: ENTRYPOINT is in shell form, which needs /bin/sh (distroless and scratch have none); write it as [%q]", entry.Line, installed))
+	case entry.PrependShell:
+		problems = append(problems, fmt.Sprintf("line %d: ENTRYPOINT is in shell form, which needs /bin/sh (distroless and scratch have none); write it as [%q]", line(entry.Location()), installed))
 	case len(words) == 0 || path.Clean(words[0]) != installed:
-		problems = append(problems, fmt.Sprintf("line %d: ENTRYPOINT runs %v, but the binary is installed at %s", entry.Line, words, installed))
+		problems = append(problems, fmt.Sprintf("line %d: ENTRYPOINT runs %v, but the binary is installed at %s", line(entry.Location()), words, installed))
 	}
 	return problems
 }
@@ -205,43 +196,45 @@ func CheckFinal(d *Dockerfile, b *Build) []string {
 // checkUser wants a numeric, non-root UID (and GID): the Deployment sets
 // runAsNonRoot without runAsUser, and the kubelet refuses to start an image
 // whose user is a name ("nonroot"), because it cannot verify a name is not root.
-func checkUser(f *Stage) []string {
-	u := lastInstruction(f, "USER")
+func checkUser(f *instructions.Stage) []string {
+	u := lastCommand[*instructions.UserCommand](f)
 	if u == nil {
 		return []string{"the final stage sets no USER; it must run as a non-root numeric user: USER 65532:65532"}
 	}
-	user, group, _ := strings.Cut(strings.TrimSpace(u.Args), ":")
+	at := line(u.Location())
+	user, group, _ := strings.Cut(strings.TrimSpace(u.User), ":")
 	uid, err := strconv.Atoi(user)
 	switch {
 	case err != nil:
-		return []string{fmt.Sprintf("line %d: USER %s is not numeric; with runAsNonRoot (config/manager) the kubelet refuses an image user it cannot verify as non-root: use USER 65532:65532", u.Line, u.Args)}
+		return []string{fmt.Sprintf("line %d: USER %s is not numeric; with runAsNonRoot (config/manager) the kubelet refuses an image user it cannot verify as non-root: use USER 65532:65532", at, u.User)}
 	case uid == 0:
-		return []string{fmt.Sprintf("line %d: USER %s is root; use USER 65532:65532", u.Line, u.Args)}
+		return []string{fmt.Sprintf("line %d: USER %s is root; use USER 65532:65532", at, u.User)}
 	}
 	if group != "" {
 		if gid, err := strconv.Atoi(group); err != nil || gid == 0 {
-			return []string{fmt.Sprintf("line %d: USER %s: the group must be a numeric non-root GID; use USER 65532:65532", u.Line, u.Args)}
+			return []string{fmt.Sprintf("line %d: USER %s: the group must be a numeric non-root GID; use USER 65532:65532", at, u.User)}
 		}
 	}
 	return nil
 }
 
-func lastInstruction(s *Stage, cmd string) *Instruction {
-	var last *Instruction
-	for i := range s.Instructions {
-		if s.Instructions[i].Cmd == cmd {
-			last = &s.Instructions[i]
+// lastCommand is the stage's last instruction of type T, or nil.
+func lastCommand[T instructions.Command](s *instructions.Stage) T {
+	var last T
+	for _, cmd := range s.Commands {
+		if c, ok := cmd.(T); ok {
+			last = c
 		}
 	}
 	return last
 }
 
-// finalWorkdir is the stage's working directory at line.
-func finalWorkdir(s *Stage, line int) string {
+// workdirAt is the stage's working directory at line.
+func workdirAt(s *instructions.Stage, at int) string {
 	wd := "/"
-	for _, in := range s.Instructions {
-		if in.Line < line && in.Cmd == "WORKDIR" {
-			wd = resolve(wd, in.Args)
+	for _, cmd := range s.Commands {
+		if w, ok := cmd.(*instructions.WorkdirCommand); ok && line(w.Location()) < at {
+			wd = resolve(wd, w.Path)
 		}
 	}
 	return wd
@@ -309,12 +302,13 @@ func CheckBuildFlags(b *Build, m *Makefile) []string {
 	return problems
 }
 
-func declaresArg(s *Stage, name string) bool {
-	for _, in := range s.Instructions {
-		if in.Cmd == "ARG" {
-			n, _, _ := strings.Cut(strings.TrimSpace(in.Args), "=")
-			if n == name {
-				return true
+func declaresArg(s *instructions.Stage, name string) bool {
+	for _, cmd := range s.Commands {
+		if a, ok := cmd.(*instructions.ArgCommand); ok {
+			for _, kv := range a.Args {
+				if kv.Key == name {
+					return true
+				}
 			}
 		}
 	}
@@ -360,8 +354,8 @@ func flagText(k string, flags map[string]string) string {
 // GOOS/GOARCH: otherwise a multi-platform build runs the Go compiler under
 // emulation, many times slower.
 func CheckCrossCompile(b *Build) []string {
-	if !strings.Contains(CanonicalVars(b.Builder.Platform), "${BUILDPLATFORM}") {
-		return []string{fmt.Sprintf("the builder stage (line %d) does not run on the build machine's platform: write FROM --platform=$BUILDPLATFORM %s, and let GOOS/GOARCH pick the target", b.Builder.Line, b.Builder.Base)}
+	if platform, err := ShellWords(b.Builder.Platform); err != nil || !strings.Contains(platform, "${BUILDPLATFORM}") {
+		return []string{fmt.Sprintf("the builder stage (line %d) does not run on the build machine's platform: write FROM --platform=$BUILDPLATFORM %s, and let GOOS/GOARCH pick the target", line(b.Builder.Location), b.Builder.BaseName)}
 	}
 	if _, ok := b.GoBuild.Env["GOARCH"]; !ok {
 		return []string{fmt.Sprintf("the builder runs on $BUILDPLATFORM but its `go build` (line %d) sets no GOARCH=${TARGETARCH}: every image would get the build machine's binary", b.GoBuildLine)}
@@ -372,13 +366,13 @@ func CheckCrossCompile(b *Build) []string {
 // CheckBuilderCopies checks the builder copies only BuilderSources from the
 // build context, each to the same path under the build's WORKDIR.
 func CheckBuilderCopies(b *Build, root string) []string {
-	copies, problems := contextCopies(b.Builder)
-	for _, c := range copies {
+	var problems []string
+	for _, c := range contextCopies(b.Builder) {
 		if c.Cmd == "ADD" {
 			problems = append(problems, fmt.Sprintf("line %d: ADD in the builder stage; use COPY (ADD also fetches URLs and unpacks archives)", c.Line))
 			continue
 		}
-		wd := finalWorkdir(b.Builder, c.Line)
+		wd := workdirAt(b.Builder, c.Line)
 		for _, src := range c.Sources {
 			s := cleanSource(src)
 			if s == "." {
@@ -477,9 +471,11 @@ func NeededFiles(root string, pkgs []GoPackage) (map[string][]string, error) {
 // CheckPackagesCopied checks every file the binary is compiled from, plus
 // go.mod and go.sum, is inside what the builder copies.
 func CheckPackagesCopied(b *Build, root string, needed map[string][]string) []string {
-	copies, problems := contextCopies(b.Builder)
-	var sources []string
-	for _, c := range copies {
+	var (
+		problems []string
+		sources  []string
+	)
+	for _, c := range contextCopies(b.Builder) {
 		for _, s := range c.Sources {
 			sources = append(sources, cleanSource(s))
 		}
@@ -540,16 +536,16 @@ func CheckGoVersion(b *Build, goMod string) []string {
 	if want == nil {
 		return []string{"go.mod has no go directive"}
 	}
-	m := goVersionRe.FindStringSubmatch(b.Builder.Base)
+	m := goVersionRe.FindStringSubmatch(b.Builder.BaseName)
 	if m == nil {
-		return []string{fmt.Sprintf("the builder stage is FROM %s; use a golang:X.Y image pinned to the go.mod version (%d.%d)", b.Builder.Base, want[0], want[1])}
+		return []string{fmt.Sprintf("the builder stage is FROM %s; use a golang:X.Y image pinned to the go.mod version (%d.%d)", b.Builder.BaseName, want[0], want[1])}
 	}
 	have := []int{atoi(m[1]), atoi(m[2]), 1 << 30} // golang:1.26 is the newest 1.26.x
 	if m[3] != "" {
 		have[2] = atoi(m[3])
 	}
 	if slices.Compare(have, want) < 0 {
-		return []string{fmt.Sprintf("the builder stage is FROM %s, older than go.mod's go %d.%d.%d", b.Builder.Base, want[0], want[1], want[2])}
+		return []string{fmt.Sprintf("the builder stage is FROM %s, older than go.mod's go %d.%d.%d", b.Builder.BaseName, want[0], want[1], want[2])}
 	}
 	return nil
 }
@@ -576,11 +572,10 @@ func atoi(s string) int {
 
 // CheckDockerignore checks .dockerignore leaves in the build context every
 // path any stage copies from it, and every file below those paths.
-func CheckDockerignore(d *Dockerfile, root string, ignore Dockerignore) []string {
+func CheckDockerignore(d *Dockerfile, root string, ignore *Dockerignore) []string {
 	var problems []string
 	for i := range d.Stages {
-		copies, _ := contextCopies(&d.Stages[i])
-		for _, c := range copies {
+		for _, c := range contextCopies(&d.Stages[i]) {
 			for _, src := range c.Sources {
 				s := cleanSource(src)
 				if s == "." { // the whole context, minus what is ignored: nothing to miss

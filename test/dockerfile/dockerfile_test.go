@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
 // root is the repository root, seen from this package's directory.
@@ -279,28 +281,36 @@ func TestParseDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Global) != 1 || len(d.Stages) != 2 {
-		t.Fatalf("want 1 global instruction and 2 stages, got %+v", d)
+	if len(d.MetaArgs) != 1 || len(d.Stages) != 2 {
+		t.Fatalf("want 1 global ARG and 2 stages, got %+v", d)
 	}
-	if s := d.Stages[0]; s.Name != "One" || s.Base != "a" || len(s.Instructions) != 1 || s.Instructions[0].Args != "x   y" || s.Instructions[0].Line != 4 {
+	s := d.Stages[0]
+	if s.Name != "one" || s.BaseName != "a" || len(s.Commands) != 1 || d.Ref(0) != "one" {
 		t.Errorf("stage 0 = %+v", s)
 	}
-	if s := d.Stages[1]; s.Base != "b" || s.Platform != "$BUILDPLATFORM" || d.Stage("1") != &d.Stages[1] || d.Stage("one") != &d.Stages[0] {
+	if run, ok := s.Commands[0].(*instructions.RunCommand); !ok || strings.Join(RunScripts(run), "|") != "x   y" || line(run.Location()) != 4 {
+		t.Errorf("stage 0's RUN = %#v", s.Commands[0])
+	}
+	if s := d.Stages[1]; s.BaseName != "b" || s.Platform != "$BUILDPLATFORM" || d.Ref(1) != "1" || d.Stage("1") != &d.Stages[1] || d.Stage("One") != &d.Stages[0] || d.Stage("2") != nil {
 		t.Errorf("stage 1 = %+v", s)
 	}
-	c, err := ParseCopy(d.Stages[1].Instructions[0])
-	if err != nil || len(c.Sources) != 1 || c.Sources[0] != "s p" || c.Dest != "/d/" {
-		t.Errorf("COPY = %+v, %v", c, err)
+	c := copies(&d.Stages[1])
+	if len(c) != 1 || c[0].Cmd != "COPY" || len(c[0].Sources) != 1 || c[0].Sources[0] != "s p" || c[0].Dest != "/d/" || c[0].Line != 9 {
+		t.Errorf("COPY = %+v", c)
 	}
-	if _, err := ParseDockerfile("FROM a\nRUN x \\\n"); err == nil {
-		t.Error("a trailing backslash at the end of the file parsed")
+	for _, bad := range []string{"FROM\n", "FROM a AS 1x\n", "FROM a\nCOPY x\n", "RUN x\n", "FROM a\nFROB x\n"} {
+		if _, err := ParseDockerfile(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		} else if !strings.Contains(err.Error(), "line ") {
+			t.Errorf("the error for %q names no line: %v", bad, err)
+		}
 	}
 }
 
 func TestFindGoBuild(t *testing.T) {
-	b, ok := FindGoBuild(`go mod download && CGO_ENABLED=0 GOARCH=$TARGETARCH /usr/local/go/bin/go build --trimpath -ldflags '-X "main.v=${V:-dev}"  -s' -tags a,b -o=bin/m ./ ; echo done`)
-	if !ok {
-		t.Fatal("no go build found")
+	b, ok, err := FindGoBuild(`go mod download && CGO_ENABLED=0 GOARCH=$TARGETARCH /usr/local/go/bin/go build --trimpath -ldflags '-X "main.v=${V:-dev}"  -s' -tags a,b -o=bin/m ./ ; echo done`)
+	if err != nil || !ok {
+		t.Fatalf("no go build found: %v", err)
 	}
 	want := map[string]string{"-trimpath": "", "-ldflags": `-X main.v=${V} -s`, "-tags": "a,b"}
 	for k, v := range want {
@@ -310,6 +320,56 @@ func TestFindGoBuild(t *testing.T) {
 	}
 	if len(b.Flags) != len(want) || b.Output != "bin/m" || b.Env["GOARCH"] != "${TARGETARCH}" || b.Env["CGO_ENABLED"] != "0" || len(b.Packages) != 1 || b.Packages[0] != "./" {
 		t.Errorf("go build = %+v", b)
+	}
+
+	for script, wantEnv := range map[string]string{
+		"set -e; if true; then env GOOS=linux go build -o m .; fi":     "GOOS=linux",
+		"echo a | (cd x && GOARCH=\"${A}\" \\\n go build .) || exit 1": "GOARCH=${A}",
+		"go vet . && go  build .":                                      "",
+	} {
+		b, ok, err := FindGoBuild(script)
+		if err != nil || !ok {
+			t.Errorf("FindGoBuild(%q) = %v, %v", script, ok, err)
+			continue
+		}
+		got := ""
+		for k, v := range b.Env {
+			got = k + "=" + v
+		}
+		if got != wantEnv || len(b.Packages) != 1 || b.Packages[0] != "." {
+			t.Errorf("FindGoBuild(%q) = %+v", script, b)
+		}
+	}
+	for _, script := range []string{"go mod download", "echo go build", "gofmt build ."} {
+		if b, ok, err := FindGoBuild(script); ok || err != nil {
+			t.Errorf("FindGoBuild(%q) = %+v, %v, %v; want no go build", script, b, ok, err)
+		}
+	}
+	if _, _, err := FindGoBuild("go build -o 'm ."); err == nil {
+		t.Error("an unterminated quote parsed")
+	}
+}
+
+// TestRunScripts finds the `go build` of a RUN in exec form, through sh -c,
+// and in a heredoc.
+func TestRunScripts(t *testing.T) {
+	d, err := ParseDockerfile(`FROM golang
+RUN ["go", "build", "-o", "a b", "."]
+RUN ["/bin/sh", "-c", "go mod download && go build -o m ."]
+RUN <<EOF
+set -e
+CGO_ENABLED=0 go build -o m .
+EOF
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"a b", "m", "m"} {
+		run := d.Stages[0].Commands[i].(*instructions.RunCommand)
+		b, err := runGoBuild(run)
+		if err != nil || b == nil || b.Output != want {
+			t.Errorf("RUN %d: go build = %+v, %v; want -o %q", i, b, err, want)
+		}
 	}
 }
 

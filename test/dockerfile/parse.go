@@ -1,265 +1,179 @@
 // Package dockerfile checks the image build without a Docker engine: it
-// parses the Dockerfile, the Makefile and .dockerignore as text and compares
-// them with what `go list` says the manager binary is built from.
+// reads the Dockerfile with buildkit's parser, the shell of its RUN lines
+// and of the Makefile's recipes with mvdan.cc/sh, .dockerignore with
+// Docker's own pattern matcher, and compares them with what `go list` says
+// the manager binary is built from.
 package dockerfile
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/shell"
+	"mvdan.cc/sh/v3/syntax"
 )
 
-// Instruction is one Dockerfile instruction, continuation lines joined.
-type Instruction struct {
-	// Cmd is the instruction keyword in upper case: FROM, RUN, COPY, ...
-	Cmd string
-	// Args is the rest of the instruction, trimmed.
-	Args string
-	// Line is the instruction's first line (from 1).
-	Line int
-}
-
-// Stage is one FROM and the instructions that follow it.
-type Stage struct {
-	Index int
-	// Name is the stage's AS name; empty when it has none.
-	Name string
-	// Base is the image the stage starts from, as written.
-	Base string
-	// Platform is the FROM --platform value, as written.
-	Platform     string
-	Line         int
-	Instructions []Instruction
-}
-
-// Ref is how a COPY --from names this stage: its name, else its index.
-func (s Stage) Ref() string {
-	if s.Name != "" {
-		return s.Name
-	}
-	return fmt.Sprint(s.Index)
-}
-
-// Dockerfile is a parsed Dockerfile.
+// Dockerfile is a Dockerfile as buildkit reads it.
 type Dockerfile struct {
-	// Global holds the instructions before the first FROM (ARGs).
-	Global []Instruction
-	Stages []Stage
+	Stages []instructions.Stage
+	// MetaArgs are the ARGs before the first FROM.
+	MetaArgs []instructions.ArgCommand
 }
 
-// Stage returns the stage a COPY --from value names, or nil.
-func (d *Dockerfile) Stage(ref string) *Stage {
+// ParseDockerfile parses text with buildkit's parser into stages of typed
+// instructions. Errors name the line.
+func ParseDockerfile(text string) (*Dockerfile, error) {
+	res, err := parser.Parse(strings.NewReader(text))
+	if err != nil {
+		return nil, withLine(err)
+	}
+	// A linter without a Warn function: buildkit's lint rules stay quiet.
+	stages, metaArgs, err := instructions.Parse(res.AST, &linter.Linter{})
+	if err != nil {
+		return nil, withLine(err)
+	}
+	return &Dockerfile{Stages: stages, MetaArgs: metaArgs}, nil
+}
+
+// withLine puts the line buildkit attaches to an error in its message.
+func withLine(err error) error {
+	var loc *parser.LocationError
+	if errors.As(err, &loc) && len(loc.Locations) > 0 && len(loc.Locations[0]) > 0 {
+		return fmt.Errorf("line %d: %w", loc.Locations[0][0].Start.Line, err)
+	}
+	return err
+}
+
+// Stage returns the stage a COPY --from value names (its name, whatever
+// the case, or its index), or nil.
+func (d *Dockerfile) Stage(ref string) *instructions.Stage {
 	for i := range d.Stages {
-		if strings.EqualFold(d.Stages[i].Name, ref) || fmt.Sprint(d.Stages[i].Index) == ref {
+		if strings.EqualFold(d.Stages[i].Name, ref) || strconv.Itoa(i) == ref {
 			return &d.Stages[i]
 		}
 	}
 	return nil
 }
 
-// ParseDockerfile splits text into instructions and stages. Comment lines
-// are dropped (also inside continuations, as Docker does) and lines ending
-// in a backslash continue on the next line.
-func ParseDockerfile(text string) (*Dockerfile, error) {
-	d := &Dockerfile{}
-	var (
-		buf   strings.Builder
-		start int
-	)
-	flush := func() error {
-		line := strings.TrimSpace(buf.String())
-		buf.Reset()
-		if line == "" {
-			return nil
-		}
-		cmd, args := line, ""
-		if i := strings.IndexAny(line, " \t"); i >= 0 {
-			cmd, args = line[:i], line[i+1:]
-		}
-		in := Instruction{Cmd: strings.ToUpper(cmd), Args: strings.TrimSpace(args), Line: start}
-		if in.Cmd != "FROM" {
-			if len(d.Stages) == 0 {
-				d.Global = append(d.Global, in)
-			} else {
-				s := &d.Stages[len(d.Stages)-1]
-				s.Instructions = append(s.Instructions, in)
-			}
-			return nil
-		}
-		f := strings.Fields(in.Args)
-		var base, name, platform string
-		for i := 0; i < len(f); i++ {
-			switch {
-			case strings.HasPrefix(f[i], "--platform="):
-				platform = strings.TrimPrefix(f[i], "--platform=")
-			case strings.HasPrefix(f[i], "--"):
-			case base == "":
-				base = f[i]
-			case strings.EqualFold(f[i], "AS") && i+1 < len(f):
-				name = f[i+1]
-				i++
-			}
-		}
-		if base == "" {
-			return fmt.Errorf("line %d: FROM without an image", start)
-		}
-		d.Stages = append(d.Stages, Stage{Index: len(d.Stages), Name: name, Base: base, Platform: platform, Line: start})
-		return nil
+// Ref is how a COPY --from names stage i: its name, else its index.
+func (d *Dockerfile) Ref(i int) string {
+	if name := d.Stages[i].Name; name != "" {
+		return name
 	}
-	continuing := false
-	for i, raw := range strings.Split(text, "\n") {
-		line := strings.TrimRight(raw, " \t\r")
-		trimmed := strings.TrimSpace(line)
-		if strings.HasPrefix(trimmed, "#") || (continuing && trimmed == "") {
-			continue
-		}
-		if !continuing {
-			start = i + 1
-		}
-		if strings.HasSuffix(line, `\`) {
-			buf.WriteString(strings.TrimSuffix(line, `\`))
-			continuing = true
-			continue
-		}
-		buf.WriteString(line)
-		continuing = false
-		if err := flush(); err != nil {
-			return nil, err
-		}
-	}
-	if continuing {
-		return nil, fmt.Errorf("line %d: the last instruction ends with a backslash", start)
-	}
-	return d, nil
+	return strconv.Itoa(i)
 }
 
-// Copy is a parsed COPY or ADD instruction.
+// line is the first line of a located instruction (from 1).
+func line(loc []parser.Range) int {
+	if len(loc) == 0 {
+		return 0
+	}
+	return loc[0].Start.Line
+}
+
+// Copy is a COPY or ADD instruction, the fields the checks use.
 type Copy struct {
-	Instruction
+	// Cmd is COPY or ADD.
+	Cmd  string
+	Line int
 	// From is the --from stage or image; empty for the build context.
 	From    string
 	Sources []string
 	Dest    string
 }
 
-// ParseCopy parses a COPY or ADD instruction, in shell or JSON form.
-func ParseCopy(in Instruction) (Copy, error) {
-	c := Copy{Instruction: in}
-	args := in.Args
-	for strings.HasPrefix(args, "--") {
-		flag, rest, _ := strings.Cut(args, " ")
-		if v, ok := strings.CutPrefix(flag, "--from="); ok {
-			c.From = v
+// copies returns the COPY and ADD instructions of a stage.
+func copies(s *instructions.Stage) []Copy {
+	var cs []Copy
+	for _, cmd := range s.Commands {
+		switch c := cmd.(type) {
+		case *instructions.CopyCommand:
+			cs = append(cs, Copy{Cmd: "COPY", Line: line(c.Location()), From: c.From, Sources: c.SourcePaths, Dest: c.DestPath})
+		case *instructions.AddCommand:
+			cs = append(cs, Copy{Cmd: "ADD", Line: line(c.Location()), Sources: c.SourcePaths, Dest: c.DestPath})
 		}
-		args = strings.TrimSpace(rest)
 	}
-	var words []string
-	if strings.HasPrefix(args, "[") {
-		if err := json.Unmarshal([]byte(args), &words); err != nil {
-			return c, fmt.Errorf("line %d: %s in JSON form does not parse: %v", in.Line, in.Cmd, err)
-		}
-	} else {
-		words = strings.Fields(args)
-	}
-	if len(words) < 2 {
-		return c, fmt.Errorf("line %d: %s needs a source and a destination", in.Line, in.Cmd)
-	}
-	c.Sources, c.Dest = words[:len(words)-1], words[len(words)-1]
-	return c, nil
+	return cs
 }
 
-// ExecForm returns the words of an instruction in JSON (exec) form, or
-// false when it is in shell form.
-func ExecForm(in Instruction) ([]string, bool) {
-	var words []string
-	if !strings.HasPrefix(in.Args, "[") || json.Unmarshal([]byte(in.Args), &words) != nil {
-		return nil, false
+// RunScripts returns the shell scripts a RUN instruction runs: its command
+// line (an exec-form RUN as one command, or the script of `sh -c`) and the
+// bodies of its heredocs.
+func RunScripts(r *instructions.RunCommand) []string {
+	if !r.PrependShell { // exec form: the words are the command
+		words := r.CmdLine
+		if len(words) == 3 && (path.Base(words[0]) == "sh" || path.Base(words[0]) == "bash") && words[1] == "-c" {
+			return []string{words[2]}
+		}
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			q, err := syntax.Quote(w, syntax.LangBash)
+			if err != nil {
+				q = w
+			}
+			quoted[i] = q
+		}
+		return []string{strings.Join(quoted, " ")}
 	}
-	return words, true
+	// The command line with its heredocs, as the shell reads it, then
+	// each heredoc's body: `RUN <<EOF` runs the body as a script.
+	script := strings.Join(r.CmdLine, " ")
+	bodies := make([]string, 0, len(r.Files))
+	for _, f := range r.Files {
+		script += "\n" + f.Data
+		if !strings.HasSuffix(f.Data, "\n") {
+			script += "\n"
+		}
+		script += f.Name
+		bodies = append(bodies, f.Data)
+	}
+	return append([]string{script}, bodies...)
 }
 
-// RunCommand returns the shell command of a RUN instruction, without its
-// --mount/--network/--security flags.
-func RunCommand(in Instruction) string {
-	args := in.Args
-	for strings.HasPrefix(args, "--") {
-		_, rest, _ := strings.Cut(args, " ")
-		args = strings.TrimSpace(rest)
+// canonicalVar gives every shell variable the value ${NAME}: with it, $V,
+// ${V} and ${V:-x} all expand to ${V}, and so compare equal. IFS stays
+// unset, so words split at blanks.
+func canonicalVar(name string) string {
+	if name == "IFS" {
+		return ""
 	}
-	if words, ok := ExecForm(Instruction{Args: args}); ok {
-		return strings.Join(words, " ")
-	}
-	return args
+	return "${" + name + "}"
 }
 
-// ShellCommands splits a shell command line into simple commands at &&,
-// ||, ;, | and newlines, and each into words, with quotes and backslash
-// escapes removed. It is not a shell: enough for build commands.
-func ShellCommands(line string) [][]string {
-	var (
-		cmds           [][]string
-		words          []string
-		word           strings.Builder
-		inWord         bool
-		single, double bool
-	)
-	endWord := func() {
-		if inWord {
-			words = append(words, word.String())
-		}
-		word.Reset()
-		inWord = false
+// expandConfig expands words without running anything: a command
+// substitution stays as written.
+var expandConfig = &expand.Config{
+	Env: expand.FuncEnviron(canonicalVar),
+	CmdSubst: func(w io.Writer, cs *syntax.CmdSubst) error {
+		return syntax.NewPrinter().Print(w, cs)
+	},
+}
+
+// literal is a shell word with quotes and escapes removed and variables in
+// canonical form.
+func literal(w *syntax.Word) (string, error) {
+	return expand.Literal(expandConfig, w)
+}
+
+// ShellWords expands s as the shell expands a command's arguments (quotes
+// removed, variables in canonical form) and joins the fields with spaces.
+func ShellWords(s string) (string, error) {
+	fields, err := shell.Fields(s, canonicalVar)
+	if err != nil {
+		return "", err
 	}
-	endCmd := func() {
-		endWord()
-		if len(words) > 0 {
-			cmds = append(cmds, words)
-		}
-		words = nil
-	}
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case single:
-			if c == '\'' {
-				single = false
-			} else {
-				word.WriteByte(c)
-			}
-		case double:
-			switch {
-			case c == '"':
-				double = false
-			case c == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0:
-				i++
-				word.WriteByte(line[i])
-			default:
-				word.WriteByte(c)
-			}
-		case c == '\'':
-			single, inWord = true, true
-		case c == '"':
-			double, inWord = true, true
-		case c == '\\' && i+1 < len(line):
-			i++
-			word.WriteByte(line[i])
-			inWord = true
-		case c == ' ' || c == '\t':
-			endWord()
-		case c == ';' || c == '\n' || c == '|' || c == '&':
-			if (c == '|' || c == '&') && i+1 < len(line) && line[i+1] == c {
-				i++
-			}
-			endCmd()
-		default:
-			word.WriteByte(c)
-			inWord = true
-		}
-	}
-	endCmd()
-	return cmds
+	return strings.Join(fields, " "), nil
 }
 
 // GoBuild is a normalized `go build` command.
@@ -281,75 +195,95 @@ var goBoolFlags = map[string]bool{
 	"-cover": true, "-modcacherw": true, "-json": true, "-i": true,
 }
 
-// envAssignment matches a shell variable assignment word.
+// envAssignment matches a variable assignment word (of `env VAR=x`).
 var envAssignment = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=(.*)$`)
 
-// FindGoBuild returns the first `go build` among the simple commands of a
-// shell line, with the variables assigned in front of it.
-func FindGoBuild(line string) (*GoBuild, bool) {
-	for _, words := range ShellCommands(line) {
-		env := map[string]string{}
-		i := 0
-		for i < len(words) && envAssignment.MatchString(words[i]) {
-			m := envAssignment.FindStringSubmatch(words[i])
-			env[m[1]] = CanonicalVars(m[2])
-			i++
+// FindGoBuild parses a shell script with mvdan.cc/sh and returns its first
+// `go build` (in && and || chains, pipelines, subshells, ...), with the
+// variables assigned in front of it (inline or with `env`).
+func FindGoBuild(script string) (*GoBuild, bool, error) {
+	f, err := syntax.NewParser().Parse(strings.NewReader(script), "")
+	if err != nil {
+		return nil, false, err
+	}
+	var (
+		found   *GoBuild
+		walkErr error
+	)
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if found != nil || walkErr != nil {
+			return false
 		}
-		if i < len(words) && words[i] == "env" { // env VAR=x go build
-			for i++; i < len(words) && envAssignment.MatchString(words[i]); i++ {
-				m := envAssignment.FindStringSubmatch(words[i])
-				env[m[1]] = CanonicalVars(m[2])
+		call, ok := n.(*syntax.CallExpr)
+		if !ok {
+			return true
+		}
+		found, walkErr = goBuild(call)
+		return found == nil && walkErr == nil
+	})
+	return found, found != nil, walkErr
+}
+
+// goBuild returns the simple command call as a GoBuild, or nil if it does
+// not run `go build`.
+func goBuild(call *syntax.CallExpr) (*GoBuild, error) {
+	env := map[string]string{}
+	for _, a := range call.Assigns {
+		v := ""
+		if a.Value != nil {
+			var err error
+			if v, err = literal(a.Value); err != nil {
+				return nil, err
 			}
 		}
-		if i+1 >= len(words) || path.Base(words[i]) != "go" || words[i+1] != "build" {
-			continue
+		env[a.Name.Value] = v
+	}
+	words := make([]string, 0, len(call.Args))
+	for _, w := range call.Args {
+		s, err := literal(w)
+		if err != nil {
+			return nil, err
 		}
-		b := &GoBuild{Env: env, Flags: map[string]string{}}
-		rest := words[i+2:]
-		for j := 0; j < len(rest); j++ {
-			w := rest[j]
-			if !strings.HasPrefix(w, "-") {
-				b.Packages = append(b.Packages, rest[j:]...)
+		words = append(words, s)
+	}
+	i := 0
+	if len(words) > 0 && words[0] == "env" { // env VAR=x go build
+		for i = 1; i < len(words); i++ {
+			m := envAssignment.FindStringSubmatch(words[i])
+			if m == nil {
 				break
 			}
-			name, value, hasValue := strings.Cut("-"+strings.TrimLeft(w, "-"), "=")
-			if !hasValue && !goBoolFlags[name] && j+1 < len(rest) {
-				j++
-				value = rest[j]
-			}
-			value = normalizeFlagValue(value)
-			if name == "-o" {
-				b.Output = value
-				continue
-			}
-			b.Flags[name] = value
+			env[m[1]] = m[2]
 		}
-		return b, true
 	}
-	return nil, false
-}
-
-// normalizeFlagValue writes a flag value the way the go command reads a
-// list flag (-ldflags, -gcflags): words split at spaces, quotes removed;
-// variable references in canonical form.
-func normalizeFlagValue(v string) string {
-	var words []string
-	for _, cmd := range ShellCommands(strings.NewReplacer(";", `\;`, "|", `\|`, "&", `\&`).Replace(v)) {
-		words = append(words, cmd...)
+	if i+1 >= len(words) || path.Base(words[i]) != "go" || words[i+1] != "build" {
+		return nil, nil
 	}
-	return CanonicalVars(strings.Join(words, " "))
-}
-
-var (
-	shellBraceVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+=?][^}]*)?\}`)
-	shellBareVar  = regexp.MustCompile(`\$([A-Za-z_][A-Za-z0-9_]*)`)
-)
-
-// CanonicalVars writes every shell variable reference as ${NAME}, dropping
-// default-value forms, so that $V, ${V} and ${V:-x} compare equal.
-func CanonicalVars(s string) string {
-	s = shellBraceVar.ReplaceAllString(s, "$${$1}")
-	return shellBareVar.ReplaceAllString(s, "$${$1}")
+	b := &GoBuild{Env: env, Flags: map[string]string{}}
+	rest := words[i+2:]
+	for j := 0; j < len(rest); j++ {
+		w := rest[j]
+		if !strings.HasPrefix(w, "-") {
+			b.Packages = append(b.Packages, rest[j:]...)
+			break
+		}
+		name, value, hasValue := strings.Cut("-"+strings.TrimLeft(w, "-"), "=")
+		if !hasValue && !goBoolFlags[name] && j+1 < len(rest) {
+			j++
+			value = rest[j]
+		}
+		// A list flag (-ldflags, -gcflags) is split at spaces, quotes
+		// removed, as the go command reads it.
+		if norm, err := ShellWords(value); err == nil {
+			value = norm
+		}
+		if name == "-o" {
+			b.Output = value
+			continue
+		}
+		b.Flags[name] = value
+	}
+	return b, nil
 }
 
 // Makefile is the little of a Makefile these checks need: variables and
@@ -416,7 +350,7 @@ var makeRef = regexp.MustCompile(`\$[({]([A-Za-z_][A-Za-z0-9_.-]*)[)}]`)
 // Expand replaces make variable references in s with their values, and
 // turns $$ into the shell's $. A variable that is not defined, or whose
 // value calls a make function ($(shell ...)), becomes ${NAME}: the same
-// canonical form CanonicalVars gives a shell variable.
+// canonical form the shell expansion gives a shell variable.
 func (m *Makefile) Expand(s string) string {
 	s = strings.ReplaceAll(s, "$$", "\x01") // make's escaped $, the shell's $
 	for depth := 0; depth < 10 && makeRef.MatchString(s); depth++ {
@@ -440,112 +374,61 @@ func (m *Makefile) GoBuild(target string) (*GoBuild, error) {
 	}
 	for _, line := range recipe {
 		line = strings.TrimLeft(line, "@-+")
-		if b, ok := FindGoBuild(m.Expand(line)); ok {
+		b, ok, err := FindGoBuild(m.Expand(line))
+		if err != nil {
+			return nil, fmt.Errorf("the Makefile's %q recipe line %q does not parse as shell: %w", target, line, err)
+		}
+		if ok {
 			return b, nil
 		}
 	}
 	return nil, fmt.Errorf("the Makefile's %q recipe runs no `go build`", target)
 }
 
-// IgnoreRule is one .dockerignore line.
-type IgnoreRule struct {
-	Pattern   string
-	Exclusion bool // a "!" line: re-includes what it matches
-	re        *regexp.Regexp
+// Dockerignore is a .dockerignore read and matched as Docker does.
+type Dockerignore struct {
+	all *patternmatcher.PatternMatcher
+	// one holds a matcher per pattern, to tell which pattern decided.
+	one []*patternmatcher.PatternMatcher
+	// patterns as written in the file, "!" included.
+	patterns []string
 }
 
-// Dockerignore is a parsed .dockerignore.
-type Dockerignore []IgnoreRule
-
-// ParseDockerignore parses .dockerignore text with Docker's rules: one
-// pattern a line, # comments, ! exceptions, paths relative to the context
-// root whatever their leading slash, Go filepath.Match syntax plus **.
-func ParseDockerignore(text string) (Dockerignore, error) {
-	var rules Dockerignore
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+// ParseDockerignore reads .dockerignore text with Docker's rules (comments,
+// ! exceptions, leading slashes dropped, paths cleaned).
+func ParseDockerignore(text string) (*Dockerignore, error) {
+	patterns, err := ignorefile.ReadAll(strings.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("read .dockerignore: %w", err)
+	}
+	all, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf(".dockerignore: %w", err)
+	}
+	d := &Dockerignore{all: all, patterns: patterns}
+	for _, p := range patterns {
+		one, err := patternmatcher.New([]string{strings.TrimPrefix(p, "!")})
+		if err == nil { // a pattern compiles when first matched
+			_, err = one.MatchesOrParentMatches(".")
 		}
-		r := IgnoreRule{}
-		if strings.HasPrefix(line, "!") {
-			r.Exclusion, line = true, strings.TrimSpace(line[1:])
-		}
-		line = strings.TrimPrefix(path.Clean("/"+line), "/")
-		if line == "" {
-			line = "."
-		}
-		r.Pattern = line
-		re, err := regexp.Compile(globRegexp(line))
 		if err != nil {
-			return nil, fmt.Errorf(".dockerignore pattern %q: %v", line, err)
+			return nil, fmt.Errorf(".dockerignore pattern %q: %w", p, err)
 		}
-		r.re = re
-		rules = append(rules, r)
+		d.one = append(d.one, one)
 	}
-	return rules, nil
-}
-
-// globRegexp translates a .dockerignore pattern into an anchored regexp.
-func globRegexp(p string) string {
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '*' && i+1 < len(p) && p[i+1] == '*':
-			i++
-			if i+1 < len(p) && p[i+1] == '/' { // "**/": any directories, or none
-				i++
-				b.WriteString("(.*/)?")
-			} else {
-				b.WriteString(".*")
-			}
-		case c == '*':
-			b.WriteString("[^/]*")
-		case c == '?':
-			b.WriteString("[^/]")
-		case c == '[':
-			j := strings.IndexByte(p[i:], ']')
-			if j < 0 {
-				b.WriteString(`\[`)
-				continue
-			}
-			class := p[i+1 : i+j]
-			if strings.HasPrefix(class, "^") || strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
-			}
-			b.WriteString("[" + class + "]")
-			i += j
-		case c == '\\' && i+1 < len(p):
-			i++
-			b.WriteString(regexp.QuoteMeta(string(p[i])))
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString("$")
-	return b.String()
+	return d, nil
 }
 
 // Excluded reports whether the context path p (slash-separated, relative to
-// the context root) is left out of the build context, and by which rule: a
-// rule applies when it matches p or one of p's parent directories; the last
-// rule that applies decides.
-func (d Dockerignore) Excluded(p string) (bool, string) {
+// the context root) is left out of the build context, and by which pattern:
+// the last one that matches p or one of its parent directories.
+func (d *Dockerignore) Excluded(p string) (bool, string) {
 	p = strings.TrimPrefix(path.Clean("/"+p), "/")
-	excluded, by := false, ""
-	parts := strings.Split(p, "/")
-	for _, r := range d {
-		match := r.re.MatchString(p)
-		for i := 1; !match && i < len(parts); i++ {
-			match = r.re.MatchString(strings.Join(parts[:i], "/"))
-		}
-		if match {
-			excluded, by = !r.Exclusion, r.Pattern
-			if r.Exclusion {
-				by = "!" + r.Pattern
-			}
+	excluded, _ := d.all.MatchesOrParentMatches(p) // every pattern compiled in ParseDockerignore
+	by := ""
+	for i, one := range d.one {
+		if m, err := one.MatchesOrParentMatches(p); err == nil && m {
+			by = d.patterns[i]
 		}
 	}
 	return excluded, by
