@@ -1,5 +1,5 @@
 # Tools make builds from Go modules (controller-gen, golangci-lint, helm,
-# kustomize), included by the Makefile. Each is built once per machine into
+# kustomize, crd-ref-docs), included by the Makefile. Each is built once per machine into
 # the tools cache, beside the envtest assets, and linked from bin/: a fresh
 # clone links what the machine already has, and a new version (or a new Go
 # release: golangci-lint refuses code for a newer Go than its own) is built
@@ -29,6 +29,10 @@ CONTROLLER_GEN_CACHED := $(call tool-path,controller-gen,$(CONTROLLER_TOOLS_VERS
 GOLANGCI_LINT_CACHED := $(call tool-path,golangci-lint,$(GOLANGCI_LINT_VERSION))
 KUSTOMIZE_CACHED := $(call tool-path,kustomize,$(KUSTOMIZE_VERSION))
 HELM_CACHED := $(call tool-path,helm,$(HELM_VERSION))
+# crd-ref-docs writes docs/api.md (hack/make/docs.mk, read after this file,
+# so its version is pinned here).
+CRD_REF_DOCS_VERSION ?= v0.3.0
+CRD_REF_DOCS_CACHED := $(call tool-path,crd-ref-docs,$(CRD_REF_DOCS_VERSION))
 
 $(CONTROLLER_GEN_CACHED):
 	$(call go-install-tool,$@,sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION))
@@ -38,6 +42,8 @@ $(KUSTOMIZE_CACHED):
 	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION))
 $(HELM_CACHED):
 	$(call go-install-tool,$@,helm.sh/helm/v3/cmd/helm@$(HELM_VERSION))
+$(CRD_REF_DOCS_CACHED):
+	$(call go-install-tool,$@,github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION))
 
 # bin/<name> is a link to the cached binary of the version pinned here,
 # checked on every use (a clone that changes a version gets its link right
@@ -49,6 +55,8 @@ $(LOCALBIN)/golangci-lint: $(GOLANGCI_LINT_CACHED) FORCE | $(LOCALBIN)
 $(LOCALBIN)/kustomize: $(KUSTOMIZE_CACHED) FORCE | $(LOCALBIN)
 	$(call link-tool,$<,$@)
 $(LOCALBIN)/helm: $(HELM_CACHED) FORCE | $(LOCALBIN)
+	$(call link-tool,$<,$@)
+$(LOCALBIN)/crd-ref-docs: $(CRD_REF_DOCS_CACHED) FORCE | $(LOCALBIN)
 	$(call link-tool,$<,$@)
 
 link-tool = @[ "$$(readlink "$(2)")" = "$(1)" ] || ln -sfn "$(1)" "$(2)"
