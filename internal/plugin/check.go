@@ -34,23 +34,25 @@ type operatorFlags struct {
 	lease     string
 }
 
-func (f *operatorFlags) add(cmd *cobra.Command) {
+// newOperatorCommand is a command about the operator's installation,
+// with the flags that find it.
+func newOperatorCommand(use, short string, run func(operatorFlags) error) *cobra.Command {
+	var f operatorFlags
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return run(f)
+		},
+	}
 	cmd.Flags().StringVar(&f.namespace, "operator-namespace", "credsync-system", "Namespace of the operator's Deployment and leader election Lease")
 	cmd.Flags().StringVar(&f.lease, "leader-election-id", "credsync.credsync.io", "Name of the operator's leader election Lease")
+	return cmd
 }
 
 func newCheck(o *Options) *cobra.Command {
-	var f operatorFlags
-	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Check the installation: the CRDs at this plugin's version, the operator's Deployment, the leader",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return o.check(f)
-		},
-	}
-	f.add(cmd)
-	return cmd
+	return newOperatorCommand("check", "Check the installation: the CRDs at this plugin's version, the operator's Deployment, the leader", o.check)
 }
 
 func (o *Options) check(f operatorFlags) error {
@@ -180,17 +182,8 @@ func image(d *appsv1.Deployment) string {
 }
 
 func newVersion(o *Options) *cobra.Command {
-	var f operatorFlags
-	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the plugin's version and, when the cluster is reachable, the operator's",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return o.version(o.Out, f)
-		},
-	}
-	f.add(cmd)
-	return cmd
+	return newOperatorCommand("version", "Print the plugin's version and, when the cluster is reachable, the operator's",
+		func(f operatorFlags) error { return o.version(o.Out, f) })
 }
 
 func (o *Options) version(w io.Writer, f operatorFlags) error {

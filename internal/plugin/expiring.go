@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -66,8 +68,8 @@ func (o *Options) expiring(window time.Duration, allNamespaces bool, output stri
 	switch output {
 	case "":
 		if len(found) == 0 {
-			fmt.Fprintf(o.Out, "No credential expires within %s.\n", humanDuration(window))
-		} else if err := expiringTable(found, allNamespaces, now).write(o.Out, o.Width); err != nil {
+			fmt.Fprintf(o.Out, "No credential expires within %s.\n", duration.HumanDuration(window))
+		} else if err := printTable(o.Out, o.Width, expiringTable(found, allNamespaces, now), expiringShrink...); err != nil {
 			return err
 		}
 	case "csv":
@@ -112,19 +114,23 @@ func expiringWithin(rcs []v1alpha1.RemoteCredential, until time.Time) []v1alpha1
 	return out
 }
 
-func expiringTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.Time) *table {
-	t := &table{header: []string{"NAME", "PROVIDER", "VENDOR", "OWNER", "EXPIRES", "IN"}, shrink: []int{3, 0, 1}}
+// expiringShrink are the columns of expiringTable that give way on a
+// narrow terminal, in that order.
+var expiringShrink = []string{"Owner", "Name", "Provider", "Namespace"}
+
+func expiringTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.Time) *metav1.Table {
+	columns := []string{"Name", "Provider", "Vendor", "Owner", "Expires", "In"}
 	if withNamespace {
-		t.header = append([]string{"NAMESPACE"}, t.header...)
-		t.shrink = []int{4, 1, 2, 0}
+		columns = append([]string{"Namespace"}, columns...)
 	}
+	t := newTable(columns...)
 	for _, rc := range rcs {
 		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner()),
 			rc.Status.ExpiresAt.UTC().Format(time.DateOnly), relative(rc.Status.ExpiresAt.Time, now)}
 		if withNamespace {
 			row = append([]string{rc.Namespace}, row...)
 		}
-		t.rows = append(t.rows, row)
+		addRow(t, row...)
 	}
 	return t
 }

@@ -134,7 +134,7 @@ func inventorySummary(o *Options, kind string, provider client.Object, st *v1alp
 		return nil
 	}
 	fmt.Fprintln(o.Out)
-	t := &table{header: []string{"ID", "NAME", "USER", "CREATED", "EXPIRES"}, shrink: []int{1, 0, 2}}
+	t := newTable("ID", "Name", "User", "Created", "Expires")
 	for _, u := range inv.UnmanagedCredentials {
 		created, expires := "-", "never"
 		if u.CreatedAt != nil {
@@ -143,9 +143,9 @@ func inventorySummary(o *Options, kind string, provider client.Object, st *v1alp
 		if u.ExpiresAt != nil {
 			expires = u.ExpiresAt.UTC().Format(time.DateOnly) + " (" + relative(u.ExpiresAt.Time, now) + ")"
 		}
-		t.rows = append(t.rows, []string{u.ID, dash(u.Name), dash(u.UserID), created, expires})
+		addRow(t, u.ID, dash(u.Name), dash(u.UserID), created, expires)
 	}
-	if err := t.write(o.Out, o.Width); err != nil {
+	if err := printTable(o.Out, o.Width, t, "Name", "ID", "User"); err != nil {
 		return err
 	}
 	if more := int(inv.Unmanaged) - len(inv.UnmanagedCredentials); more > 0 {

@@ -1,44 +1,32 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/yaml"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/credsync/credsync/api/v1alpha1"
 )
 
-// printObjects writes obj as json or yaml, with its apiVersion and kind
-// (which typed objects read from the API server lack).
+// printObjects writes obj as kubectl get -o json|yaml does, with its
+// apiVersion and kind (which typed objects read from the API server lack);
+// a list of credentials is a List, as kubectl prints one.
 func printObjects(w io.Writer, format string, obj runtime.Object) error {
-	if obj.GetObjectKind().GroupVersionKind().Empty() {
-		if gvk, err := apiutil.GVKForObject(obj, scheme()); err == nil {
-			obj.GetObjectKind().SetGroupVersionKind(gvk)
-		}
+	if _, ok := obj.(*v1alpha1.RemoteCredentialList); ok {
+		obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "List"})
 	}
-	if list, ok := obj.(interface{ GetObjectKind() schema.ObjectKind }); ok && list.GetObjectKind().GroupVersionKind().Kind == "RemoteCredentialList" {
-		list.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "List"})
-	}
-	var b []byte
-	var err error
-	switch format {
-	case "json":
-		b, err = json.MarshalIndent(obj, "", "    ")
-		b = append(b, '\n')
-	case "yaml":
-		b, err = yaml.Marshal(obj)
-	default:
-		return fmt.Errorf("output format %q: use json or yaml", format)
-	}
+	flags := genericclioptions.NewJSONYamlPrintFlags()
+	p, err := flags.ToPrinter(format)
 	if err != nil {
-		return err
+		return fmt.Errorf("output format %q: use one of %s", format, strings.Join(flags.AllowedFormats(), ", "))
 	}
-	_, err = w.Write(b)
-	return err
+	return printers.NewTypeSetter(scheme()).ToPrinter(p).PrintObj(obj, w)
 }
 
 // manifests is a List of objs as they are written to Git: no status, no

@@ -210,12 +210,16 @@ func TestExpiring(t *testing.T) {
 		t.Errorf("bad --within: exit %d, %q", r.code, r.err)
 	}
 	empty := namespace(t)
-	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty); r.code != 0 || r.out != "No credential expires within 30 days.\n" {
+	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty); r.code != 0 || r.out != "No credential expires within 30d.\n" {
 		t.Errorf("nothing expiring: exit %d, %q", r.code, r.out)
 	}
 	// For jq: an empty list is [], not null.
-	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty, "-o", "json"); r.code != 0 || !strings.Contains(r.out, `"items": []`) {
+	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty, "-o", "json"); r.code != 0 || !strings.Contains(r.out, `"items": []`) ||
+		!strings.Contains(r.out, `"kind": "List"`) {
 		t.Errorf("nothing expiring, -o json: exit %d:\n%s", r.code, r.out)
+	}
+	if r := runPlugin(t, kubeconfig, "expiring", "-n", empty, "-o", "xml"); r.code != ExitError || r.err != "error: output format \"xml\": use one of json, yaml, kyaml\n" {
+		t.Errorf("-o xml: exit %d, %q", r.code, r.err)
 	}
 }
 
@@ -248,7 +252,9 @@ func TestStatus(t *testing.T) {
 	}
 	golden(t, "status.txt", strings.ReplaceAll(r.out, ns, "NAMESPACE"))
 
-	if r := runPlugin(t, kubeconfig, "status", "retired-key", "-n", ns, "-o", "yaml"); !strings.Contains(r.out, "kind: RemoteCredential\n") {
+	// As kubectl get -o yaml: with its kind, without managedFields.
+	if r := runPlugin(t, kubeconfig, "status", "retired-key", "-n", ns, "-o", "yaml"); !strings.Contains(r.out, "kind: RemoteCredential\n") ||
+		strings.Contains(r.out, "managedFields") {
 		t.Errorf("-o yaml:\n%s", r.out)
 	}
 	if r := runPlugin(t, kubeconfig, "status", "nope", "-n", ns); r.code != ExitError || r.err != "error: RemoteCredential "+ns+"/nope not found\n" {
@@ -470,7 +476,7 @@ func TestCheckAndVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := runPlugin(t, kubeconfig, "check", "--operator-namespace", ns); r.code != 1 ||
-		!strings.Contains(r.out, "FAIL  leader     Lease "+ns+"/credsync.credsync.io: credsync-manager-7d9f_1a2b stopped renewing it 60 minutes ago: no replica leads now") {
+		!strings.Contains(r.out, "FAIL  leader     Lease "+ns+"/credsync.credsync.io: credsync-manager-7d9f_1a2b stopped renewing it 60m ago: no replica leads now") {
 		t.Errorf("a lapsed lease: exit %d:\n%s", r.code, r.out)
 	}
 	r = runPlugin(t, kubeconfig, "version", "--operator-namespace", ns)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	eventsv1 "k8s.io/api/events/v1"
@@ -84,7 +85,6 @@ func eventTime(e eventsv1.Event) time.Time {
 	return e.CreationTimestamp.Time
 }
 
-// describe writes rc in words.
 // describe writes rc in words, with its events (or, when they could not
 // be read, why not: eventsMissing).
 func describe(w io.Writer, rc *v1alpha1.RemoteCredential, evs []eventsv1.Event, eventsMissing string, now time.Time) error {
@@ -228,7 +228,7 @@ func words(field string) string {
 func writeFields(w io.Writer, lines [][2]string) error {
 	width := 0
 	for _, l := range lines {
-		width = max(width, runes(l[0]))
+		width = max(width, utf8.RuneCountInString(l[0]))
 	}
 	for _, l := range lines {
 		if _, err := fmt.Fprintf(w, "%-*s  %s\n", width+1, l[0]+":", l[1]); err != nil {

@@ -3,131 +3,111 @@ package plugin
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/printers"
 )
 
-// table is what a command prints as columns, like kubectl get: upper-case
-// headers, columns three spaces apart, no borders.
-type table struct {
-	header []string
-	rows   [][]string
-	// shrink are the columns that give way, in that order, when the table
-	// is wider than the terminal: their cells are cut with "…".
-	shrink []int
+// newTable is a table of columns, printed as kubectl get prints one.
+func newTable(columns ...string) *metav1.Table {
+	t := &metav1.Table{}
+	for _, c := range columns {
+		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c, Type: "string"})
+	}
+	return t
 }
 
-// minShrunk is the narrowest a column is cut to.
-const minShrunk = 8
-
-const columnGap = 3
-
-// write prints the table; width is the terminal's width, 0 for no limit.
-func (t *table) write(w io.Writer, width int) error {
-	widths := make([]int, len(t.header))
-	for i, h := range t.header {
-		widths[i] = runes(h)
+func addRow(t *metav1.Table, cells ...string) {
+	row := metav1.TableRow{}
+	for _, c := range cells {
+		row.Cells = append(row.Cells, c)
 	}
-	for _, r := range t.rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], runes(c))
-		}
-	}
-	if width > 0 {
-		over := sum(widths) + columnGap*(len(widths)-1) - width
-		for _, col := range t.shrink {
-			if over <= 0 {
-				break
-			}
-			cut := min(over, widths[col]-max(minShrunk, runes(t.header[col])))
-			if cut > 0 {
-				widths[col] -= cut
-				over -= cut
-			}
-		}
-	}
-	line := func(cells []string) error {
-		var b strings.Builder
-		for i, c := range cells {
-			c = cut(c, widths[i])
-			b.WriteString(c)
-			if i < len(cells)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-runes(c)+columnGap))
-			}
-		}
-		_, err := fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-		return err
-	}
-	if err := line(t.header); err != nil {
-		return err
-	}
-	for _, r := range t.rows {
-		if err := line(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	t.Rows = append(t.Rows, row)
 }
 
-func runes(s string) int { return utf8.RuneCountInString(s) }
-
-func sum(xs []int) int {
-	n := 0
-	for _, x := range xs {
-		n += x
-	}
-	return n
+// printTable prints t as kubectl get does; width is the terminal's width,
+// 0 for no limit. When t is wider, the columns named in shrink give way,
+// in that order: the printer pads columns but never cuts them.
+func printTable(w io.Writer, width int, t *metav1.Table, shrink ...string) error {
+	fit(t, width, shrink)
+	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w)
 }
 
-// cut shortens s to n runes, marking the cut with "…".
+const (
+	// minShrunk is the narrowest a column is cut to.
+	minShrunk = 8
+	// columnGap and minColumn are the printer's tabwriter padding and
+	// minimum cell width (cli-runtime's printers.GetNewTabWriter).
+	columnGap = 3
+	minColumn = 6
+)
+
+// fit cuts the cells of the shrink columns, in that order, until t is no
+// wider than width (0: no limit). Widths count bytes, as the printer's
+// own column widths do.
+func fit(t *metav1.Table, width int, shrink []string) {
+	if width <= 0 {
+		return
+	}
+	widths := make([]int, len(t.ColumnDefinitions))
+	over := -columnGap - width // no gap after the last column
+	for i, c := range t.ColumnDefinitions {
+		widths[i] = len(c.Name)
+		for _, r := range t.Rows {
+			widths[i] = max(widths[i], len(fmt.Sprint(r.Cells[i])))
+		}
+		over += max(widths[i]+columnGap, minColumn)
+	}
+	for _, name := range shrink {
+		i := slices.IndexFunc(t.ColumnDefinitions, func(c metav1.TableColumnDefinition) bool { return c.Name == name })
+		if i < 0 || over <= 0 {
+			continue
+		}
+		by := min(over, widths[i]-max(minShrunk, len(name)))
+		if by <= 0 {
+			continue
+		}
+		over -= by
+		for _, r := range t.Rows {
+			r.Cells[i] = cut(fmt.Sprint(r.Cells[i]), widths[i]-by)
+		}
+	}
+}
+
+// cut shortens s to n bytes, at a rune's start, marking the cut with
+// "..." as kubectl's printer marks a cell it cuts at a line break.
 func cut(s string, n int) string {
-	if runes(s) <= n {
+	if len(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	s = s[:n-len("...")]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
 }
 
-// humanDuration says d the way people read a deadline: "12 days",
-// "3 hours", "45 minutes", "30 seconds".
-func humanDuration(d time.Duration) string {
-	d = d.Abs()
-	unit := func(n int64, name string) string {
-		if n == 1 {
-			return "1 " + name
-		}
-		return fmt.Sprintf("%d %ss", n, name)
-	}
-	// Rounded to the unit: a key created 8 days 23 hours ago with a 9-day
-	// life "expires in 9 days".
-	round := func(u time.Duration) int64 { return int64((d + u/2) / u) }
-	switch {
-	case d >= 48*time.Hour:
-		return unit(round(24*time.Hour), "day")
-	case d >= 2*time.Hour:
-		return unit(round(time.Hour), "hour")
-	case d >= 2*time.Minute:
-		return unit(round(time.Minute), "minute")
-	}
-	return unit(round(time.Second), "second")
-}
-
-// relative says when t is from now: "in 12 days", "3 hours ago".
+// relative says when t is from now, as kubectl says an age: "in 12d",
+// "3h ago".
 func relative(t, now time.Time) string {
 	if t.After(now) {
-		return "in " + humanDuration(t.Sub(now))
+		return "in " + duration.HumanDuration(t.Sub(now))
 	}
-	return humanDuration(now.Sub(t)) + " ago"
+	return duration.HumanDuration(now.Sub(t)) + " ago"
 }
 
-// expiry says when t, an expiry, is from now: "expires in 12 days",
-// "expired 3 hours ago".
+// expiry says when t, an expiry, is from now: "expires in 12d",
+// "expired 3h ago".
 func expiry(t, now time.Time) string {
 	if t.After(now) {
-		return "expires in " + humanDuration(t.Sub(now))
+		return "expires " + relative(t, now)
 	}
-	return "expired " + humanDuration(now.Sub(t)) + " ago"
+	return "expired " + relative(t, now)
 }
 
 // parseWindow reads a duration that may be in days: "30d", "12h", "1d12h".

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -14,6 +15,8 @@ import (
 
 // A long list, as wide as it needs without a terminal, and cut to fit an
 // 80-column terminal: the owner column gives way first, then the name.
+// A 40-column terminal is too narrow: every column that gives way is at its
+// narrowest (the golden file shows it).
 func TestExpiringTableWidth(t *testing.T) {
 	var rcs []v1alpha1.RemoteCredential
 	for i := range 40 {
@@ -27,7 +30,7 @@ func TestExpiringTableWidth(t *testing.T) {
 	found := expiringWithin(rcs, t0.Add(30*24*time.Hour))
 	for _, width := range []int{0, 80, 40} {
 		var b bytes.Buffer
-		if err := expiringTable(found, true, t0).write(&b, width); err != nil {
+		if err := printTable(&b, width, expiringTable(found, true, t0), expiringShrink...); err != nil {
 			t.Fatal(err)
 		}
 		golden(t, fmt.Sprintf("expiring-long-width-%d.txt", width), b.String())
@@ -35,28 +38,45 @@ func TestExpiringTableWidth(t *testing.T) {
 			continue
 		}
 		for i, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-			if n := runes(line); n > width && width >= 80 {
+			if n := utf8.RuneCountInString(line); n > width && width >= 80 {
 				t.Errorf("width %d, line %d is %d columns: %q", width, i, n, line)
 			}
 		}
 	}
 }
 
+// Relative times read as kubectl's ages: apimachinery's HumanDuration,
+// truncated, not rounded.
 func TestHumanTimes(t *testing.T) {
 	cases := map[time.Duration]string{
-		12*24*time.Hour + time.Hour: "12 days", 47 * time.Hour: "47 hours", 3 * time.Hour: "3 hours", 90 * time.Minute: "90 minutes",
-		5 * time.Minute: "5 minutes", 119 * time.Second: "119 seconds", time.Second: "1 second",
+		12*24*time.Hour + time.Hour: "12d", 47 * time.Hour: "47h", 3 * time.Hour: "3h", 90 * time.Minute: "90m",
+		5 * time.Minute: "5m", 119 * time.Second: "119s", time.Second: "1s", 9*24*time.Hour - time.Minute: "8d",
 	}
 	for d, want := range cases {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		if got := relative(t0.Add(d), t0); got != "in "+want {
+			t.Errorf("relative(now+%s) = %q, want %q", d, got, "in "+want)
+		}
+		if got := relative(t0.Add(-d), t0); got != want+" ago" {
+			t.Errorf("relative(now-%s) = %q, want %q", d, got, want+" ago")
 		}
 	}
-	if got := expiry(t0.Add(-72*time.Hour), t0); got != "expired 3 days ago" {
+	if got := expiry(t0.Add(-72*time.Hour), t0); got != "expired 3d ago" {
 		t.Errorf("expiry = %q", got)
 	}
-	if got := relative(t0.Add(48*time.Hour), t0); got != "in 2 days" {
+	if got := expiry(t0.Add(72*time.Hour), t0); got != "expires in 3d" {
+		t.Errorf("expiry = %q", got)
+	}
+	if got := relative(t0.Add(48*time.Hour), t0); got != "in 2d" {
 		t.Errorf("relative = %q", got)
+	}
+}
+
+// A cell is cut at a rune's start, never inside one, and marked.
+func TestCut(t *testing.T) {
+	for in, want := range map[string]string{"short": "short", "credential-with-a-long-name": "crede...", "ünïcödé-nämé": "ünï..."} {
+		if got := cut(in, 8); got != want || len(got) > 8 {
+			t.Errorf("cut(%q, 8) = %q, want %q", in, got, want)
+		}
 	}
 }
 

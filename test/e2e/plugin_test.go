@@ -88,7 +88,7 @@ func TestKubectlPlugin(t *testing.T) {
 	g.Expect(lines).To(gomega.HaveLen(3), out)
 	g.Expect(strings.Fields(lines[0])).To(gomega.Equal([]string{"NAME", "PROVIDER", "VENDOR", "OWNER", "EXPIRES", "IN"}))
 	g.Expect(strings.Fields(lines[1])[:4]).To(gomega.Equal([]string{"gone", "tines", "tines", "gone.owner@example.com"}))
-	g.Expect(lines[1]).To(gomega.HaveSuffix("2 days ago"))
+	g.Expect(lines[1]).To(gomega.HaveSuffix("2d ago"))
 	g.Expect(strings.Fields(lines[2])[:4]).To(gomega.Equal([]string{"soon", "tines", "tines", "soon.owner@example.com"}))
 	out, _, _ = plugin(nil, kubeconfig, "expiring", "-n", ns, "-o", "csv", "--within", "365d")
 	g.Expect(strings.Split(strings.TrimSpace(out), "\n")).To(gomega.HaveLen(4))
