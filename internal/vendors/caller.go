@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/credsync/credsync/api/v1alpha1"
 )
 
 // maxBodyBytes caps how much of a vendor's answer is read.
@@ -177,6 +179,56 @@ func (c *Caller) NewRequest(ctx context.Context, method, url string, body io.Rea
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "credsync")
 	return req, nil
+}
+
+// Get sends a GET of url with the Authorization header authorization and
+// reads the answer, whatever its status.
+func (c *Caller) Get(ctx context.Context, url, authorization string) (*Response, error) {
+	req, err := c.NewRequest(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", authorization)
+	return c.Do(req)
+}
+
+// GetOK is Get that returns a 2xx answer, or Fail's error for any other,
+// with the code and message errorFields parses from the vendor's
+// documented error shape (nil: the vendor documents none).
+func (c *Caller) GetOK(ctx context.Context, url, authorization string, errorFields func(*Response) (code, message string)) (*Response, error) {
+	resp, err := c.Get(ctx, url, authorization)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK() {
+		var code, message string
+		if errorFields != nil {
+			code, message = errorFields(resp)
+		}
+		return nil, c.Fail(resp, code, message)
+	}
+	return resp, nil
+}
+
+// KeyAPI is a vendor API called with one API key from the provider's
+// Secret: its base URL, the Caller, and the Authorization header the key
+// makes.
+type KeyAPI struct {
+	Base          string
+	Caller        *Caller
+	authorization string
+}
+
+// NewKeyAPI returns the API at base, called with the Secret's value of key
+// sent as "scheme value".
+func NewKeyAPI(cfg Config, base string, key v1alpha1.SecretKeySelector, scheme string) KeyAPI {
+	return KeyAPI{Base: base, Caller: cfg.Caller, authorization: scheme + " " + cfg.Secret[key.KeyOrDefault()]}
+}
+
+// Get GETs url and returns a 2xx answer, or Fail's error for any other
+// (errorFields as for Caller.GetOK).
+func (a KeyAPI) Get(ctx context.Context, url string, errorFields func(*Response) (code, message string)) (*Response, error) {
+	return a.Caller.GetOK(ctx, url, a.authorization, errorFields)
 }
 
 // Do sends req and reads the answer. Any HTTP status is a Response; a

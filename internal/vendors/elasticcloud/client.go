@@ -43,9 +43,7 @@ func Vendor() vendors.Vendor {
 
 // Client reads one Elastic Cloud organization or ECE installation.
 type Client struct {
-	base   string
-	apiKey string
-	caller *vendors.Caller
+	api vendors.KeyAPI
 }
 
 var _ vendors.Client = (*Client)(nil)
@@ -57,11 +55,7 @@ func newClient(cfg vendors.Config) (vendors.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
-		base:   base,
-		apiKey: cfg.Secret[cfg.Spec.ElasticCloud.APIKeySecretRef.KeyOrDefault()],
-		caller: cfg.Caller,
-	}, nil
+	return &Client{api: vendors.NewKeyAPI(cfg, base, cfg.Spec.ElasticCloud.APIKeySecretRef, "ApiKey")}, nil
 }
 
 // baseURL is the spec's URL, or Elastic Cloud's API without one.
@@ -84,17 +78,17 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	if err != nil {
 		return nil, err
 	}
-	return vendors.DecodeCredential[apiKey](c.caller, resp, ref.ID)
+	return vendors.DecodeCredential[apiKey](c.api.Caller, resp, ref.ID)
 }
 
 // Verify lists the caller's own keys: a call every valid key may make.
 func (c *Client) Verify(ctx context.Context) error {
-	_, err := c.get(ctx, c.base+keysPath)
+	_, err := c.get(ctx, c.api.Base+keysPath)
 	return err
 }
 
 // Close releases the client's connections.
-func (c *Client) Close() { c.caller.Close() }
+func (c *Client) Close() { c.api.Caller.Close() }
 
 const keysPath = "/api/v1/users/auth/keys"
 
@@ -104,7 +98,7 @@ const keysPath = "/api/v1/users/auth/keys"
 // names its owner, as a RemoteCredential's userId would.
 func (c *Client) ListPage(ctx context.Context, inv *v1alpha1.Inventory, _ string) (*vendors.Page, error) {
 	allUsers := inv != nil && inv.ElasticCloud != nil && inv.ElasticCloud.AllUsers
-	u := c.base + keysPath
+	u := c.api.Base + keysPath
 	if allUsers {
 		u += "/_all"
 	}
@@ -115,17 +109,17 @@ func (c *Client) ListPage(ctx context.Context, inv *v1alpha1.Inventory, _ string
 	var body struct {
 		Keys *[]apiKey `json:"keys"`
 	}
-	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+	if err := c.api.Caller.DecodeJSON(resp, &body); err != nil {
 		return nil, err
 	}
 	if body.Keys == nil {
-		return nil, c.caller.Invalid(resp, "list answer has no keys")
+		return nil, c.api.Caller.Invalid(resp, "list answer has no keys")
 	}
 	page := &vendors.Page{Items: make([]vendors.Item, 0, len(*body.Keys))}
 	for i, k := range *body.Keys {
 		cred, err := k.Credential(k.ID)
 		if err != nil {
-			return nil, c.caller.Invalid(resp, "key %d of the list: %v", i+1, err)
+			return nil, c.api.Caller.Invalid(resp, "key %d of the list: %v", i+1, err)
 		}
 		ref := vendors.Ref{ID: k.ID}
 		if allUsers {
@@ -139,20 +133,9 @@ func (c *Client) ListPage(ctx context.Context, inv *v1alpha1.Inventory, _ string
 // get sends an authenticated GET of u and returns a 2xx answer, or the
 // error for any other.
 func (c *Client) get(ctx context.Context, u string) (*vendors.Response, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "ApiKey "+c.apiKey)
-	resp, err := c.caller.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if !resp.OK() {
-		code, message := parseError(resp.Header, resp.Body)
-		return nil, c.caller.Fail(resp, code, message)
-	}
-	return resp, nil
+	return c.api.Get(ctx, u, func(resp *vendors.Response) (string, string) {
+		return parseError(resp.Header, resp.Body)
+	})
 }
 
 // keyURL is the own-key endpoint, or ECE's user-scoped one when ref names
@@ -163,13 +146,13 @@ func (c *Client) keyURL(ref vendors.Ref) (string, error) {
 		return "", err
 	}
 	if ref.UserID == "" {
-		return c.base + keysPath + "/" + id, nil
+		return c.api.Base + keysPath + "/" + id, nil
 	}
 	user, err := vendors.PathSegment("userId", ref.UserID)
 	if err != nil {
 		return "", err
 	}
-	return c.base + "/api/v1/users/" + user + "/auth/keys/" + id, nil
+	return c.api.Base + "/api/v1/users/" + user + "/auth/keys/" + id, nil
 }
 
 // apiKey is the documented answer (ApiKeyResponse). Only these fields are

@@ -102,7 +102,7 @@ func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
 // parseOutput parses body as the answer for k1, checks the invariants and
 // returns the credential as JSON, or the error text.
 func parseOutput(t *testing.T, c *Client, body []byte) string {
-	cred, err := vendors.DecodeCredential[apiKey](c.caller, &vendors.Response{Status: http.StatusOK, Body: body}, "k1")
+	cred, err := vendors.DecodeCredential[apiKey](c.api.Caller, &vendors.Response{Status: http.StatusOK, Body: body}, "k1")
 	if err != nil {
 		if cred != nil || !errors.Is(err, vendors.ErrInvalidResponse) {
 			t.Fatalf("DecodeCredential = %+v, %v; want nil and InvalidResponse", cred, err)
@@ -151,7 +151,7 @@ func FuzzParseErrorBody(f *testing.F) {
 		}
 		code, message := parseError(header, body)
 		resp := &vendors.Response{Status: http.StatusNotFound, Header: header, Body: body}
-		err := c.caller.Fail(resp, code, message)
+		err := c.api.Caller.Fail(resp, code, message)
 		if !errors.Is(err, vendors.ErrNotFound) {
 			t.Fatalf("err = %v, want NotFound", err)
 		}
@@ -169,7 +169,7 @@ func FuzzParseErrorBody(f *testing.F) {
 		}
 		// A 5xx answer is its status alone, whatever its body and header.
 		resp.Status = http.StatusBadGateway
-		if err := c.caller.Fail(resp, code, message); err.Error() != "HTTP 502 Bad Gateway" {
+		if err := c.api.Caller.Fail(resp, code, message); err.Error() != "HTTP 502 Bad Gateway" {
 			t.Fatalf("5xx error = %q; want the status alone", err)
 		}
 	})

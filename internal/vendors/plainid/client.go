@@ -286,12 +286,7 @@ func (c *Client) getWithToken(ctx context.Context, u string) (*vendors.Response,
 }
 
 func (c *Client) get(ctx context.Context, u, tok string) (*vendors.Response, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.caller.Do(req)
+	resp, err := c.caller.Get(ctx, u, "Bearer "+tok)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -37,9 +36,7 @@ func Vendor() vendors.Vendor {
 
 // Client reads one Tines tenant.
 type Client struct {
-	base   string
-	apiKey string
-	caller *vendors.Caller
+	api vendors.KeyAPI
 }
 
 var _ vendors.Client = (*Client)(nil)
@@ -55,11 +52,7 @@ func newClient(cfg vendors.Config) (vendors.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
-		base:   base,
-		apiKey: cfg.Secret[cfg.Spec.Tines.APIKeySecretRef.KeyOrDefault()],
-		caller: cfg.Caller,
-	}, nil
+	return &Client{api: vendors.NewKeyAPI(cfg, base, cfg.Spec.Tines.APIKeySecretRef, "Bearer")}, nil
 }
 
 // Get fetches one credential's metadata.
@@ -72,7 +65,7 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 	if err != nil {
 		return nil, err
 	}
-	return vendors.DecodeCredential[credential](c.caller, resp, ref.ID)
+	return vendors.DecodeCredential[credential](c.api.Caller, resp, ref.ID)
 }
 
 // Verify lists one credential: the cheapest call that needs a valid key.
@@ -82,7 +75,7 @@ func (c *Client) Verify(ctx context.Context) error {
 }
 
 // Close releases the client's connections.
-func (c *Client) Close() { c.caller.Close() }
+func (c *Client) Close() { c.api.Caller.Close() }
 
 const credentialsPath = "/api/v1/user_credentials"
 
@@ -93,7 +86,7 @@ const credentialsPath = "/api/v1/user_credentials"
 func (c *Client) ListPage(ctx context.Context, _ *v1alpha1.Inventory, cursor string) (*vendors.Page, error) {
 	u := cursor
 	if u == "" {
-		u = c.base + credentialsPath + "?per_page=500&page=1"
+		u = c.api.Base + credentialsPath + "?per_page=500&page=1"
 	} else if !c.onList(u) {
 		return nil, &vendors.Error{Class: vendors.ErrInvalidResponse, Message: "meta.next_page points away from the tenant's credentials list: not followed"}
 	}
@@ -107,18 +100,18 @@ func (c *Client) ListPage(ctx context.Context, _ *v1alpha1.Inventory, cursor str
 			NextPage *string `json:"next_page"`
 		} `json:"meta"`
 	}
-	if err := c.caller.DecodeJSON(resp, &body); err != nil {
+	if err := c.api.Caller.DecodeJSON(resp, &body); err != nil {
 		return nil, err
 	}
 	if body.Items == nil {
 		// Not an empty page: an answer that would empty the inventory.
-		return nil, c.caller.Invalid(resp, "list answer has no user_credentials")
+		return nil, c.api.Caller.Invalid(resp, "list answer has no user_credentials")
 	}
 	page := &vendors.Page{Items: make([]vendors.Item, 0, len(*body.Items))}
 	for i, raw := range *body.Items {
 		item, err := listItem(raw)
 		if err != nil {
-			return nil, c.caller.Invalid(resp, "credential %d of the page: %v", i+1, err)
+			return nil, c.api.Caller.Invalid(resp, "credential %d of the page: %v", i+1, err)
 		}
 		page.Items = append(page.Items, item)
 	}
@@ -157,7 +150,7 @@ func listItem(raw json.RawMessage) (vendors.Item, error) {
 // the base URL's scheme, host (in any case, as DNS names are) and path.
 func (c *Client) onList(u string) bool {
 	next, err := url.Parse(u)
-	base, berr := url.Parse(c.base)
+	base, berr := url.Parse(c.api.Base)
 	return err == nil && berr == nil && next.Scheme == base.Scheme && strings.EqualFold(next.Host, base.Host) &&
 		next.User == nil && next.Fragment == "" && next.Path == base.Path+credentialsPath
 }
@@ -165,27 +158,15 @@ func (c *Client) onList(u string) bool {
 // get sends an authenticated GET of path and returns a 2xx answer, or the
 // error for any other.
 func (c *Client) get(ctx context.Context, path string) (*vendors.Response, error) {
-	return c.getURL(ctx, c.base+path)
+	return c.getURL(ctx, c.api.Base+path)
 }
 
 // getURL sends an authenticated GET of u and returns a 2xx answer, or the
 // error for any other.
 func (c *Client) getURL(ctx context.Context, u string) (*vendors.Response, error) {
-	req, err := c.caller.NewRequest(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	resp, err := c.caller.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if !resp.OK() {
-		// Tines' error bodies vary by endpoint and are not documented:
-		// the status alone says what happened.
-		return nil, c.caller.Fail(resp, "", "")
-	}
-	return resp, nil
+	// Tines' error bodies vary by endpoint and are not documented: the
+	// status alone says what happened.
+	return c.api.Get(ctx, u, nil)
 }
 
 // credential is the documented answer. Only these fields are read:

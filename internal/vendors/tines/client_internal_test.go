@@ -1,12 +1,16 @@
 package tines
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/credsync/credsync/internal/vendors"
+)
 
 // onList compares the host as DNS does, without regard to case, and the
 // rest of the URL exactly. (The end-to-end cases, against a TLS tenant, are
 // in TestListPageRefusesNextPageOffTheList.)
 func TestOnListHostCase(t *testing.T) {
-	c := &Client{base: "https://Acme.tines.com"}
+	c := &Client{api: vendors.KeyAPI{Base: "https://Acme.tines.com"}}
 	for u, want := range map[string]bool{
 		"https://acme.tines.com/api/v1/user_credentials?page=2":       true,
 		"https://ACME.TINES.COM/api/v1/user_credentials?page=2":       true,

@@ -53,7 +53,7 @@ func status(c *vendors.Credential) v1alpha1.RemoteCredentialStatus {
 
 // parse is what Get does with a 2xx answer.
 func parse(c *Client, body []byte, id string) (*vendors.Credential, error) {
-	return vendors.DecodeCredential[credential](c.caller, &vendors.Response{Status: http.StatusOK, Body: body}, id)
+	return vendors.DecodeCredential[credential](c.api.Caller, &vendors.Response{Status: http.StatusOK, Body: body}, id)
 }
 
 // FuzzParseCredential feeds arbitrary 2xx answers to the parser. It must

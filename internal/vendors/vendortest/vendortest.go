@@ -235,6 +235,26 @@ func CABundle(srv *httptest.Server) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 }
 
+// HTTPS is a vendor fake's listener (NewTLSServer): its base URL, Close,
+// and the caBundle a provider needs to trust it. Fakes embed it.
+type HTTPS struct {
+	// URL is the fake's base URL (https://127.0.0.1:port).
+	URL string
+	srv *httptest.Server
+}
+
+// Listen starts h on a NewTLSServer.
+func (s *HTTPS) Listen(h http.Handler) {
+	s.srv = NewTLSServer(h)
+	s.URL = s.srv.URL
+}
+
+// Close shuts the server down.
+func (s *HTTPS) Close() { s.srv.Close() }
+
+// CABundle is the PEM a provider's caBundle needs to trust the fake.
+func (s *HTTPS) CABundle() []byte { return CABundle(s.srv) }
+
 // HTTPClient is a plain net/http client that trusts caBundle (a fake's
 // CABundle), for tests that talk to a fake without a vendor client.
 func HTTPClient(caBundle []byte) *http.Client {

@@ -13,7 +13,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,13 +71,11 @@ type APIKey struct {
 // Server is a fake Elastic Cloud API.
 type Server struct {
 	vendortest.Scenarios
-	// URL is the API's base URL (https://127.0.0.1:port), without /api/v1.
-	URL string
+	vendortest.HTTPS
 	// Now is the fake's clock for key expiry (SetDeleteExpired); nil means
 	// time.Now. Set it before the first request.
 	Now func() time.Time
 
-	srv           *httptest.Server
 	mu            sync.Mutex
 	apiKeys       map[string]string // accepted API key → the user it belongs to
 	users         map[string]bool
@@ -104,16 +101,9 @@ func NewServer() *Server {
 	// "_all" cannot be read by ID, as at ECE.
 	mux.HandleFunc("GET /api/v1/users/auth/keys/_all", s.listAllKeys)
 	mux.HandleFunc("GET /api/v1/users/{user_id}/auth/keys", s.listUserKeys)
-	s.srv = vendortest.NewTLSServer(s.common(mux))
-	s.URL = s.srv.URL
+	s.Listen(s.common(mux))
 	return s
 }
-
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
-
-// CABundle is the PEM a provider's caBundle needs to trust the fake.
-func (s *Server) CABundle() []byte { return vendortest.CABundle(s.srv) }
 
 // AddAPIKey makes the fake accept key as belonging to userID (who becomes
 // a known user).

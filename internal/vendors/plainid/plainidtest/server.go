@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -72,10 +71,8 @@ type Client struct {
 // Server is a fake PlainID tenant.
 type Server struct {
 	vendortest.Scenarios
-	// URL is the tenant's base URL (https://127.0.0.1:port).
-	URL string
+	vendortest.HTTPS
 
-	srv          *httptest.Server
 	mu           sync.Mutex
 	clientID     string
 	clientSecret string
@@ -100,16 +97,9 @@ func NewServer(clientID, clientSecret string) *Server {
 	mux.HandleFunc("POST /api/1.0/api-key/token", s.issueToken)
 	mux.HandleFunc("GET /env-mgmt/1.0/api-key/clients/{id}", s.getClient)
 	mux.HandleFunc("GET /env-mgmt/1.0/api-key/clients", s.listClients)
-	s.srv = vendortest.NewTLSServer(mux)
-	s.URL = s.srv.URL
+	s.Listen(mux)
 	return s
 }
-
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
-
-// CABundle is the PEM a provider's caBundle needs to trust the fake.
-func (s *Server) CABundle() []byte { return vendortest.CABundle(s.srv) }
 
 // SetClientSecret changes the accepted client secret (a rotation). Tokens
 // already issued stay valid until they expire.

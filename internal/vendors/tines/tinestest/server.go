@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -55,10 +54,8 @@ const (
 // Server is a fake Tines tenant.
 type Server struct {
 	vendortest.Scenarios
-	// URL is the tenant's base URL (https://127.0.0.1:port).
-	URL string
+	vendortest.HTTPS
 
-	srv    *httptest.Server
 	mu     sync.Mutex
 	apiKey string
 	creds  map[string]Credential
@@ -78,16 +75,9 @@ func NewServer(apiKey string) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/user_credentials/{id}", s.getCredential)
 	mux.HandleFunc("GET /api/v1/user_credentials", s.listCredentials)
-	s.srv = vendortest.NewTLSServer(mux)
-	s.URL = s.srv.URL
+	s.Listen(mux)
 	return s
 }
-
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
-
-// CABundle is the PEM a provider's caBundle needs to trust the fake.
-func (s *Server) CABundle() []byte { return vendortest.CABundle(s.srv) }
 
 // SetAPIKey changes the accepted API key (a rotation).
 func (s *Server) SetAPIKey(k string) {
