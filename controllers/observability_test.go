@@ -24,11 +24,11 @@ import (
 // expiresAt − expiryWarning and at expiresAt without asking the vendor.
 func TestExpiringThenExpiredWithoutVendorCalls(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	tinesProvider(t, ns)
 	id := fakeID()
 	sid := strconv.FormatInt(id, 10)
-	exp := time.Now().Add(14 * time.Second).Truncate(time.Second)
+	exp := clk.Now().Add(14 * time.Second).Truncate(time.Second)
 	warnAt := exp.Add(-7 * time.Second)
 	c := tinestest.Sample(id, "short-lived")
 	c.ExpiresAt = &exp
@@ -38,23 +38,33 @@ func TestExpiringThenExpiredWithoutVendorCalls(t *testing.T) {
 		rc.Spec.ExpiryWarning = &metav1.Duration{Duration: 7 * time.Second}
 	})), v1alpha1.ReasonSynced)
 	g := gomega.NewWithT(t)
-	g.Expect(time.Now().Before(warnAt)).To(gomega.BeTrue(), "the first sync took too long for this test to mean anything")
+	g.Expect(clk.Now().Before(warnAt)).To(gomega.BeTrue(), "the first sync took too long for this test to mean anything")
 	g.Expect(condition(rc, v1alpha1.ConditionExpiring).Status).To(gomega.Equal(metav1.ConditionFalse))
 	calls := tinesFake.Calls(sid)
 	g.Expect(calls).To(gomega.Equal(1))
 
-	g.Eventually(func(g gomega.Gomega) {
+	// Up to just before warnAt: not Expiring yet.
+	stepFor(t, clk, time.Second, warnAt.Add(-100*time.Millisecond).Sub(clk.Now()), func(g gomega.Gomega) {
+		get(g, rc)
+		g.Expect(condition(rc, v1alpha1.ConditionExpiring).Status).To(gomega.Equal(metav1.ConditionFalse), "Expiring turned True early")
+	})
+	flipped := stepUntil(t, clk, 100*time.Millisecond, 20*time.Second, func(g gomega.Gomega) {
 		get(g, rc)
 		g.Expect(condition(rc, v1alpha1.ConditionExpiring).Status).To(gomega.Equal(metav1.ConditionTrue))
-	}).WithTimeout(20 * time.Second).WithPolling(poll).Should(gomega.Succeed())
-	flipped := time.Now()
+	})
 	g.Expect(flipped).To(gomega.BeTemporally(">=", warnAt), "Expiring turned True early")
 	g.Expect(flipped).To(gomega.BeTemporally("<", warnAt.Add(5*time.Second)), "Expiring turned True late")
 	g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced))
 	g.Expect(condition(rc, v1alpha1.ConditionExpiring).Reason).To(gomega.Equal(v1alpha1.ReasonExpiresSoon))
 
-	rc = waitReasonWithin(t, rc, v1alpha1.ReasonExpired, 20*time.Second)
-	expired := time.Now()
+	stepFor(t, clk, time.Second, exp.Add(-100*time.Millisecond).Sub(clk.Now()), func(g gomega.Gomega) {
+		get(g, rc)
+		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced), "Expired before expiresAt")
+	})
+	expired := stepUntil(t, clk, 100*time.Millisecond, 20*time.Second, func(g gomega.Gomega) {
+		get(g, rc)
+		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonExpired))
+	})
 	g.Expect(expired).To(gomega.BeTemporally(">=", exp), "Expired before expiresAt")
 	g.Expect(expired).To(gomega.BeTemporally("<", exp.Add(5*time.Second)), "Expired late")
 	g.Expect(condition(rc, v1alpha1.ConditionStalled).Reason).To(gomega.Equal(v1alpha1.ReasonExpired))

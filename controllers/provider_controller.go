@@ -47,6 +47,9 @@ type providerReconciler struct {
 	// RemoteCredentials it creates).
 	WatchNamespaces    []string
 	WatchLabelSelector string
+	// newQueue builds the work queue; controller-runtime's when nil
+	// (clockqueue.go).
+	newQueue queueFunc
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch
@@ -150,7 +153,7 @@ func (r *providerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A provider's check and sweep call its vendor: a slow vendor must
 		// not hold the others back. One provider is never checked twice at
 		// once (controller-runtime's queue).
-		WithOptions(controller.Options{MaxConcurrentReconciles: providerWorkers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: providerWorkers, NewQueue: r.newQueue}).
 		Named(map[string]string{
 			v1alpha1.CredentialProviderKind:        "credentialprovider",
 			v1alpha1.ClusterCredentialProviderKind: "clustercredentialprovider",

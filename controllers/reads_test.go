@@ -23,7 +23,7 @@ import (
 // than its schedule asks, and both read through one store.
 func TestMixedIntervalsShareReads(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	tinesProvider(t, ns)
 	id := fakeID()
 	sid := strconv.FormatInt(id, 10)
@@ -33,22 +33,23 @@ func TestMixedIntervalsShareReads(t *testing.T) {
 	fast := waitReason(t, createRC(t, newCredential(ns, "fast", sid, func(rc *v1alpha1.RemoteCredential) {
 		rc.Spec.RefreshInterval = &metav1.Duration{Duration: 10 * time.Second}
 	})), v1alpha1.ReasonSynced)
-	start := time.Now()
+	start := clk.Now()
 	reconciles := func() int { return logLines("reconciled", `"RemoteCredential": {"name":"fast","namespace":"`+ns+`"}`) }
 	before := reconciles()
 
 	c.Name = "renamed"
 	tinesFake.Put(c)
 	g := gomega.NewWithT(t)
-	g.Eventually(func(g gomega.Gomega) {
+	seen := stepUntil(t, clk, time.Second, 11*time.Second, func(g gomega.Gomega) {
 		get(g, fast)
-		g.Expect(fast.Status.Name).To(gomega.Equal("renamed"))
-	}).WithTimeout(13*time.Second).WithPolling(poll).Should(gomega.Succeed(), "the 10s credential did not see the change within its interval (10s ±10%, and 2s to write it)")
-	t.Logf("the 10s credential saw the change after %s", time.Since(start).Round(100*time.Millisecond))
+		g.Expect(fast.Status.Name).To(gomega.Equal("renamed"), "the 10s credential did not see the change within its interval (10s ±10%)")
+	})
+	t.Logf("the 10s credential saw the change after %s", seen.Sub(start))
 
 	// Over 30s: three refreshes at 10s ±10%, each one reconcile.
 	window := 30 * time.Second
-	time.Sleep(time.Until(start.Add(window)))
+	stepFor(t, clk, time.Second, start.Add(window).Sub(clk.Now()), func(gomega.Gomega) {})
+	time.Sleep(time.Second) // the reconciles of the last step's wake-ups
 	g.Expect(reconciles()-before).To(gomega.BeNumerically("<=", 4), "reconciles of the 10s credential in %s", window)
 	g.Expect(reconciles()-before).To(gomega.BeNumerically(">=", 2), "the 10s credential was not refreshed")
 	get(g, slow)
@@ -80,12 +81,13 @@ func logLines(msg string, parts ...string) int {
 // ever shows.
 func TestElasticExpiredKeyStaysExpired(t *testing.T) {
 	t.Parallel()
+	ns, clk := clockedManager(t)
 	// A fake of this test's own: it deletes expired keys, as ESS does.
 	fake := elastictest.NewServer()
 	defer fake.Close()
+	fake.Now = clk.Now
 	fake.AddAPIKey(elasticKey, elasticUser)
 	fake.SetDeleteExpired(true)
-	ns := newNamespace(t)
 	create(t, apiKeySecret(ns, "ece-api", elasticKey))
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ece"},
@@ -96,7 +98,7 @@ func TestElasticExpiredKeyStaysExpired(t *testing.T) {
 	})
 	waitProviderValid(t, ns, "ece")
 	id := newVendorID()
-	exp := time.Now().Add(5 * time.Second).Truncate(time.Second)
+	exp := clk.Now().Add(5 * time.Second).Truncate(time.Second)
 	k := elastictest.Sample(id, elasticUser, "short-lived deploy key")
 	k.ExpirationDate = &exp
 	fake.Put(k)
@@ -105,14 +107,18 @@ func TestElasticExpiredKeyStaysExpired(t *testing.T) {
 		rc.Spec.ProviderRef.Name = "ece"
 		rc.Spec.RefreshInterval = &metav1.Duration{Duration: 10 * time.Second}
 	})), v1alpha1.ReasonSynced)
-	rc = waitReasonWithin(t, rc, v1alpha1.ReasonExpired, 20*time.Second)
+	expired := stepUntil(t, clk, time.Second, 20*time.Second, func(g gomega.Gomega) {
+		get(g, rc)
+		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonExpired))
+	})
 	g := gomega.NewWithT(t)
+	g.Expect(expired).To(gomega.BeTemporally(">=", exp), "Expired before expiresAt")
 	g.Expect(fake.Calls(id)).To(gomega.Equal(1), "expiry needs no vendor call")
 
-	g.Eventually(func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, 20*time.Second, func(g gomega.Gomega) {
 		get(g, rc)
 		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("the vendor no longer lists it"))
-	}).WithTimeout(20 * time.Second).WithPolling(poll).Should(gomega.Succeed())
+	})
 	g.Expect(fake.Calls(id)).To(gomega.BeNumerically(">=", 2), "the refresh after expiry read the vendor")
 	g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonExpired))
 	g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("api_keys.key_not_found"))

@@ -58,6 +58,9 @@ type remoteCredentialReconciler struct {
 	// arrivals sets the work-queue priority of credential events from
 	// their provider's recent events (fairness.go).
 	arrivals *arrivals
+	// newQueue builds the work queue; controller-runtime's when nil
+	// (clockqueue.go).
+	newQueue queueFunc
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=remotecredentials,verbs=get;list;watch
@@ -313,7 +316,7 @@ func (r *remoteCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A namespace's labels decide which cluster providers serve it.
 		Watches(&corev1.Namespace{}, lowPriority(r.namespaceRequests), builder.OnlyMetadata,
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, LogConstructor: credentialLogger(mgr.GetLogger())}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, LogConstructor: credentialLogger(mgr.GetLogger()), NewQueue: r.newQueue}).
 		Named("remotecredential").
 		Complete(r)
 }

@@ -136,7 +136,7 @@ func TestMissingProviderThenCreated(t *testing.T) {
 
 func TestMissingSecretThenCreated(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	create(t, &v1alpha1.CredentialProvider{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"},
 		Spec:       tinesSpec("tines-api"),
@@ -153,13 +153,16 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	}).WithTimeout(eventually).Should(gomega.Succeed())
 
 	create(t, apiKeySecret(ns, "tines-api", tinesKey))
-	start := time.Now()
-	waitReasonWithin(t, rc, v1alpha1.ReasonSynced, time.Minute)
-	t.Logf("picked up the Secret after %s", time.Since(start).Round(time.Second))
-	g.Eventually(func(g gomega.Gomega) {
+	start := clk.Now()
+	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) {
+		get(g, rc)
+		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced))
+	})
+	t.Logf("picked up the Secret after %s", clk.Since(start))
+	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) {
 		get(g, provider)
 		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
-	}).WithTimeout(time.Minute).Should(gomega.Succeed())
+	})
 	waitEvents(t, provider, []string{"Warning SecretNotFound", "Normal Recovered"})
 	waitEvents(t, rc, []string{"Warning ProviderNotReady", "Normal Recovered"})
 }
@@ -240,11 +243,11 @@ func TestSyncRequestedAnnotation(t *testing.T) {
 
 func TestNoOpRefreshWritesNothing(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	tinesProvider(t, ns)
 	id := fakeID()
 	sid := strconv.FormatInt(id, 10)
-	exp := time.Now().Add(400 * 24 * time.Hour)
+	exp := clk.Now().Add(400 * 24 * time.Hour)
 	c := tinestest.Sample(id, "steady")
 	c.ExpiresAt = &exp
 	tinesFake.Put(c)
@@ -254,8 +257,10 @@ func TestNoOpRefreshWritesNothing(t *testing.T) {
 	calls, version := tinesFake.Calls(sid), rc.ResourceVersion
 
 	g := gomega.NewWithT(t)
-	g.Eventually(func() int { return tinesFake.Calls(sid) }).WithTimeout(40*time.Second).WithPolling(time.Second).
-		Should(gomega.BeNumerically(">=", calls+2), "two refreshes happen")
+	stepUntil(t, clk, time.Second, 40*time.Second, func(g gomega.Gomega) {
+		g.Expect(tinesFake.Calls(sid)).To(gomega.BeNumerically(">=", calls+2), "two refreshes happen")
+	})
+	time.Sleep(time.Second) // a status write of the second refresh would come now
 	get(g, rc)
 	g.Expect(rc.ResourceVersion).To(gomega.Equal(version), "a refresh that found nothing new wrote to the API server")
 	g.Expect(eventList(t, rc)).To(gomega.Equal([]string{"Normal Synced"}), "a refresh that found nothing new emitted an event")

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -48,17 +49,23 @@ type Options struct {
 	// DisableNamespacedProviders turns CredentialProviders off
 	// (--enable-namespaced-providers=false).
 	DisableNamespacedProviders bool
+	// Metrics registers credsync's metrics: controller-runtime's registry
+	// (served on the manager's metrics endpoint) when nil. Tests that run
+	// a second manager in one process give it a registry of its own.
+	Metrics prometheus.Registerer
 }
 
 // Setup registers every controller and credsync's metrics (on
-// controller-runtime's registry, served on the manager's metrics
-// endpoint) with mgr. Secrets are read with the manager's uncached API
+// opts.Metrics) with mgr. Secrets are read with the manager's uncached API
 // reader: the operator may only get them.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	vendorMetrics, err := metrics.NewVendor(ctrlmetrics.Registry)
+	if opts.Metrics == nil {
+		opts.Metrics = ctrlmetrics.Registry
+	}
+	vendorMetrics, err := metrics.NewVendor(opts.Metrics)
 	if err != nil {
 		return err
 	}
@@ -73,11 +80,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := ctrlmetrics.Registry.Register(collector); err != nil {
+	if err := opts.Metrics.Register(collector); err != nil {
 		return err
 	}
 
 	recorder := mgr.GetEventRecorder(EventSource)
+	// Wake-ups wait on opts.Clock (clockqueue.go).
+	queue := newQueue(opts.Clock, mgr.GetLogger())
 	// An account's change wakes its credentials; a read refused with a
 	// 401 wakes the provider, to check its key again.
 	credentialWake := make(chan event.GenericEvent, wakeBuffer)
@@ -96,13 +105,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		DisableInventory:           opts.DisableInventory,
 		DisableNamespacedProviders: opts.DisableNamespacedProviders,
 	})
-	if err := ctrlmetrics.Registry.Register(metrics.NewInventoryCollector(mgr.GetCache(), accounts, mgr.Elected())); err != nil {
+	if err := opts.Metrics.Register(metrics.NewInventoryCollector(mgr.GetCache(), accounts, mgr.Elected())); err != nil {
 		return err
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
 		if err := (&providerReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
 			Suspects: providerWake[kind], ClusterResourceNamespace: opts.ClusterResourceNamespace,
 			DisableInventory: opts.DisableInventory, WatchNamespaces: opts.WatchNamespaces, WatchLabelSelector: opts.WatchLabelSelector,
+			newQueue: queue,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -115,6 +125,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Recorder:                recorder,
 		AccountChanges:          credentialWake,
 		schedule:                sched,
+		newQueue:                queue,
 	}).SetupWithManager(mgr)
 }
 

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -123,6 +124,11 @@ func run(m *testing.M) int {
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		NewClient:              faultyStatusClient,
 		HealthProbeBindAddress: "0",
+		// Clocked tests' objects are their own managers' (clocked_test.go).
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.RemoteCredential{}:   {Label: ownedByShared()},
+			&v1alpha1.CredentialProvider{}: {Label: ownedByShared()},
+		}},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -191,6 +197,7 @@ func newNamespace(t *testing.T) string { return testenv.NewNamespace(t, k8s) }
 
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
+	labelClocked(obj)
 	if err := k8s.Create(context.Background(), obj); err != nil {
 		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
 	}

@@ -1,0 +1,156 @@
+package controllers_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/controllers"
+	"github.com/credsync/credsync/internal/testenv"
+	"github.com/credsync/credsync/internal/vendors/all"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+// Tests that make time pass do it on a fake clock, each with a manager of
+// its own: the shared manager runs on the real clock, and one test's steps
+// must not move another's time. Such a test's namespace is "clocked": the
+// credsync objects created in it (create labels them managerLabel) are
+// watched by its manager only; the shared manager's cache leaves them out.
+const managerLabel = "credsync-test/manager"
+
+// clockedNamespaces holds the clocked namespaces.
+var clockedNamespaces sync.Map
+
+// ownedByShared selects, for the shared manager's cache, the credsync
+// objects of no clocked namespace.
+func ownedByShared() labels.Selector {
+	s, err := labels.Parse("!" + managerLabel)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// labelClocked marks obj as its clocked namespace's, when it is in one.
+func labelClocked(obj client.Object) {
+	if _, ok := clockedNamespaces.Load(obj.GetNamespace()); !ok || obj.GetNamespace() == "" {
+		return
+	}
+	switch obj.(type) {
+	case *v1alpha1.RemoteCredential, *v1alpha1.CredentialProvider:
+	default:
+		return
+	}
+	l := obj.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[managerLabel] = obj.GetNamespace()
+	obj.SetLabels(l)
+}
+
+// clockedManager creates a namespace and starts a manager of the test's
+// own for it, on a fake clock set to now; the manager stops when the test
+// ends. It returns the namespace and the clock.
+func clockedManager(t *testing.T) (string, *clocktesting.FakeClock) {
+	t.Helper()
+	began := time.Now()
+	defer func() { t.Logf("clocked manager started in %s", time.Since(began).Round(time.Millisecond)) }()
+	ns := newNamespace(t)
+	clockedNamespaces.Store(ns, true)
+	clk := clocktesting.NewFakeClock(time.Now())
+	own := labels.SelectorFromSet(labels.Set{managerLabel: ns})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 testenv.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		NewClient:              faultyStatusClient,
+		Cache: cache.Options{
+			DefaultNamespaces: map[string]cache.Config{ns: {}},
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.RemoteCredential{}:          {Label: own},
+				&v1alpha1.CredentialProvider{}:        {Label: own},
+				&v1alpha1.ClusterCredentialProvider{}: {Label: own},
+			},
+		},
+		// The shared manager has controllers of the same names.
+		Controller: config.Controller{SkipNameValidation: ptr(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := all.Registry()
+	registry.Destinations = vendortest.Loopback()
+	registry.Timeout = vendorTimeout
+	if err := controllers.Setup(mgr, controllers.Options{
+		Registry:                 registry,
+		ClusterResourceNamespace: clusterNS,
+		MetricsLabelAllowlist:    []string{metricsLabel},
+		Clock:                    clk,
+		Metrics:                  prometheus.NewRegistry(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("the clocked manager's cache did not sync")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager of %s: %v", ns, err)
+		}
+	})
+	return ns, clk
+}
+
+// stepPoll is how long the operator has to act on each step of a fake
+// clock: a step's wake-ups are a few fast reconciles.
+const stepPoll = 50 * time.Millisecond
+
+// stepUntil steps clk by step before every poll but the first, until
+// check passes, and returns the clock's time then: time passes in small
+// steps, and the operator acts on each. The clock moves by within at most;
+// check then has until eventually on the wall clock to pass.
+func stepUntil(t *testing.T, clk *clocktesting.FakeClock, step, within time.Duration, check func(g gomega.Gomega)) time.Time {
+	t.Helper()
+	end, first := clk.Now().Add(within), true
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		if left := end.Sub(clk.Now()); !first && left > 0 {
+			clk.Step(min(step, left))
+		}
+		first = false
+		check(g)
+	}).WithTimeout(eventually).WithPolling(stepPoll).Should(gomega.Succeed(), "within %s on the fake clock", within)
+	return clk.Now()
+}
+
+// stepFor steps clk by step before every poll until it moved by d, and
+// checks at every poll that check passes.
+func stepFor(t *testing.T, clk *clocktesting.FakeClock, step, d time.Duration, check func(g gomega.Gomega)) {
+	t.Helper()
+	end := clk.Now().Add(d)
+	g := gomega.NewWithT(t)
+	for clk.Now().Before(end) {
+		clk.Step(min(step, end.Sub(clk.Now())))
+		time.Sleep(stepPoll)
+		check(g)
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+}
