@@ -126,6 +126,16 @@ func NewAdoption(providerKind, provider, namespace, id, userID string) *RemoteCr
 	}
 }
 
+// ProviderName names a provider in metrics' provider label, logs and
+// vendor clients: "namespace/name" for a CredentialProvider, "name" for a
+// ClusterCredentialProvider (namespace "").
+func ProviderName(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
 // AdoptedByValue is the AdoptedByLabel value of provider: its name, cut to
 // a label value's length.
 func AdoptedByValue(provider string) string {

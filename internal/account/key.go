@@ -7,7 +7,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
-	"github.com/credsync/credsync/internal/metrics"
 )
 
 // Key names a provider of either kind: the account it holds.
@@ -26,7 +25,7 @@ func (k Key) String() string {
 
 // Label names the provider in metrics: "namespace/name" for a
 // CredentialProvider, "name" for a ClusterCredentialProvider.
-func (k Key) Label() string { return metrics.ProviderLabel(k.Namespace, k.Name) }
+func (k Key) Label() string { return v1alpha1.ProviderName(k.Namespace, k.Name) }
 
 // KeyFor returns the provider a RemoteCredential in namespace refers to. A
 // CredentialProvider is always looked up in the credential's own namespace.

@@ -81,7 +81,7 @@ func (c *InventoryCollector) collect(ch chan<- prometheus.Metric, kind, namespac
 	if spec.Inventory == nil {
 		return
 	}
-	provider := ProviderLabel(namespace, name)
+	provider := v1alpha1.ProviderName(namespace, name)
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{provider, st.Vendor}, labels...)...)
 	}

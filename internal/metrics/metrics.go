@@ -36,15 +36,6 @@ const (
 // credentialLabels label every credential series, before allow-listed ones.
 var credentialLabels = []string{"namespace", "name", "vendor", "provider"}
 
-// ProviderLabel names a provider in metrics: "namespace/name" for a
-// CredentialProvider, "name" for a ClusterCredentialProvider.
-func ProviderLabel(namespace, name string) string {
-	if namespace == "" {
-		return name
-	}
-	return namespace + "/" + name
-}
-
 // Vendor counts vendor requests; it is a vendors.Observer.
 type Vendor struct {
 	requests *prometheus.CounterVec
@@ -180,7 +171,7 @@ func (c *CredentialCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.RemoteCredential) {
 	provider := rc.Spec.ProviderRef.Name
 	if rc.Spec.ProviderRef.Kind != v1alpha1.ClusterCredentialProviderKind {
-		provider = ProviderLabel(rc.Namespace, provider)
+		provider = v1alpha1.ProviderName(rc.Namespace, provider)
 	}
 	values := make([]string, 0, len(credentialLabels)+len(c.allowKeys)+1)
 	values = append(values, rc.Namespace, rc.Name, rc.Status.Vendor, provider)
