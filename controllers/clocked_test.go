@@ -66,9 +66,16 @@ func labelClocked(obj client.Object) {
 // ends. It returns the namespace and the clock.
 func clockedManager(t *testing.T) (string, *clocktesting.FakeClock) {
 	t.Helper()
+	ns := newNamespace(t)
+	return ns, clockedManagerIn(t, ns)
+}
+
+// clockedManagerIn is clockedManager for the namespace ns, which exists
+// and holds nothing yet.
+func clockedManagerIn(t *testing.T, ns string) *clocktesting.FakeClock {
+	t.Helper()
 	began := time.Now()
 	defer func() { t.Logf("clocked manager started in %s", time.Since(began).Round(time.Millisecond)) }()
-	ns := newNamespace(t)
 	clockedNamespaces.Store(ns, true)
 	clk := clocktesting.NewFakeClock(time.Now())
 	own := labels.SelectorFromSet(labels.Set{managerLabel: ns})
@@ -115,7 +122,7 @@ func clockedManager(t *testing.T) (string, *clocktesting.FakeClock) {
 			t.Errorf("manager of %s: %v", ns, err)
 		}
 	})
-	return ns, clk
+	return clk
 }
 
 // stepPoll is how long the operator has to act on each step of a fake

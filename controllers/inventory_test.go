@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -64,7 +65,14 @@ func inventoryProvider(t *testing.T, ns string, fake *tinestest.Server, interval
 // credentials, managed of them managed, and returns it.
 func waitInventoried(t *testing.T, ns, name string, total, managed int32) *v1alpha1.CredentialProvider {
 	t.Helper()
-	return waitInventoryCondition(t, ns, name, func(g gomega.Gomega, p *v1alpha1.CredentialProvider, c *metav1.Condition) {
+	return waitInventoriedOn(t, nil, ns, name, total, managed)
+}
+
+// waitInventoriedOn is waitInventoried stepping clk (nil: the real clock)
+// by a second at every poll, for a minute at most.
+func waitInventoriedOn(t *testing.T, clk *clocktesting.FakeClock, ns, name string, total, managed int32) *v1alpha1.CredentialProvider {
+	t.Helper()
+	return waitInventoryConditionOn(t, clk, ns, name, func(g gomega.Gomega, p *v1alpha1.CredentialProvider, c *metav1.Condition) {
 		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonListed), "Inventoried: %s", c.Message)
 		g.Expect(p.Status.Inventory).NotTo(gomega.BeNil())
 		g.Expect(p.Status.Inventory.Total).To(gomega.Equal(total))
@@ -87,13 +95,25 @@ func waitNotInventoried(t *testing.T, ns, name, reason, text string) *v1alpha1.C
 // condition and check passes on it, and returns the provider.
 func waitInventoryCondition(t *testing.T, ns, name string, check func(gomega.Gomega, *v1alpha1.CredentialProvider, *metav1.Condition)) *v1alpha1.CredentialProvider {
 	t.Helper()
+	return waitInventoryConditionOn(t, nil, ns, name, check)
+}
+
+// waitInventoryConditionOn is waitInventoryCondition stepping clk (nil:
+// the real clock) by a second at every poll, for a minute at most.
+func waitInventoryConditionOn(t *testing.T, clk *clocktesting.FakeClock, ns, name string, check func(gomega.Gomega, *v1alpha1.CredentialProvider, *metav1.Condition)) *v1alpha1.CredentialProvider {
+	t.Helper()
 	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+	inventoried := func(g gomega.Gomega) {
 		get(g, p)
 		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
 		g.Expect(c).NotTo(gomega.BeNil(), "no Inventoried condition yet")
 		check(g, p, c)
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	}
+	if clk != nil {
+		stepUntil(t, clk, time.Second, time.Minute, inventoried)
+		return p
+	}
+	gomega.NewWithT(t).Eventually(inventoried).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	return p
 }
 
@@ -105,10 +125,10 @@ func waitInventoryCondition(t *testing.T, ns, name string, check func(gomega.Gom
 // nothing and emit nothing.
 func TestInventoryTinesPagination(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	fake, ids := tinesFakeOf(t, 10)
 	fake.SetMaxPerPage(3)
-	soon, later := time.Now().Add(48*time.Hour).UTC().Truncate(time.Second), time.Now().Add(96*time.Hour).UTC().Truncate(time.Second)
+	soon, later := clk.Now().Add(48*time.Hour).UTC().Truncate(time.Second), clk.Now().Add(96*time.Hour).UTC().Truncate(time.Second)
 	for i, exp := range map[int]time.Time{8: later, 9: soon} {
 		c := tinestest.Sample(ids[i], fmt.Sprintf("cred_%d", i))
 		c.ExpiresAt = &exp
@@ -141,7 +161,10 @@ func TestInventoryTinesPagination(t *testing.T) {
 	version, lists := p.ResourceVersion, fake.ListCalls()
 
 	// The next sweeps (10s apart, 4 pages each) find the same: no write, no event.
-	g.Eventually(fake.ListCalls).WithTimeout(30*time.Second).WithPolling(poll).Should(gomega.BeNumerically(">=", lists+8), "two more sweeps")
+	stepUntil(t, clk, time.Second, 30*time.Second, func(g gomega.Gomega) {
+		g.Expect(fake.ListCalls()).To(gomega.BeNumerically(">=", lists+8), "two more sweeps")
+	})
+	time.Sleep(500 * time.Millisecond) // a write of the last sweep would come now
 	get(g, p)
 	g.Expect(p.ResourceVersion).To(gomega.Equal(version), "a sweep that found nothing new wrote the provider")
 	g.Expect(eventList(t, p)).To(gomega.Equal([]string{"Normal Valid", "Warning UnmanagedCredentials"}))
@@ -151,7 +174,7 @@ func TestInventoryTinesPagination(t *testing.T) {
 	// without any vendor call for it: the next sweep counts it.
 	b := &v1alpha1.RemoteCredential{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"}}
 	g.Expect(k8s.Delete(context.Background(), b)).To(gomega.Succeed())
-	waitInventoried(t, ns, "tines", 10, 1)
+	waitInventoriedOn(t, clk, ns, "tines", 10, 1)
 	g.Eventually(func() []string { return eventList(t, p) }).WithTimeout(eventually).WithPolling(poll).Should(gomega.Equal(
 		[]string{"Normal Valid", "Warning UnmanagedCredentials", "Warning UnmanagedCredentials"}))
 	assertNoSecrets(t)
@@ -163,7 +186,7 @@ func TestInventoryTinesPagination(t *testing.T) {
 // the same as a GET gives.
 func TestInventoryServesRefreshes(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	fake, ids := inventoryTines(t, ns, 5, 10*time.Second)
 	waitInventoried(t, ns, "tines", 5, 0)
 	var rcs []*v1alpha1.RemoteCredential
@@ -186,15 +209,22 @@ func TestInventoryServesRefreshes(t *testing.T) {
 			Mode: "TEXT", TeamID: ptr(int64(2)), ReadAccess: "TEAM", RestrictionType: "UNRESTRICTED", Slug: rc.Status.Name, OwnerEmail: "jane.doe@example.com",
 		}), "the status a GET would give")
 	}
-	waitInventoried(t, ns, "tines", 5, 5)
+	waitInventoriedOn(t, clk, ns, "tines", 5, 5)
 	// Two refreshes each (15s) over 35s: all from sweeps (every 10s).
-	g.Consistently(gets).WithTimeout(35*time.Second).WithPolling(time.Second).Should(gomega.Equal(0), "GETs of sweep-served credentials")
+	// Half-second steps: a sweep that lags by a step on a loaded machine
+	// is still fresh enough for the refreshes it serves.
+	stepFor(t, clk, 500*time.Millisecond, 35*time.Second, func(g gomega.Gomega) {
+		g.Expect(gets()).To(gomega.Equal(0), "GETs of sweep-served credentials")
+	})
 	g.Expect(logLines("vendor read", `"RemoteCredential": {"name":"cred-0","namespace":"`+ns+`"}`)).To(gomega.BeNumerically(">=", 2), "cred-0 refreshed")
 
 	// Deleted at the vendor: the next sweep no longer lists it, and its
 	// next refresh confirms that with one GET.
 	fake.Delete(ids[0])
-	rc := waitReasonWithin(t, rcs[0], v1alpha1.ReasonNotFound, 40*time.Second)
+	rc := rcs[0].DeepCopy()
+	stepUntil(t, clk, time.Second, 40*time.Second, func(g gomega.Gomega) {
+		hasReason(g, rc, v1alpha1.ReasonNotFound)
+	})
 	g.Expect(fake.Calls(strconv.FormatInt(ids[0], 10))).To(gomega.Equal(1), "one GET confirms a credential the sweep no longer lists")
 	g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("HTTP 404 Not Found"))
 	g.Expect(gets()).To(gomega.Equal(1))
@@ -219,7 +249,7 @@ func TestInventoryPartialItemsAreReadByGet(t *testing.T) {
 // (Forbidden), Ready stays Valid, credentials sync by GET.
 func TestInventoryForbiddenList(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	fake, ids := inventoryTines(t, ns, 3, 10*time.Second)
 	fake.Set(tinestest.ListID, vendortest.Forbidden)
 	p := waitNotInventoried(t, ns, "tines", v1alpha1.ReasonForbidden, "HTTP 403")
@@ -230,7 +260,7 @@ func TestInventoryForbiddenList(t *testing.T) {
 	g.Expect(fake.Calls(strconv.FormatInt(ids[0], 10))).To(gomega.Equal(1))
 
 	fake.Clear(tinestest.ListID)
-	waitInventoried(t, ns, "tines", 3, 1)
+	waitInventoriedOn(t, clk, ns, "tines", 3, 1)
 }
 
 // A 429 on page 7 of 20 pauses the sweep with the provider; it resumes

@@ -62,8 +62,7 @@ func TestExpiringThenExpiredWithoutVendorCalls(t *testing.T) {
 		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced), "Expired before expiresAt")
 	})
 	expired := stepUntil(t, clk, 100*time.Millisecond, 20*time.Second, func(g gomega.Gomega) {
-		get(g, rc)
-		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonExpired))
+		hasReason(g, rc, v1alpha1.ReasonExpired)
 	})
 	g.Expect(expired).To(gomega.BeTemporally(">=", exp), "Expired before expiresAt")
 	g.Expect(expired).To(gomega.BeTemporally("<", exp.Add(5*time.Second)), "Expired late")

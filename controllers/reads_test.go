@@ -108,8 +108,7 @@ func TestElasticExpiredKeyStaysExpired(t *testing.T) {
 		rc.Spec.RefreshInterval = &metav1.Duration{Duration: 10 * time.Second}
 	})), v1alpha1.ReasonSynced)
 	expired := stepUntil(t, clk, time.Second, 20*time.Second, func(g gomega.Gomega) {
-		get(g, rc)
-		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonExpired))
+		hasReason(g, rc, v1alpha1.ReasonExpired)
 	})
 	g := gomega.NewWithT(t)
 	g.Expect(expired).To(gomega.BeTemporally(">=", exp), "Expired before expiresAt")

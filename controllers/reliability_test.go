@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
@@ -20,14 +21,8 @@ import (
 // revokedKey is a provider API key the vendor refuses: a secret as well.
 const revokedKey = "revoked-key-canary-77aa"
 
-// tinesCredentials puts n credentials at the Tines fake and creates their
+// tinesCredentialsAt puts n credentials at fake and creates their
 // RemoteCredentials in ns; it returns the vendor IDs.
-func tinesCredentials(t *testing.T, ns string, n int) ([]string, []*v1alpha1.RemoteCredential) {
-	t.Helper()
-	return tinesCredentialsAt(t, tinesFake, ns, n)
-}
-
-// tinesCredentialsAt is tinesCredentials at the given fake.
 func tinesCredentialsAt(t *testing.T, fake *tinestest.Server, ns string, n int) ([]string, []*v1alpha1.RemoteCredential) {
 	t.Helper()
 	ids := make([]string, n)
@@ -71,14 +66,6 @@ func syncedFleet(t *testing.T, n int) (*tinestest.Server, string, []string, []*v
 	return fake, ns, ids, rcs
 }
 
-func totalCalls(ids []string) int {
-	n := 0
-	for _, id := range ids {
-		n += tinesFake.Calls(id)
-	}
-	return n
-}
-
 // A provider whose API key the vendor refuses is Unauthorized (Stalled)
 // and costs one vendor call (its key check) per backoff step, however many
 // credentials use it: they show ProviderNotReady without calling the
@@ -89,9 +76,9 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	// A fake of this test's own, so that every call it gets is counted.
 	fake := tinestest.NewServer(tinesKey)
 	defer fake.Close()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
 	tinesProviderAt(t, ns, fake, revokedKey)
-	start := time.Now()
+	start := clk.Now()
 	const n = 10
 	_, rcs := tinesCredentialsAt(t, fake, ns, n)
 	g := gomega.NewWithT(t)
@@ -118,8 +105,9 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	// Over 20s the backoff steps are 5s, 10s (±10%): the first check and
 	// at most two more, whatever n is, and no credential read.
 	window := 20 * time.Second
-	g.Consistently(fake.TotalCalls).WithTimeout(time.Until(start.Add(window))).WithPolling(poll).
-		Should(gomega.BeNumerically("<=", 3), "vendor calls in %s", window)
+	stepFor(t, clk, time.Second, start.Add(window).Sub(clk.Now()), func(g gomega.Gomega) {
+		g.Expect(fake.TotalCalls()).To(gomega.BeNumerically("<=", 3), "vendor calls in %s", window)
+	})
 	g.Expect(fake.ListCalls()).To(gomega.Equal(fake.TotalCalls()), "a credential of a refused provider was read")
 	t.Logf("%d credentials of a provider with a revoked key: %d vendor calls in %s", n, fake.TotalCalls(), window)
 
@@ -128,12 +116,14 @@ func TestRevokedThenRotatedProviderKey(t *testing.T) {
 	get(g, secret)
 	secret.Data["apiKey"] = []byte(tinesKey)
 	g.Expect(k8s.Update(context.Background(), secret)).To(gomega.Succeed())
-	rotated := time.Now()
-	for _, rc := range rcs {
-		waitReasonWithin(t, rc, v1alpha1.ReasonSynced, 2*time.Minute)
-	}
-	t.Logf("rotated Secret took effect for all %d credentials after %s", n, time.Since(rotated).Round(time.Second))
-	g.Expect(time.Since(rotated)).To(gomega.BeNumerically("<", 2*time.Minute))
+	rotated := clk.Now()
+	stepUntil(t, clk, 2*time.Second, 2*time.Minute, func(g gomega.Gomega) {
+		for _, rc := range rcs {
+			hasReason(g, rc, v1alpha1.ReasonSynced)
+		}
+	})
+	t.Logf("rotated Secret took effect for all %d credentials after %s", n, clk.Since(rotated))
+	g.Expect(clk.Since(rotated)).To(gomega.BeNumerically("<=", 2*time.Minute))
 	g.Eventually(func() []string { return eventList(t, provider) }).WithTimeout(eventually).WithPolling(poll).
 		Should(gomega.ContainElements("Warning Unauthorized", "Normal Recovered"))
 }
@@ -187,36 +177,48 @@ func TestProviderDeletedWhileSynced(t *testing.T) {
 // credential that got it.
 func TestRateLimitPausesWholeProvider(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	tinesProvider(t, ns)
-	ids, rcs := tinesCredentials(t, ns, 5)
+	ns, clk := clockedManager(t)
+	// A fake of this test's own, on the test's clock.
+	fake := tinestest.NewServer(tinesKey)
+	defer fake.Close()
+	fake.SetClock(clk.Now)
+	tinesProviderAt(t, ns, fake, tinesKey)
+	waitProviderValid(t, ns, "tines")
+	ids, rcs := tinesCredentialsAt(t, fake, ns, 5)
 	for _, rc := range rcs {
 		waitReason(t, rc, v1alpha1.ReasonSynced)
 	}
-	before := totalCalls(ids)
+	calls := func() int {
+		n := 0
+		for _, id := range ids {
+			n += fake.Calls(id)
+		}
+		return n
+	}
+	before := calls()
 
-	tinesFake.FailNext(ids[0], vendortest.RateLimited("8"))
+	fake.FailNext(ids[0], vendortest.RateLimited("8"))
 	requestSync(t, rcs[0], "1")
 	waitReason(t, rcs[0], v1alpha1.ReasonRateLimited)
-	// The pause runs from the 429 itself, not from when this test saw it
-	// (which a loaded machine may delay by seconds).
-	times := tinesFake.CallTimes(ids[0])
+	// The pause runs from the 429 itself.
+	times := fake.CallTimes(ids[0])
 	limited := times[len(times)-1]
 	for i, rc := range rcs[1:] {
 		requestSync(t, rc, strconv.Itoa(i))
 	}
 	g := gomega.NewWithT(t)
-	g.Consistently(func() int { return totalCalls(ids) }).WithTimeout(time.Until(limited.Add(7*time.Second))).WithPolling(poll).
-		Should(gomega.Equal(before+1), "a credential of the rate-limited provider called the vendor before Retry-After")
-	for _, rc := range rcs {
-		g.Eventually(func(g gomega.Gomega) {
+	stepFor(t, clk, 500*time.Millisecond, limited.Add(7*time.Second).Sub(clk.Now()), func(g gomega.Gomega) {
+		g.Expect(calls()).To(gomega.Equal(before+1), "a credential of the rate-limited provider called the vendor before Retry-After")
+	})
+	stepUntil(t, clk, 500*time.Millisecond, time.Minute, func(g gomega.Gomega) {
+		for _, rc := range rcs {
 			get(g, rc)
 			g.Expect(rc.Status.LastHandledSyncRequest).To(gomega.Equal(rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]))
 			g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced))
-		}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
-	}
+		}
+	})
 	for _, id := range ids {
-		times := tinesFake.CallTimes(id)
+		times := fake.CallTimes(id)
 		last := times[len(times)-1]
 		g.Expect(last).To(gomega.BeTemporally(">=", limited.Add(7*time.Second)), "credential %s called %s after the 429", id, last.Sub(limited))
 	}
@@ -226,18 +228,28 @@ func TestRateLimitPausesWholeProvider(t *testing.T) {
 // credentials: 20 of them at 60/min with a burst of 5 take about 15s.
 func TestProviderRateLimitBudget(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	create(t, apiKeySecret(ns, "tines-api", tinesKey))
-	spec := tinesSpec("tines-api")
-	spec.RateLimit = &v1alpha1.RateLimit{RequestsPerMinute: 60, Burst: 5}
-	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}, Spec: spec})
-	ids, rcs := tinesCredentials(t, ns, 20)
-	for _, rc := range rcs {
-		waitReasonWithin(t, rc, v1alpha1.ReasonSynced, time.Minute)
-	}
+	ns, clk := clockedManager(t)
+	// A fake of this test's own, on the test's clock.
+	fake := tinestest.NewServer(tinesKey)
+	defer fake.Close()
+	fake.SetClock(clk.Now)
+	tinesProviderAt(t, ns, fake, tinesKey, func(spec *v1alpha1.CredentialProviderSpec) {
+		spec.RateLimit = &v1alpha1.RateLimit{RequestsPerMinute: 60, Burst: 5}
+	})
+	ids, _ := tinesCredentialsAt(t, fake, ns, 20)
+	stepUntil(t, clk, 500*time.Millisecond, time.Minute, func(g gomega.Gomega) {
+		list := &v1alpha1.RemoteCredentialList{}
+		g.Expect(k8s.List(context.Background(), list, client.InNamespace(ns))).To(gomega.Succeed())
+		g.Expect(list.Items).To(gomega.HaveLen(20))
+		for i := range list.Items {
+			rc := &list.Items[i]
+			g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced), "%s", rc.Name)
+			g.Expect(rc.Status.ObservedGeneration).To(gomega.Equal(rc.Generation))
+		}
+	})
 	var first, last time.Time
 	for _, id := range ids {
-		for _, at := range tinesFake.CallTimes(id) {
+		for _, at := range fake.CallTimes(id) {
 			if first.IsZero() || at.Before(first) {
 				first = at
 			}
@@ -247,7 +259,7 @@ func TestProviderRateLimitBudget(t *testing.T) {
 		}
 	}
 	g := gomega.NewWithT(t)
-	g.Expect(totalCalls(ids)).To(gomega.Equal(20), "one call per credential")
+	g.Expect(fake.TotalCalls()-fake.ListCalls()).To(gomega.Equal(20), "one call per credential")
 	// 5 at once, then one a second: the 20th no sooner than 15s after the first.
 	g.Expect(last.Sub(first)).To(gomega.BeNumerically(">=", 14*time.Second), "20 calls within %s", last.Sub(first))
 }
@@ -259,6 +271,7 @@ func TestStatusPatchFailuresLoseNothing(t *testing.T) {
 	t.Parallel()
 	ns := fmt.Sprintf("%s%d", apiFaultPrefix, nsCounter.Add(1))
 	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	clk := clockedManagerIn(t, ns)
 	tinesProvider(t, ns)
 	id := fakeID()
 	sid := strconv.FormatInt(id, 10)
@@ -271,7 +284,10 @@ func TestStatusPatchFailuresLoseNothing(t *testing.T) {
 	c.Name = "second-name"
 	tinesFake.Put(c)
 
-	rc = waitReason(t, rc, v1alpha1.ReasonSynced)
+	// Each failed write is retried after a backoff step (5s, then 10s).
+	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) {
+		hasReason(g, rc, v1alpha1.ReasonSynced)
+	})
 	g.Expect(rc.Status.Name).To(gomega.Equal("second-name"), "the status holds the vendor's latest answer")
 	g.Expect(tinesFake.Calls(sid)).To(gomega.Equal(len(apiFaultSequence)+1), "one fetch per write attempt")
 	waitEvents(t, rc, []string{"Normal Synced"})

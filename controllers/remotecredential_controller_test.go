@@ -101,19 +101,26 @@ func TestTinesExpired(t *testing.T) {
 
 func TestRateLimitedHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	tinesProvider(t, ns)
+	ns, clk := clockedManager(t)
+	// A fake of this test's own, on the test's clock.
+	fake := tinestest.NewServer(tinesKey)
+	defer fake.Close()
+	fake.SetClock(clk.Now)
+	tinesProviderAt(t, ns, fake, tinesKey)
+	waitProviderValid(t, ns, "tines")
 	id := fakeID()
 	sid := strconv.FormatInt(id, 10)
-	tinesFake.Put(tinestest.Sample(id, "limited"))
-	tinesFake.FailNext(sid, vendortest.RateLimited("8"))
+	fake.Put(tinestest.Sample(id, "limited"))
+	fake.FailNext(sid, vendortest.RateLimited("8"))
 
 	rc := waitReason(t, createRC(t, newCredential(ns, "limited", sid)), v1alpha1.ReasonRateLimited)
 	g := gomega.NewWithT(t)
 	g.Expect(condition(rc, v1alpha1.ConditionReconciling).Reason).To(gomega.Equal(v1alpha1.ReasonRateLimited))
 	g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("retry after 8s"))
-	waitReason(t, rc, v1alpha1.ReasonSynced)
-	times := tinesFake.CallTimes(sid)
+	stepUntil(t, clk, 500*time.Millisecond, 20*time.Second, func(g gomega.Gomega) {
+		hasReason(g, rc, v1alpha1.ReasonSynced)
+	})
+	times := fake.CallTimes(sid)
 	g.Expect(times).To(gomega.HaveLen(2))
 	g.Expect(times[1].Sub(times[0])).To(gomega.BeNumerically(">=", 8*time.Second), "retried before Retry-After")
 }
@@ -155,8 +162,7 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	create(t, apiKeySecret(ns, "tines-api", tinesKey))
 	start := clk.Now()
 	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) {
-		get(g, rc)
-		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced))
+		hasReason(g, rc, v1alpha1.ReasonSynced)
 	})
 	t.Logf("picked up the Secret after %s", clk.Since(start))
 	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) {

@@ -275,14 +275,18 @@ func waitReasonWithin(t *testing.T, rc *v1alpha1.RemoteCredential, reason string
 	t.Helper()
 	g := gomega.NewWithT(t)
 	got := rc.DeepCopy()
-	g.Eventually(func(g gomega.Gomega) {
-		get(g, got)
-		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Reason).To(gomega.Equal(reason), "Ready: %s", c.Message)
-		g.Expect(got.Status.ObservedGeneration).To(gomega.Equal(got.Generation))
-	}).WithTimeout(within).WithPolling(poll).Should(gomega.Succeed())
+	g.Eventually(func(g gomega.Gomega) { hasReason(g, got, reason) }).WithTimeout(within).WithPolling(poll).Should(gomega.Succeed())
 	return got
+}
+
+// hasReason gets rc and checks that its Ready condition has reason, for
+// its current generation.
+func hasReason(g gomega.Gomega, rc *v1alpha1.RemoteCredential, reason string) {
+	get(g, rc)
+	c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
+	g.Expect(c).NotTo(gomega.BeNil())
+	g.Expect(c.Reason).To(gomega.Equal(reason), "Ready: %s", c.Message)
+	g.Expect(rc.Status.ObservedGeneration).To(gomega.Equal(rc.Generation))
 }
 
 func condition(obj *v1alpha1.RemoteCredential, typ string) *metav1.Condition {

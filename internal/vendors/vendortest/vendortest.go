@@ -83,6 +83,15 @@ type Scenarios struct {
 	calls   map[string][]time.Time
 	total   int
 	latency time.Duration
+	now     func() time.Time
+}
+
+// SetClock makes now the time requests are recorded at (CallTimes):
+// a test's fake clock. time.Now when not set.
+func (s *Scenarios) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
 }
 
 func (s *Scenarios) init() {
@@ -162,7 +171,11 @@ func (s *Scenarios) Record(id string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
-	s.calls[id] = append(s.calls[id], time.Now())
+	at := time.Now()
+	if s.now != nil {
+		at = s.now()
+	}
+	s.calls[id] = append(s.calls[id], at)
 	s.total++
 	f, ok := Fault{}, false
 	if q := s.once[id]; len(q) > 0 {
