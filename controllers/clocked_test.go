@@ -30,13 +30,18 @@ import (
 // watched by its manager only; the shared manager's cache leaves them out.
 const managerLabel = "credsync-test/manager"
 
+// clockedAdopter is the name of a clocked test's provider that adopts:
+// the RemoteCredentials it creates are labelled adopted-by=clockedAdopter,
+// which the shared manager's cache leaves out too.
+const clockedAdopter = "clocked-adopter"
+
 // clockedNamespaces holds the clocked namespaces.
 var clockedNamespaces sync.Map
 
 // ownedByShared selects, for the shared manager's cache, the credsync
 // objects of no clocked namespace.
 func ownedByShared() labels.Selector {
-	s, err := labels.Parse("!" + managerLabel)
+	s, err := labels.Parse("!" + managerLabel + "," + v1alpha1.AdoptedByLabel + " notin (" + clockedAdopter + ")")
 	if err != nil {
 		panic(err)
 	}
@@ -86,8 +91,9 @@ func clockedManagerIn(t *testing.T, ns string) *clocktesting.FakeClock {
 		NewClient:              faultyStatusClient,
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{ns: {}},
+			// Every RemoteCredential of ns is the test's (or its
+			// clockedAdopter's).
 			ByObject: map[client.Object]cache.ByObject{
-				&v1alpha1.RemoteCredential{}:          {Label: own},
 				&v1alpha1.CredentialProvider{}:        {Label: own},
 				&v1alpha1.ClusterCredentialProvider{}: {Label: own},
 			},

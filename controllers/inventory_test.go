@@ -84,22 +84,23 @@ func waitInventoriedOn(t *testing.T, clk *clocktesting.FakeClock, ns, name strin
 // False with reason and a message holding text, and returns it.
 func waitNotInventoried(t *testing.T, ns, name, reason, text string) *v1alpha1.CredentialProvider {
 	t.Helper()
-	return waitInventoryCondition(t, ns, name, func(g gomega.Gomega, _ *v1alpha1.CredentialProvider, c *metav1.Condition) {
+	return waitNotInventoriedOn(t, nil, ns, name, reason, text)
+}
+
+// waitNotInventoriedOn is waitNotInventoried stepping clk (nil: the real
+// clock) by a second at every poll, for a minute at most.
+func waitNotInventoriedOn(t *testing.T, clk *clocktesting.FakeClock, ns, name, reason, text string) *v1alpha1.CredentialProvider {
+	t.Helper()
+	return waitInventoryConditionOn(t, clk, ns, name, func(g gomega.Gomega, _ *v1alpha1.CredentialProvider, c *metav1.Condition) {
 		g.Expect(c.Status).To(gomega.Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(gomega.Equal(reason))
 		g.Expect(c.Message).To(gomega.ContainSubstring(text))
 	})
 }
 
-// waitInventoryCondition waits until the provider has an Inventoried
-// condition and check passes on it, and returns the provider.
-func waitInventoryCondition(t *testing.T, ns, name string, check func(gomega.Gomega, *v1alpha1.CredentialProvider, *metav1.Condition)) *v1alpha1.CredentialProvider {
-	t.Helper()
-	return waitInventoryConditionOn(t, nil, ns, name, check)
-}
-
-// waitInventoryConditionOn is waitInventoryCondition stepping clk (nil:
-// the real clock) by a second at every poll, for a minute at most.
+// waitInventoryConditionOn waits until the provider has an Inventoried
+// condition and check passes on it, stepping clk (nil: the real clock) by
+// a second at every poll, for a minute at most; it returns the provider.
 func waitInventoryConditionOn(t *testing.T, clk *clocktesting.FakeClock, ns, name string, check func(gomega.Gomega, *v1alpha1.CredentialProvider, *metav1.Condition)) *v1alpha1.CredentialProvider {
 	t.Helper()
 	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
@@ -211,10 +212,18 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	}
 	waitInventoriedOn(t, clk, ns, "tines", 5, 5)
 	// Two refreshes each (15s) over 35s: all from sweeps (every 10s).
-	// Half-second steps: a sweep that lags by a step on a loaded machine
-	// is still fresh enough for the refreshes it serves.
+	// Time does not run ahead of a sweep that is due: on a loaded machine
+	// the operator may lag the steps, and a refresh would then find the
+	// last sweep too old and GET.
+	sweeps, sweptAt := fake.ListCalls(), clk.Now()
 	stepFor(t, clk, 500*time.Millisecond, 35*time.Second, func(g gomega.Gomega) {
 		g.Expect(gets()).To(gomega.Equal(0), "GETs of sweep-served credentials")
+		if clk.Since(sweptAt) >= 11*time.Second { // 10s ±10%
+			g.Eventually(fake.ListCalls).WithTimeout(eventually).WithPolling(10*time.Millisecond).Should(gomega.BeNumerically(">", sweeps), "a due sweep")
+		}
+		if n := fake.ListCalls(); n > sweeps {
+			sweeps, sweptAt = n, clk.Now()
+		}
 	})
 	g.Expect(logLines("vendor read", `"RemoteCredential": {"name":"cred-0","namespace":"`+ns+`"}`)).To(gomega.BeNumerically(">=", 2), "cred-0 refreshed")
 
@@ -267,21 +276,23 @@ func TestInventoryForbiddenList(t *testing.T) {
 // from page 7, and no partial count is ever published.
 func TestInventoryRateLimitedMidSweep(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
-	fake, _ := inventoryTines(t, ns, 20, time.Hour)
+	ns, clk := clockedManager(t)
+	fake, _ := tinesFakeOf(t, 20)
+	fake.SetClock(clk.Now)
+	inventoryProvider(t, ns, fake, time.Hour)
 	fake.SetMaxPerPage(1)
 	// The key check is the first list request, then pages 1 to 6, then 429.
 	ok := vendortest.Fault{}
 	fake.FailNext(tinestest.ListID, ok, ok, ok, ok, ok, ok, ok, vendortest.RateLimited("3"))
 	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g := gomega.NewWithT(t)
-	g.Eventually(func(g gomega.Gomega) {
+	stepUntil(t, clk, 200*time.Millisecond, 30*time.Second, func(g gomega.Gomega) {
 		get(g, p)
 		if p.Status.Inventory != nil {
 			g.Expect(p.Status.Inventory.Total).To(gomega.Equal(int32(20)), "a partial count was published")
 		}
 		g.Expect(p.Status.Inventory).NotTo(gomega.BeNil())
-	}).WithTimeout(eventually).WithPolling(20 * time.Millisecond).Should(gomega.Succeed())
+	})
 	g.Expect(fake.ListCalls()).To(gomega.Equal(1+20+1), "the key check, 20 pages and the 429: page 7 asked twice, nothing more")
 	times := fake.CallTimes(tinestest.ListID)
 	g.Expect(times[8].Sub(times[7])).To(gomega.BeNumerically(">=", 3*time.Second), "resumed before Retry-After")
@@ -409,23 +420,26 @@ func TestInventoryAdoption(t *testing.T) {
 // name (with one Warning event), and Ready stays Valid.
 func TestInventoryAdoptionNameTaken(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns, clk := clockedManager(t)
+	const provider = clockedAdopter
 	fake, ids := tinesFakeOf(t, 3)
 	first := strconv.FormatInt(ids[0], 10)
 	// The name adopting ids[0] already names ids[2] (so ids[2] is managed).
-	blocker := v1alpha1.NewAdoption(v1alpha1.CredentialProviderKind, "tines", ns, first, "")
+	blocker := v1alpha1.NewAdoption(v1alpha1.CredentialProviderKind, provider, ns, first, "")
 	blocker.Spec.ID = strconv.FormatInt(ids[2], 10)
 	createRC(t, blocker)
-	tinesProviderAt(t, ns, fake, tinesKey, func(spec *v1alpha1.CredentialProviderSpec) {
-		spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Second}, Adopt: true}
-	})
+	create(t, apiKeySecret(ns, "tines-api", tinesKey))
+	spec := tinesSpec("tines-api")
+	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
+	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Second}, Adopt: true}
+	create(t, &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: provider}, Spec: spec})
 	// Settled: ids[1] adopted (and so managed), ids[0] not.
-	p := waitNotInventoried(t, ns, "tines", v1alpha1.ReasonAdoptionFailed, "3 credentials: 2 managed, 1 unmanaged; adopting them failed")
+	p := waitNotInventoriedOn(t, clk, ns, provider, v1alpha1.ReasonAdoptionFailed, "3 credentials: 2 managed, 1 unmanaged; adopting them failed")
 	g := gomega.NewWithT(t)
 	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried).Message).To(gomega.ContainSubstring(blocker.Name))
 	g.Expect(readyReason(p.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
 	second := &v1alpha1.RemoteCredential{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: v1alpha1.AdoptedName("tines", strconv.FormatInt(ids[1], 10), "")}, second)).
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: v1alpha1.AdoptedName(provider, strconv.FormatInt(ids[1], 10), "")}, second)).
 		To(gomega.Succeed(), "the other unmanaged credential is adopted")
 	g.Expect(second.Spec.ID).To(gomega.Equal(strconv.FormatInt(ids[1], 10)))
 	g.Eventually(func() []string { return eventList(t, p) }).WithTimeout(eventually).WithPolling(poll).
@@ -434,7 +448,10 @@ func TestInventoryAdoptionNameTaken(t *testing.T) {
 	// Every sweep tries again and fails the same way: no write (the
 	// condition's lastTransitionTime stays), and no second event.
 	version, lists := p.ResourceVersion, fake.ListCalls()
-	g.Eventually(fake.ListCalls).WithTimeout(30*time.Second).WithPolling(poll).Should(gomega.BeNumerically(">=", lists+2), "two more sweeps")
+	stepUntil(t, clk, time.Second, 30*time.Second, func(g gomega.Gomega) {
+		g.Expect(fake.ListCalls()).To(gomega.BeNumerically(">=", lists+2), "two more sweeps")
+	})
+	time.Sleep(500 * time.Millisecond) // a write of the last sweep would come now
 	get(g, p)
 	g.Expect(p.ResourceVersion).To(gomega.Equal(version), "a failing adoption that changed nothing wrote the provider")
 	failed := 0

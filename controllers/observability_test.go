@@ -48,7 +48,8 @@ func TestExpiringThenExpiredWithoutVendorCalls(t *testing.T) {
 		get(g, rc)
 		g.Expect(condition(rc, v1alpha1.ConditionExpiring).Status).To(gomega.Equal(metav1.ConditionFalse), "Expiring turned True early")
 	})
-	flipped := stepUntil(t, clk, 100*time.Millisecond, 20*time.Second, func(g gomega.Gomega) {
+	// The clock stops a second after warnAt: a later wake-up fails.
+	flipped := stepUntil(t, clk, 100*time.Millisecond, warnAt.Add(time.Second).Sub(clk.Now()), func(g gomega.Gomega) {
 		get(g, rc)
 		g.Expect(condition(rc, v1alpha1.ConditionExpiring).Status).To(gomega.Equal(metav1.ConditionTrue))
 	})
@@ -61,7 +62,7 @@ func TestExpiringThenExpiredWithoutVendorCalls(t *testing.T) {
 		get(g, rc)
 		g.Expect(readyReason(rc.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonSynced), "Expired before expiresAt")
 	})
-	expired := stepUntil(t, clk, 100*time.Millisecond, 20*time.Second, func(g gomega.Gomega) {
+	expired := stepUntil(t, clk, 100*time.Millisecond, exp.Add(time.Second).Sub(clk.Now()), func(g gomega.Gomega) {
 		hasReason(g, rc, v1alpha1.ReasonExpired)
 	})
 	g.Expect(expired).To(gomega.BeTemporally(">=", exp), "Expired before expiresAt")

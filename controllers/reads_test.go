@@ -107,7 +107,8 @@ func TestElasticExpiredKeyStaysExpired(t *testing.T) {
 		rc.Spec.ProviderRef.Name = "ece"
 		rc.Spec.RefreshInterval = &metav1.Duration{Duration: 10 * time.Second}
 	})), v1alpha1.ReasonSynced)
-	expired := stepUntil(t, clk, time.Second, 20*time.Second, func(g gomega.Gomega) {
+	// The clock stops a second after expiry, well before the 10s refresh.
+	expired := stepUntil(t, clk, 500*time.Millisecond, exp.Add(time.Second).Sub(clk.Now()), func(g gomega.Gomega) {
 		hasReason(g, rc, v1alpha1.ReasonExpired)
 	})
 	g := gomega.NewWithT(t)
