@@ -190,6 +190,20 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	ns, clk := clockedManager(t)
 	fake, ids := inventoryTines(t, ns, 5, 10*time.Second)
 	waitInventoried(t, ns, "tines", 5, 0)
+	// Time slows down when a sweep is due (10s ±10% after the last): on a
+	// loaded machine the operator may lag the clock's steps, and a refresh
+	// would then find the last sweep too old and GET.
+	sweeps, sweptAt := fake.ListCalls(), clk.Now()
+	step := func() {
+		if n := fake.ListCalls(); n > sweeps {
+			sweeps, sweptAt = n, clk.Now()
+		}
+		if clk.Since(sweptAt) >= 9500*time.Millisecond {
+			clk.Step(100 * time.Millisecond)
+			return
+		}
+		clk.Step(500 * time.Millisecond)
+	}
 	var rcs []*v1alpha1.RemoteCredential
 	for i, id := range ids {
 		rcs = append(rcs, createRC(t, newCredential(ns, fmt.Sprintf("cred-%d", i), strconv.FormatInt(id, 10), func(rc *v1alpha1.RemoteCredential) {
@@ -210,21 +224,27 @@ func TestInventoryServesRefreshes(t *testing.T) {
 			Mode: "TEXT", TeamID: ptr(int64(2)), ReadAccess: "TEAM", RestrictionType: "UNRESTRICTED", Slug: rc.Status.Name, OwnerEmail: "jane.doe@example.com",
 		}), "the status a GET would give")
 	}
-	waitInventoriedOn(t, clk, ns, "tines", 5, 5)
+	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
+	first := true
+	g.Eventually(func(g gomega.Gomega) {
+		if !first {
+			step()
+		}
+		first = false
+		get(g, p)
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionInventoried)
+		g.Expect(c).NotTo(gomega.BeNil())
+		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonListed), "Inventoried: %s", c.Message)
+		g.Expect(p.Status.Inventory.Total).To(gomega.Equal(int32(5)))
+		g.Expect(p.Status.Inventory.Managed).To(gomega.Equal(int32(5)))
+	}).WithTimeout(eventually).WithPolling(stepPoll).Should(gomega.Succeed())
+	g.Expect(gets()).To(gomega.Equal(0), "GETs of sweep-served credentials")
 	// Two refreshes each (15s) over 35s: all from sweeps (every 10s).
-	// Time does not run ahead of a sweep that is due: on a loaded machine
-	// the operator may lag the steps, and a refresh would then find the
-	// last sweep too old and GET.
-	sweeps, sweptAt := fake.ListCalls(), clk.Now()
-	stepFor(t, clk, 500*time.Millisecond, 35*time.Second, func(g gomega.Gomega) {
+	for end := clk.Now().Add(35 * time.Second); clk.Now().Before(end); {
+		step()
+		time.Sleep(stepPoll)
 		g.Expect(gets()).To(gomega.Equal(0), "GETs of sweep-served credentials")
-		if clk.Since(sweptAt) >= 11*time.Second { // 10s ±10%
-			g.Eventually(fake.ListCalls).WithTimeout(eventually).WithPolling(10*time.Millisecond).Should(gomega.BeNumerically(">", sweeps), "a due sweep")
-		}
-		if n := fake.ListCalls(); n > sweeps {
-			sweeps, sweptAt = n, clk.Now()
-		}
-	})
+	}
 	g.Expect(logLines("vendor read", `"RemoteCredential": {"name":"cred-0","namespace":"`+ns+`"}`)).To(gomega.BeNumerically(">=", 2), "cred-0 refreshed")
 
 	// Deleted at the vendor: the next sweep no longer lists it, and its
@@ -245,8 +265,10 @@ func TestInventoryServesRefreshes(t *testing.T) {
 func TestInventoryPartialItemsAreReadByGet(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	fake, ids := inventoryTines(t, ns, 2, time.Minute)
+	fake, ids := tinesFakeOf(t, 2)
+	// Before the provider: its first sweep must list partial items.
 	fake.SetListOmitsOptional(true)
+	inventoryProvider(t, ns, fake, time.Minute)
 	waitInventoried(t, ns, "tines", 2, 0)
 	rc := waitReason(t, createRC(t, newCredential(ns, "partial", strconv.FormatInt(ids[0], 10))), v1alpha1.ReasonSynced)
 	g := gomega.NewWithT(t)
@@ -279,11 +301,11 @@ func TestInventoryRateLimitedMidSweep(t *testing.T) {
 	ns, clk := clockedManager(t)
 	fake, _ := tinesFakeOf(t, 20)
 	fake.SetClock(clk.Now)
-	inventoryProvider(t, ns, fake, time.Hour)
 	fake.SetMaxPerPage(1)
 	// The key check is the first list request, then pages 1 to 6, then 429.
 	ok := vendortest.Fault{}
 	fake.FailNext(tinestest.ListID, ok, ok, ok, ok, ok, ok, ok, vendortest.RateLimited("3"))
+	inventoryProvider(t, ns, fake, time.Hour)
 	p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g := gomega.NewWithT(t)
 	stepUntil(t, clk, 200*time.Millisecond, 30*time.Second, func(g gomega.Gomega) {
@@ -302,9 +324,10 @@ func TestInventoryRateLimitedMidSweep(t *testing.T) {
 func TestInventoryEndlessPagination(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	fake, _ := inventoryTines(t, ns, 4, time.Hour)
+	fake, _ := tinesFakeOf(t, 4)
 	fake.SetMaxPerPage(2)
 	fake.SetNextPageLoop(true)
+	inventoryProvider(t, ns, fake, time.Hour)
 	waitNotInventoried(t, ns, "tines", v1alpha1.ReasonInvalidResponse, "points back at an earlier page")
 	gomega.NewWithT(t).Expect(fake.ListCalls()).To(gomega.BeNumerically("<=", 3), "the key check and two pages")
 }
