@@ -26,7 +26,7 @@ type store struct {
 
 	mu      sync.Mutex
 	answers map[vendors.Ref]answer
-	sweepAt int // drop stale answers when the map grows past this
+	evictAt int // drop stale answers when the map grows past this
 }
 
 // answer is what the vendor said of one credential. Neither cred nor err
@@ -46,10 +46,10 @@ type answer struct {
 func (a answer) held() bool { return a.cred != nil || a.err != nil }
 
 func newStore(c clock.PassiveClock) *store {
-	return &store{clock: c, answers: map[vendors.Ref]answer{}, sweepAt: minSweep}
+	return &store{clock: c, answers: map[vendors.Ref]answer{}, evictAt: minEvict}
 }
 
-const minSweep = 1024
+const minEvict = 1024
 
 // read returns, for reader (a non-zero identity of the asker), the answer
 // for ref read after `after` and less than maxAge ago when there is one;
@@ -124,22 +124,23 @@ func (s *store) put(ref vendors.Ref, a answer) answer {
 	if kept.reader != 0 {
 		kept.cred, kept.err = nil, nil
 	}
-	if len(s.answers) >= s.sweepAt {
-		s.sweep()
+	if len(s.answers) >= s.evictAt {
+		s.evict()
 	}
 	s.answers[ref] = kept
 	return a
 }
 
-// sweep drops answers nobody may reuse any more; s.mu is held.
-func (s *store) sweep() {
+// evict drops answers nobody may reuse any more; s.mu is held. (A sweep,
+// in this package, is an inventory list of the whole account.)
+func (s *store) evict() {
 	now := s.clock.Now()
 	for ref, a := range s.answers {
 		if !now.Before(a.at.Add(a.keep)) {
 			delete(s.answers, ref)
 		}
 	}
-	s.sweepAt = max(2*len(s.answers), minSweep)
+	s.evictAt = max(2*len(s.answers), minEvict)
 }
 
 // putSweep keeps the items of a complete sweep as answers read when it
@@ -162,5 +163,5 @@ func (s *store) putSweep(sw *sweep, keep time.Duration) {
 			delete(s.answers, ref)
 		}
 	}
-	s.sweepAt = max(2*len(s.answers), minSweep)
+	s.evictAt = max(2*len(s.answers), minEvict)
 }
