@@ -121,9 +121,11 @@ func TestVendorFaultMatrix(t *testing.T) {
 			for _, tc := range transient {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					ns := newNamespace(t)
+					// Retries wait on a backoff: on a fake clock.
+					ns, clk := clockedManager(t)
 					h.provider(t, ns)
 					id := newVendorID()
+					h.fake.SetClockOf(id, clk.Now)
 					h.put(id, nil)
 					h.fake.Set(id, tc.fault)
 					rc := waitReason(t, createRC(t, h.credential(ns, tc.name, id)), tc.reason)
@@ -134,7 +136,9 @@ func TestVendorFaultMatrix(t *testing.T) {
 					g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.InProgressStatus))
 
 					h.fake.Clear(id) // the vendor heals
-					rc = waitReason(t, rc, v1alpha1.ReasonSynced)
+					stepUntil(t, clk, 500*time.Millisecond, time.Minute, func(g gomega.Gomega) {
+						hasReason(g, rc, v1alpha1.ReasonSynced)
+					})
 					g.Expect(condition(rc, v1alpha1.ConditionReconciling)).To(gomega.BeNil())
 					g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.CurrentStatus))
 					if tc.name == "reset" {

@@ -84,6 +84,7 @@ type Scenarios struct {
 	total   int
 	latency time.Duration
 	now     func() time.Time
+	nowOf   map[string]func() time.Time
 }
 
 // SetClock makes now the time requests are recorded at (CallTimes):
@@ -92,6 +93,17 @@ func (s *Scenarios) SetClock(now func() time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.now = now
+}
+
+// SetClockOf is SetClock for the requests for id only: a fake shared by
+// tests that each have a clock of their own.
+func (s *Scenarios) SetClockOf(id string, now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nowOf == nil {
+		s.nowOf = map[string]func() time.Time{}
+	}
+	s.nowOf[id] = now
 }
 
 func (s *Scenarios) init() {
@@ -172,7 +184,9 @@ func (s *Scenarios) Record(id string) (Fault, bool) {
 	defer s.mu.Unlock()
 	s.init()
 	at := time.Now()
-	if s.now != nil {
+	if now := s.nowOf[id]; now != nil {
+		at = now()
+	} else if s.now != nil {
 		at = s.now()
 	}
 	s.calls[id] = append(s.calls[id], at)
