@@ -108,8 +108,10 @@ func clockedManagerIn(t *testing.T, ns string) *clocktesting.FakeClock {
 	registry.Destinations = vendortest.Loopback()
 	registry.Timeout = vendorTimeout
 	if err := controllers.Setup(mgr, controllers.Options{
-		Registry:                 registry,
-		ClusterResourceNamespace: clusterNS,
+		Registry: registry,
+		// A ClusterCredentialProvider of a clocked test (labelled
+		// managerLabel by the test) keeps its Secret and adopts into ns.
+		ClusterResourceNamespace: ns,
 		MetricsLabelAllowlist:    []string{metricsLabel},
 		Clock:                    clk,
 		Metrics:                  prometheus.NewRegistry(),

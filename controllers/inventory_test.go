@@ -202,7 +202,7 @@ func TestInventoryServesRefreshes(t *testing.T) {
 			clk.Step(100 * time.Millisecond)
 			return
 		}
-		clk.Step(500 * time.Millisecond)
+		clk.Step(time.Second)
 	}
 	var rcs []*v1alpha1.RemoteCredential
 	for i, id := range ids {
@@ -380,6 +380,8 @@ func TestInventoryPlainIDPagination(t *testing.T) {
 // namespace); they sync from the sweep and count as managed.
 func TestInventoryAdoption(t *testing.T) {
 	t.Parallel()
+	// ns is the clocked manager's cluster resource namespace.
+	ns, clk := clockedManager(t)
 	fake := elastictest.NewServer()
 	defer fake.Close()
 	fake.AddAPIKey(elasticKey, elasticUser)
@@ -389,10 +391,13 @@ func TestInventoryAdoption(t *testing.T) {
 	own.Key = &key
 	fake.Put(own)
 	fake.Put(elastictest.Sample("other-"+strconv.FormatInt(fakeID(), 10), "u-someone", "someone's key"))
-	name := "ece-adopt-" + strconv.FormatInt(fakeID(), 10)
-	create(t, apiKeySecret(clusterNS, name, elasticKey))
+	name := clockedAdopter
+	create(t, apiKeySecret(ns, name, elasticKey))
+	t.Cleanup(func() {
+		_ = k8s.Delete(context.Background(), &v1alpha1.ClusterCredentialProvider{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
 	create(t, &v1alpha1.ClusterCredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{managerLabel: ns}},
 		Spec: v1alpha1.ClusterCredentialProviderSpec{CredentialProviderSpec: v1alpha1.CredentialProviderSpec{
 			ElasticCloud: &v1alpha1.ElasticCloudProvider{URL: fake.URL, APIKeySecretRef: v1alpha1.SecretKeySelector{Name: name}},
 			CABundle:     fake.CABundle(),
@@ -403,7 +408,7 @@ func TestInventoryAdoption(t *testing.T) {
 	g := gomega.NewWithT(t)
 	adopted := &v1alpha1.RemoteCredentialList{}
 	g.Eventually(func(g gomega.Gomega) {
-		g.Expect(k8s.List(context.Background(), adopted, client.InNamespace(clusterNS), client.MatchingLabels{v1alpha1.AdoptedByLabel: name})).To(gomega.Succeed())
+		g.Expect(k8s.List(context.Background(), adopted, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AdoptedByLabel: name})).To(gomega.Succeed())
 		g.Expect(adopted.Items).To(gomega.HaveLen(2))
 	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	cp := &v1alpha1.ClusterCredentialProvider{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -420,19 +425,19 @@ func TestInventoryAdoption(t *testing.T) {
 	for _, rc := range adopted.Items {
 		waitReason(t, &rc, v1alpha1.ReasonSynced)
 	}
-	g.Eventually(func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) {
 		get(g, cp)
 		g.Expect(cp.Status.Inventory).NotTo(gomega.BeNil())
 		g.Expect(cp.Status.Inventory.Managed).To(gomega.Equal(int32(2)))
 		g.Expect(cp.Status.Inventory.Unmanaged).To(gomega.BeZero())
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	})
 	g.Expect(fake.Calls(own.ID)).To(gomega.BeZero(), "adopted credentials sync from the sweep")
 
 	// Gone at the vendor: the adopted credential reads NotFound, and is kept.
 	fake.Delete(own.ID)
-	waitReasonWithin(t, &ownRC, v1alpha1.ReasonNotFound, time.Minute)
+	stepUntil(t, clk, time.Second, time.Minute, func(g gomega.Gomega) { hasReason(g, &ownRC, v1alpha1.ReasonNotFound) })
 	g.Consistently(func(g gomega.Gomega) {
-		g.Expect(k8s.List(context.Background(), adopted, client.InNamespace(clusterNS), client.MatchingLabels{v1alpha1.AdoptedByLabel: name})).To(gomega.Succeed())
+		g.Expect(k8s.List(context.Background(), adopted, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AdoptedByLabel: name})).To(gomega.Succeed())
 		g.Expect(adopted.Items).To(gomega.HaveLen(2), "adoption never deletes")
 	}).WithTimeout(2 * time.Second).Should(gomega.Succeed())
 	assertNoSecrets(t)

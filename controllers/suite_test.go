@@ -126,8 +126,9 @@ func run(m *testing.M) int {
 		HealthProbeBindAddress: "0",
 		// Clocked tests' objects are their own managers' (clocked_test.go).
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.RemoteCredential{}:   {Label: ownedByShared()},
-			&v1alpha1.CredentialProvider{}: {Label: ownedByShared()},
+			&v1alpha1.RemoteCredential{}:          {Label: ownedByShared()},
+			&v1alpha1.CredentialProvider{}:        {Label: ownedByShared()},
+			&v1alpha1.ClusterCredentialProvider{}: {Label: ownedByShared()},
 		}},
 	})
 	if err != nil {
