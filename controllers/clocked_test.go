@@ -35,7 +35,8 @@ const managerLabel = "credsync-test/manager"
 // which the shared manager's cache leaves out too.
 const clockedAdopter = "clocked-adopter"
 
-// clockedNamespaces holds the clocked namespaces.
+// clockedNamespaces maps each clocked namespace to its manager's first
+// namespace, the value of managerLabel.
 var clockedNamespaces sync.Map
 
 // ownedByShared selects, for the shared manager's cache, the credsync
@@ -50,7 +51,8 @@ func ownedByShared() labels.Selector {
 
 // labelClocked marks obj as its clocked namespace's, when it is in one.
 func labelClocked(obj client.Object) {
-	if _, ok := clockedNamespaces.Load(obj.GetNamespace()); !ok || obj.GetNamespace() == "" {
+	owner, ok := clockedNamespaces.Load(obj.GetNamespace())
+	if !ok || obj.GetNamespace() == "" {
 		return
 	}
 	switch obj.(type) {
@@ -62,7 +64,7 @@ func labelClocked(obj client.Object) {
 	if l == nil {
 		l = map[string]string{}
 	}
-	l[managerLabel] = obj.GetNamespace()
+	l[managerLabel] = owner.(string)
 	obj.SetLabels(l)
 }
 
@@ -75,13 +77,17 @@ func clockedManager(t *testing.T) (string, *clocktesting.FakeClock) {
 	return ns, clockedManagerIn(t, ns)
 }
 
-// clockedManagerIn is clockedManager for the namespace ns, which exists
-// and holds nothing yet.
-func clockedManagerIn(t *testing.T, ns string) *clocktesting.FakeClock {
+// clockedManagerIn is clockedManager for the namespace ns (its cluster
+// resource namespace) and more, which exist and hold nothing yet.
+func clockedManagerIn(t *testing.T, ns string, more ...string) *clocktesting.FakeClock {
 	t.Helper()
 	began := time.Now()
 	defer func() { t.Logf("clocked manager started in %s", time.Since(began).Round(time.Millisecond)) }()
-	clockedNamespaces.Store(ns, true)
+	namespaces := map[string]cache.Config{}
+	for _, n := range append([]string{ns}, more...) {
+		clockedNamespaces.Store(n, ns)
+		namespaces[n] = cache.Config{}
+	}
 	clk := clocktesting.NewFakeClock(time.Now())
 	own := labels.SelectorFromSet(labels.Set{managerLabel: ns})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -90,7 +96,7 @@ func clockedManagerIn(t *testing.T, ns string) *clocktesting.FakeClock {
 		HealthProbeBindAddress: "0",
 		NewClient:              faultyStatusClient,
 		Cache: cache.Options{
-			DefaultNamespaces: map[string]cache.Config{ns: {}},
+			DefaultNamespaces: namespaces,
 			// Every RemoteCredential of ns is the test's (or its
 			// clockedAdopter's).
 			ByObject: map[client.Object]cache.ByObject{

@@ -504,6 +504,8 @@ func TestClusterProviderNamespaceSelector(t *testing.T) {
 	fake, ids := tinesFakeOf(t, 2)
 	name := "shared-" + strconv.FormatInt(fakeID(), 10)
 	selected, other := newNamespace(t), newNamespace(t)
+	// selected is the manager's cluster resource namespace.
+	clk := clockedManagerIn(t, selected, other)
 	label := "credsync.io/test-" + name
 	g := gomega.NewWithT(t)
 	setLabel := func(ns string) {
@@ -516,12 +518,12 @@ func TestClusterProviderNamespaceSelector(t *testing.T) {
 		g.Expect(k8s.Update(context.Background(), obj)).To(gomega.Succeed())
 	}
 	setLabel(selected)
-	create(t, apiKeySecret(clusterNS, name, tinesKey))
+	create(t, apiKeySecret(selected, name, tinesKey))
 	spec := tinesSpec(name)
 	spec.Tines.URL, spec.CABundle = fake.URL, fake.CABundle()
 	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: 10 * time.Second}}
 	create(t, &v1alpha1.ClusterCredentialProvider{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{managerLabel: selected}},
 		Spec: v1alpha1.ClusterCredentialProviderSpec{CredentialProviderSpec: spec,
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "yes"}}},
 	})
@@ -540,22 +542,23 @@ func TestClusterProviderNamespaceSelector(t *testing.T) {
 	g.Expect(rc.Status.Name).To(gomega.BeEmpty())
 	g.Expect(fake.Calls(strconv.FormatInt(ids[1], 10))).To(gomega.BeZero(), "a credential of a namespace the provider does not serve was read")
 	g.Expect(kstatus(t, rc, "RemoteCredential")).To(gomega.Equal(status.FailedStatus))
-	waitClusterInventoried(t, name, 2, 1)
+	waitClusterInventoried(t, clk, name, 2, 1)
 
 	setLabel(other)
 	waitReason(t, outside, v1alpha1.ReasonSynced)
-	waitClusterInventoried(t, name, 2, 2)
+	waitClusterInventoried(t, clk, name, 2, 2)
 }
 
 // waitClusterInventoried waits until the ClusterCredentialProvider name's
-// inventory lists total credentials, managed of them.
-func waitClusterInventoried(t *testing.T, name string, total, managed int32) {
+// inventory lists total credentials, managed of them, stepping clk by a
+// second at every poll, for 40s at most.
+func waitClusterInventoried(t *testing.T, clk *clocktesting.FakeClock, name string, total, managed int32) {
 	t.Helper()
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, 40*time.Second, func(g gomega.Gomega) {
 		p := &v1alpha1.ClusterCredentialProvider{}
 		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Name: name}, p)).To(gomega.Succeed())
 		g.Expect(p.Status.Inventory).NotTo(gomega.BeNil())
 		g.Expect(p.Status.Inventory.Total).To(gomega.Equal(total))
 		g.Expect(p.Status.Inventory.Managed).To(gomega.Equal(managed))
-	}).WithTimeout(40 * time.Second).WithPolling(poll).Should(gomega.Succeed())
+	})
 }
