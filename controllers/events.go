@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
 )
 
 // Event reasons beyond the condition reasons (which are used as they are).
@@ -95,23 +96,18 @@ func isReason(conds []metav1.Condition, typ, reason string) bool {
 
 // changedFields names the vendor metadata fields that differ, by their
 // status field names (JSON), in the order the status declares them: every
-// field but those the reconciler owns, whichever vendor wrote it.
+// field but those the reconciler owns (vendors.WithOwned), whichever
+// vendor wrote it.
 func changedFields(a, b *v1alpha1.RemoteCredentialStatus) []string {
-	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	// a's metadata with b's own fields: only metadata can differ from b.
+	merged := vendors.WithOwned(a, b)
+	va, vb := reflect.ValueOf(&merged).Elem(), reflect.ValueOf(b).Elem()
 	var out []string
 	for i := range va.NumField() {
-		name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("json"), ",")
-		if reconcilerOwned[name] {
-			continue
-		}
 		if !equality.Semantic.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("json"), ",")
 			out = append(out, name)
 		}
 	}
 	return out
-}
-
-// reconcilerOwned are the status fields that are not vendor metadata.
-var reconcilerOwned = map[string]bool{
-	"observedGeneration": true, "vendor": true, "lastHandledSyncRequest": true, "conditions": true,
 }

@@ -281,7 +281,7 @@ func (r *providerReconciler) adopt(ctx context.Context, obj account.Provider, un
 		existing := &v1alpha1.RemoteCredential{}
 		err := r.Get(ctx, client.ObjectKeyFromObject(rc), existing, client.UnsafeDisableDeepCopy)
 		if err == nil {
-			if !names(existing, key, it.Ref) {
+			if !refersTo(existing, key, it.Ref) {
 				taken = append(taken, rc.Name)
 			}
 			continue // adopted already (the sweep predates it), or the name is taken
@@ -308,7 +308,7 @@ func (r *providerReconciler) adopt(ctx context.Context, obj account.Provider, un
 	return msg + "; adopt those by hand under other names"
 }
 
-// names reports whether rc names the credential ref of the provider key.
-func names(rc *v1alpha1.RemoteCredential, key account.Key, ref vendors.Ref) bool {
+// refersTo reports whether rc refers to the credential ref of the provider key.
+func refersTo(rc *v1alpha1.RemoteCredential, key account.Key, ref vendors.Ref) bool {
 	return account.KeyFor(rc.Namespace, rc.Spec.ProviderRef) == key && rc.Spec.ID == ref.ID && rc.Spec.UserID == ref.UserID
 }

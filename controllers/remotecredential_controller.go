@@ -122,12 +122,12 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if pe, err := r.Accounts.Admits(ctx, providerKey, rc.Namespace); err != nil {
 		return time.Time{}, false, err
 	} else if pe != nil {
-		lk.Blocked = pe
+		lk.Unavailable = pe
 	}
 	epoch := lk.Epoch
 	ref := vendors.Ref{ID: rc.Spec.ID, UserID: rc.Spec.UserID}
-	_, unusable := account.AsProviderError(lk.Blocked)
-	plan := r.schedule.plan(rc, accountView{epoch: epoch, canRead: lk.Blocked == nil, unlistedAt: lk.Account.UnlistedAt(ref), unusable: unusable}, now)
+	_, unusable := account.AsProviderError(lk.Unavailable)
+	plan := r.schedule.plan(rc, accountView{epoch: epoch, canRead: lk.Unavailable == nil, unlistedAt: lk.Account.UnlistedAt(ref), unusable: unusable}, now)
 	if !plan.due {
 		return r.schedule.next(key), false, nil
 	}
@@ -136,8 +136,8 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 		// old one (its expiry above all), whatever the read brings.
 		(&vendors.Credential{}).ApplyTo(&rc.Status)
 	}
-	if lk.Blocked != nil {
-		return r.blocked(rc, lk.Account.Vendor(), epoch, lk.Blocked, now), true, nil
+	if lk.Unavailable != nil {
+		return r.waitForProvider(rc, lk.Account.Vendor(), epoch, lk.Unavailable, now), true, nil
 	}
 
 	interval := refreshInterval(rc)
@@ -147,28 +147,29 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	if plan.fresh {
 		maxAge = 0
 	}
-	cred, readAt, err := lk.Account.Read(ctx, ref, readerOf(rc), maxAge, r.schedule.lastRead(key))
-	if d, ok := vendors.AsDeferred(err); ok {
+	o := lk.Account.Read(ctx, ref, readerOf(rc), maxAge, r.schedule.lastRead(key))
+	switch {
+	case o.Deferred != nil:
 		// The budget held the read back: nothing is known, nothing changes;
 		// try again after the wait, spread so the provider's credentials do
 		// not all return at once.
-		spread := max(d.Wait/4, time.Second)
-		return r.schedule.wait(rc, epoch, now.Add(d.Wait+backoff.Within(spread, string(rc.UID), backoff.Deferred))), true, nil
+		spread := max(o.Deferred.Wait/4, time.Second)
+		return r.schedule.deferUntil(rc, epoch, now.Add(o.Deferred.Wait+backoff.Within(spread, string(rc.UID), backoff.Deferred))), true, nil
+	case o.Unavailable != nil:
+		return r.waitForProvider(rc, lk.Account.Vendor(), epoch, o.Unavailable, now), true, nil
 	}
-	if _, ok := account.AsProviderError(err); ok || errors.Is(err, account.ErrPending) {
-		return r.blocked(rc, lk.Account.Vendor(), epoch, err, now), true, nil
-	}
-	observe(rc, lk.Account.Vendor())
+	stampObserved(rc, lk.Account.Vendor())
+	readAt := o.ReadAt
 	if readAt.IsZero() {
 		readAt = now
 	}
 	log := ctrl.LoggerFrom(ctx)
-	if err != nil {
-		log.V(1).Info("vendor read failed", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "error", err.Error())
-		return r.vendorFailed(rc, epoch, err, readAt, interval, now), true, nil
+	if o.Err != nil {
+		log.V(1).Info("vendor read failed", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "error", o.Err.Error())
+		return r.vendorFailed(rc, epoch, o.Err, readAt, interval, now), true, nil
 	}
 	log.V(1).Info("vendor read", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "readAt", readAt)
-	cred.ApplyTo(&rc.Status)
+	o.Credential.ApplyTo(&rc.Status)
 	setSynced(rc, now)
 	return r.schedule.answered(rc, epoch, readAt, interval, true), true, nil
 }
@@ -180,9 +181,10 @@ func readerOf(rc *v1alpha1.RemoteCredential) uint64 {
 	return h.Sum64() | 1 // never 0, which means "several readers"
 }
 
-// observe marks the status as computed for the current spec and sync
-// request: called once a sync has an outcome to write.
-func observe(rc *v1alpha1.RemoteCredential, vendor string) {
+// stampObserved marks the status as computed for the current spec and
+// sync request (observedGeneration, lastHandledSyncRequest): called once a
+// sync has an outcome to write.
+func stampObserved(rc *v1alpha1.RemoteCredential, vendor string) {
 	rc.Status.ObservedGeneration = rc.Generation
 	rc.Status.LastHandledSyncRequest = rc.Annotations[v1alpha1.SyncRequestedAtAnnotation]
 	if vendor != "" {
@@ -190,16 +192,16 @@ func observe(rc *v1alpha1.RemoteCredential, vendor string) {
 	}
 }
 
-// blocked handles a sync the provider's account cannot serve. A provider
+// waitForProvider handles a sync the provider's account cannot serve. A provider
 // that is missing, unusable or whose key the vendor refuses makes the
 // credential ProviderNotReady; a cluster provider that does not serve its
 // namespace, ProviderNotAllowed (terminal); a key not checked yet changes
 // nothing (the check wakes the credential). Either way the credential is
 // looked at again as soon as the account can read, or after a backoff
 // step.
-func (r *remoteCredentialReconciler) blocked(rc *v1alpha1.RemoteCredential, vendor string, epoch uint64, err error, now time.Time) time.Time {
+func (r *remoteCredentialReconciler) waitForProvider(rc *v1alpha1.RemoteCredential, vendor string, epoch uint64, err error, now time.Time) time.Time {
 	if pe, ok := account.AsProviderError(err); ok {
-		observe(rc, vendor)
+		stampObserved(rc, vendor)
 		o := outcome{Reason: v1alpha1.ReasonProviderNotReady, Message: pe.Message}
 		if pe.Reason == v1alpha1.ReasonProviderNotAllowed {
 			o = outcome{Reason: pe.Reason, Message: pe.Message, Terminal: true}

@@ -50,9 +50,9 @@ type entry struct {
 	// synced is the last successful check (metrics).
 	synced   time.Time
 	failures int
-	// blocked: the last sync waited for the provider (not found, not
+	// waitingForProvider: the last sync waited for the provider (not found, not
 	// usable, key refused or not checked yet): due as soon as it can read.
-	blocked bool
+	waitingForProvider bool
 	// fresh: the next read must be made now, not reused: no answer was
 	// written since a sync was requested or the epoch changed.
 	fresh bool
@@ -106,9 +106,9 @@ func (s *schedule) plan(rc *v1alpha1.RemoteCredential, acct accountView, now tim
 	case acct.canRead && e.read.Before(acct.unlistedAt):
 		// A sweep no longer lists it: confirm with a read now.
 		return syncPlan{due: true, fresh: true}
-	case e.generation != rc.Generation || (e.blocked && acct.canRead):
+	case e.generation != rc.Generation || (e.waitingForProvider && acct.canRead):
 		return syncPlan{due: true, fresh: e.fresh}
-	case acct.unusable && !e.blocked:
+	case acct.unusable && !e.waitingForProvider:
 		// Restored from a status written before the provider went (while
 		// no manager ran): say so now, without a vendor call.
 		return syncPlan{due: true, fresh: e.fresh}
@@ -132,12 +132,12 @@ func restore(rc *v1alpha1.RemoteCredential, request, epoch uint64, now time.Time
 	e := &entry{uid: rc.UID, generation: rc.Generation, request: request, epoch: epoch, credential: account.CredentialKey(rc)}
 	// Waiting for the provider (not ready, or not serving the namespace):
 	// due as soon as it can read.
-	e.blocked = ready.Reason == v1alpha1.ReasonProviderNotReady || ready.Reason == v1alpha1.ReasonProviderNotAllowed
-	if !e.blocked && (ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled)) {
+	e.waitingForProvider = ready.Reason == v1alpha1.ReasonProviderNotReady || ready.Reason == v1alpha1.ReasonProviderNotAllowed
+	if !e.waitingForProvider && (ready.Status == metav1.ConditionTrue || meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionStalled)) {
 		e.next = now.Add(backoff.Within(rc.Spec.Refresh(), seed, backoff.Restore))
 		return e
 	}
-	if rec := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReconciling); !e.blocked &&
+	if rec := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReconciling); !e.waitingForProvider &&
 		rec != nil && rec.Status == metav1.ConditionTrue && rec.Reason == ready.Reason {
 		// Failing transiently since the Reconciling condition turned:
 		// carry on with that run's backoff, not a new one.
@@ -163,10 +163,10 @@ func (s *schedule) set(key types.NamespacedName, e *entry) {
 	s.entries[key] = e
 }
 
-// entry returns rc's entry for an outcome of a sync made with epoch, made
+// entryFor returns rc's entry for an outcome of a sync made with epoch, made
 // for rc's generation and sync request: an entry of a new sync request or
 // epoch must read afresh until an answer is written. s.mu is held.
-func (s *schedule) entry(rc *v1alpha1.RemoteCredential, epoch uint64) *entry {
+func (s *schedule) entryFor(rc *v1alpha1.RemoteCredential, epoch uint64) *entry {
 	key := client.ObjectKeyFromObject(rc)
 	request := requestOf(rc)
 	e := s.entries[key]
@@ -229,8 +229,8 @@ func (s *schedule) lastRead(key types.NamespacedName) time.Time {
 func (s *schedule) answered(rc *v1alpha1.RemoteCredential, epoch uint64, readAt time.Time, interval time.Duration, ok bool) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entry(rc, epoch)
-	e.next, e.read, e.failures, e.blocked, e.fresh = readAt.Add(interval), readAt, 0, false, false
+	e := s.entryFor(rc, epoch)
+	e.next, e.read, e.failures, e.waitingForProvider, e.fresh = readAt.Add(interval), readAt, 0, false, false
 	if ok {
 		e.synced = readAt
 	}
@@ -239,24 +239,24 @@ func (s *schedule) answered(rc *v1alpha1.RemoteCredential, epoch uint64, readAt 
 
 // failed records a transient failure and returns when to try again:
 // exponential backoff with jitter up to limit, or retryAfter when the
-// vendor asked for longer. blocked marks a wait for the provider.
-func (s *schedule) failed(rc *v1alpha1.RemoteCredential, epoch uint64, now time.Time, retryAfter, limit time.Duration, blocked bool) time.Time {
+// vendor asked for longer. forProvider marks a wait for the provider.
+func (s *schedule) failed(rc *v1alpha1.RemoteCredential, epoch uint64, now time.Time, retryAfter, limit time.Duration, forProvider bool) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entry(rc, epoch)
+	e := s.entryFor(rc, epoch)
 	e.failures++
-	e.blocked = blocked
+	e.waitingForProvider = forProvider
 	e.next = now.Add(max(backoff.Step(client.ObjectKeyFromObject(rc).String(), e.failures, limit), retryAfter))
 	return e.next
 }
 
-// wait records that the vendor was not called (the provider's budget
+// deferUntil records that the vendor was not called (the provider's budget
 // held the read back) and may be tried again at next; failures are not
 // counted.
-func (s *schedule) wait(rc *v1alpha1.RemoteCredential, epoch uint64, next time.Time) time.Time {
+func (s *schedule) deferUntil(rc *v1alpha1.RemoteCredential, epoch uint64, next time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entry(rc, epoch)
+	e := s.entryFor(rc, epoch)
 	e.next = next
 	return next
 }

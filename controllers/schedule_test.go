@@ -124,7 +124,7 @@ func TestPlanDue(t *testing.T) {
 	// A sync request the budget held back still reads afresh when it goes.
 	requested := rc.DeepCopy()
 	requested.Annotations = map[string]string{v1alpha1.SyncRequestedAtAnnotation: "held"}
-	s.wait(requested, 0, t0.Add(2*time.Minute))
+	s.deferUntil(requested, 0, t0.Add(2*time.Minute))
 	if p := s.plan(requested, accountView{canRead: true}, t0.Add(90*time.Second)); p.due {
 		t.Error("due before the budget's wait ended")
 	}

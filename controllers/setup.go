@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -69,12 +70,19 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	opts.Registry.Observer = vendorMetrics
-	opts.Registry.Clock = opts.Clock
-	if opts.Registry.Destinations == nil {
-		opts.Registry.Destinations = &vendors.Destinations{}
+	// The manager's own copy of the registry and its rules, with its
+	// metrics, clock and the API server's addresses: the caller's stay as
+	// they were given.
+	registry := *opts.Registry
+	registry.Observer, registry.Clock = vendorMetrics, opts.Clock
+	dest := vendors.Destinations{}
+	if registry.Destinations != nil {
+		dest = *registry.Destinations
+		dest.Refused = slices.Clone(dest.Refused)
 	}
-	refuseAPIServer(mgr, opts.Registry.Destinations)
+	refuseAPIServer(mgr, &dest)
+	registry.Destinations = &dest
+	opts.Registry = &registry
 	sched := &schedule{}
 	collector, err := metrics.NewCredentialCollector(mgr.GetCache(), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
 	if err != nil {
@@ -157,13 +165,13 @@ func refuseAPIServer(mgr ctrl.Manager, dest *vendors.Destinations) {
 	servers := []string{mgr.GetConfig().Host}
 	if host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"); host != "" && port != "" {
 		servers = append(servers, net.JoinHostPort(host, port))
-		slices := &discoveryv1.EndpointSliceList{}
-		err := mgr.GetAPIReader().List(ctx, slices, client.InNamespace(metav1.NamespaceDefault),
+		endpoints := &discoveryv1.EndpointSliceList{}
+		err := mgr.GetAPIReader().List(ctx, endpoints, client.InNamespace(metav1.NamespaceDefault),
 			client.MatchingLabels{discoveryv1.LabelServiceName: "kubernetes"})
 		if err != nil {
 			log.Info("could not read the API server's endpoints; they are refused as private addresses unless --allowed-private-networks covers them", "error", err.Error())
 		}
-		for _, sl := range slices.Items {
+		for _, sl := range endpoints.Items {
 			for _, p := range sl.Ports {
 				for _, ep := range sl.Endpoints {
 					for _, a := range ep.Addresses {

@@ -146,10 +146,10 @@ func (a *Account) Vendor() string {
 	return ""
 }
 
-// blocked says why no read can be made now, nil when reads may go:
+// unavailable says why no read can be made now, nil when reads may go:
 // the account is unusable, or its first inventory sweep will serve them.
 // a.mu is held.
-func (a *Account) blocked() error {
+func (a *Account) unavailable() error {
 	if err := a.unusable(); err != nil {
 		return err
 	}
@@ -194,10 +194,10 @@ type Lookup struct {
 	// turning refused or accepted again, the provider turning unusable or
 	// being deleted.
 	Epoch uint64
-	// Blocked says why no read can be made now: a *ProviderError (the
+	// Unavailable says why no read can be made now: a *ProviderError (the
 	// provider is missing or unusable, or the vendor refuses its key) or
 	// ErrPending (its key is not checked yet). Nil when reads may go.
-	Blocked error
+	Unavailable error
 }
 
 // Lookup returns the account of the provider key. Its error is only a
@@ -209,40 +209,63 @@ func (as *Accounts) Lookup(ctx context.Context, key Key) (Lookup, error) {
 	if a != nil {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return Lookup{Account: a, Epoch: a.epoch, Blocked: a.blocked()}, nil
+		return Lookup{Account: a, Epoch: a.epoch, Unavailable: a.unavailable()}, nil
 	}
 	obj := NewProvider(key.Kind)
 	// Only whether it exists: no copy of it per credential.
 	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			return Lookup{Epoch: gone, Blocked: notFound(key)}, nil
+			return Lookup{Epoch: gone, Unavailable: notFound(key)}, nil
 		}
 		return Lookup{}, fmt.Errorf("get %s: %w", key, err)
 	}
-	return Lookup{Epoch: gone, Blocked: ErrPending}, nil
+	return Lookup{Epoch: gone, Unavailable: ErrPending}, nil
 }
 
-// Read returns the metadata of the credential ref names for reader (a
+// Observation is what a Read found out, in the style of crossplane's
+// ExternalObservation: one value the caller switches on. At most one of
+// Unavailable, Deferred and Err is set; Credential only when none is.
+type Observation struct {
+	// Credential is the vendor's answer.
+	Credential *vendors.Credential
+	// ReadAt is when the vendor was read for the answer (Credential or
+	// Err); zero when it was not.
+	ReadAt time.Time
+	// Unavailable says why the provider's account cannot read now: a
+	// *ProviderError (the provider is missing or unusable, the vendor
+	// refuses its key, its host resolves where no connection may go) or
+	// ErrPending (its key is not checked yet, or its first inventory
+	// sweep will serve the read). Nothing is known of the credential.
+	Unavailable error
+	// Deferred says the provider's request budget held the call back:
+	// nothing is known of the credential; try again after Deferred.Wait.
+	Deferred *vendors.DeferredError
+	// Err is the vendor's answer when it is not the credential
+	// (vendors.Error: not found, forbidden, a server or transport
+	// failure), or ErrInvalidSpec for a reference the vendor cannot read.
+	Err error
+}
+
+// Read asks for the metadata of the credential ref names for reader (a
 // non-zero identity of the asker): an answer the vendor gave less than
 // maxAge ago and after `after` (the reader's last read) when the account
-// holds one, else the vendor's answer now; and when the vendor was read
-// for it. Concurrent reads of one credential are
-// one call. Its errors: ErrInvalidSpec for a reference the vendor cannot
-// read, a *ProviderError or ErrPending when the account cannot read now, a
-// *vendors.DeferredError when the request budget holds the call back, or
-// the vendor's answer (vendors.Error).
-func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
+// holds one, else the vendor's answer now. Concurrent reads of one
+// credential are one call.
+func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxAge time.Duration, after time.Time) Observation {
 	a.mu.Lock()
-	if err := a.blocked(); err != nil {
+	if err := a.unavailable(); err != nil {
 		a.mu.Unlock()
-		return nil, time.Time{}, err
+		return Observation{Unavailable: err}
 	}
 	c, st := a.client, a.store
 	a.mu.Unlock()
 	if err := a.vendor.Load().CheckRef(ref); err != nil {
-		return nil, time.Time{}, err
+		return Observation{Err: err}
 	}
 	cred, at, err := st.read(ref, reader, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
+	if d, ok := vendors.AsDeferred(err); ok {
+		return Observation{Deferred: d}
+	}
 	switch {
 	case errors.Is(err, vendors.ErrUnauthorized):
 		a.suspect(c)
@@ -250,9 +273,12 @@ func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxA
 		// The host now resolves where no connection may go: the provider
 		// is checked again, and says so; the credential waits for it.
 		a.suspect(c)
-		return nil, at, &ProviderError{Reason: v1alpha1.ReasonDestinationNotAllowed, Message: fmt.Sprintf("%s: %v", a.key, err)}
+		return Observation{Unavailable: &ProviderError{Reason: v1alpha1.ReasonDestinationNotAllowed, Message: fmt.Sprintf("%s: %v", a.key, err)}}
 	}
-	return cred, at, err
+	if err != nil {
+		return Observation{ReadAt: at, Err: err}
+	}
+	return Observation{Credential: cred, ReadAt: at}
 }
 
 // suspect is told that a read made with client c got a 401 (or a

@@ -148,23 +148,35 @@ func (e *env) read(ref vendors.Ref, maxAge time.Duration, after time.Time) (*ven
 func (e *env) readAs(reader uint64, ref vendors.Ref, maxAge time.Duration, after time.Time) (*vendors.Credential, time.Time, error) {
 	e.t.Helper()
 	lk := e.lookup()
-	if lk.Blocked != nil {
-		return nil, time.Time{}, lk.Blocked
+	if lk.Unavailable != nil {
+		return nil, time.Time{}, lk.Unavailable
 	}
-	return lk.Account.Read(context.Background(), ref, reader, maxAge, after)
+	return unpick(lk.Account.Read(context.Background(), ref, reader, maxAge, after))
+}
+
+// unpick turns an Observation into the read's answer, when it was read,
+// and what stood in its way, for the tests' checks.
+func unpick(o Observation) (*vendors.Credential, time.Time, error) {
+	switch {
+	case o.Unavailable != nil:
+		return nil, o.ReadAt, o.Unavailable
+	case o.Deferred != nil:
+		return nil, o.ReadAt, o.Deferred
+	}
+	return o.Credential, o.ReadAt, o.Err
 }
 
 func TestLookupBeforeTheFirstCheck(t *testing.T) {
 	e := newEnv(t)
-	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) || lk.Account != nil {
+	if lk := e.lookup(); !errors.Is(lk.Unavailable, ErrPending) || lk.Account != nil {
 		t.Fatalf("provider not checked yet: %+v, want ErrPending", lk)
 	}
 	lk, err := e.accounts.Lookup(context.Background(), Key{Kind: v1alpha1.CredentialProviderKind, Namespace: "team-a", Name: "missing"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pe, ok := AsProviderError(lk.Blocked); !ok || pe.Reason != v1alpha1.ReasonNotFound || pe.Message != "CredentialProvider team-a/missing not found" {
-		t.Fatalf("missing provider: %v", lk.Blocked)
+	if pe, ok := AsProviderError(lk.Unavailable); !ok || pe.Reason != v1alpha1.ReasonNotFound || pe.Message != "CredentialProvider team-a/missing not found" {
+		t.Fatalf("missing provider: %v", lk.Unavailable)
 	}
 }
 
@@ -183,7 +195,7 @@ func TestCheckVerifiesTheKeyOnce(t *testing.T) {
 		t.Fatalf("OnChange called %d times, want once (the check concluded)", e.changes.Load())
 	}
 	lk := e.lookup()
-	if lk.Blocked != nil || lk.Epoch != 0 || lk.Account.Vendor() != v1alpha1.VendorTines {
+	if lk.Unavailable != nil || lk.Epoch != 0 || lk.Account.Vendor() != v1alpha1.VendorTines {
 		t.Fatalf("lookup %+v, epoch %d: want a usable account of epoch 0", lk, lk.Epoch)
 	}
 	e.clock.Step(recheckInterval)
@@ -353,7 +365,7 @@ func TestRefusedKeyThenRotated(t *testing.T) {
 		t.Fatalf("after rotation: %+v", st)
 	}
 	lk := e.lookup()
-	if lk.Blocked != nil || lk.Epoch == refusedEpoch {
+	if lk.Unavailable != nil || lk.Epoch == refusedEpoch {
 		t.Fatalf("after rotation: %+v, epoch %d: want usable, a new epoch", lk, lk.Epoch)
 	}
 	if _, _, err := e.read(ref, time.Hour, time.Time{}); err != nil {
@@ -375,8 +387,8 @@ func TestUnauthorizedReadTriggersACheck(t *testing.T) {
 	if e.suspects.Load() != 1 {
 		t.Fatalf("OnSuspect called %d times, want once", e.suspects.Load())
 	}
-	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) {
-		t.Fatalf("after a 401: %v, want reads to wait for the check", lk.Blocked)
+	if lk := e.lookup(); !errors.Is(lk.Unavailable, ErrPending) {
+		t.Fatalf("after a 401: %v, want reads to wait for the check", lk.Unavailable)
 	}
 	epoch := e.lookup().Epoch
 	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
@@ -385,7 +397,7 @@ func TestUnauthorizedReadTriggersACheck(t *testing.T) {
 	if n := e.fake.ListCalls(); n != 2 {
 		t.Fatalf("%d verification calls, want 2", n)
 	}
-	if lk := e.lookup(); lk.Blocked != nil || lk.Epoch != epoch {
+	if lk := e.lookup(); lk.Unavailable != nil || lk.Epoch != epoch {
 		t.Fatalf("key still accepted: %+v, epoch %d (was %d)", lk, lk.Epoch, epoch)
 	}
 }
@@ -399,8 +411,8 @@ func TestUnansweredCheck(t *testing.T) {
 	if st.Reason != v1alpha1.ReasonVendorUnavailable || st.Terminal {
 		t.Fatalf("status %+v, want VendorUnavailable, transient", st)
 	}
-	if lk := e.lookup(); lk.Blocked != nil {
-		t.Fatalf("reads blocked by an unanswered check: %v", lk.Blocked)
+	if lk := e.lookup(); lk.Unavailable != nil {
+		t.Fatalf("reads blocked by an unanswered check: %v", lk.Unavailable)
 	}
 	e.clock.Step(6 * time.Second)
 	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
@@ -452,8 +464,8 @@ func TestMissingSecret(t *testing.T) {
 	if st.Reason != v1alpha1.ReasonSecretNotFound || st.Terminal || st.Recheck != notReadyRetry {
 		t.Fatalf("status %+v", st)
 	}
-	if pe, ok := AsProviderError(e.lookup().Blocked); !ok || pe.Reason != v1alpha1.ReasonSecretNotFound {
-		t.Fatalf("lookup: %v", e.lookup().Blocked)
+	if pe, ok := AsProviderError(e.lookup().Unavailable); !ok || pe.Reason != v1alpha1.ReasonSecretNotFound {
+		t.Fatalf("lookup: %v", e.lookup().Unavailable)
 	}
 	e.provider.Spec.Tines.APIKeySecretRef.Name = "tines-api"
 	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
@@ -480,8 +492,8 @@ func TestSweepServesReads(t *testing.T) {
 	refs := []vendors.Ref{e.credential(20), e.credential(21), e.credential(22)}
 	e.fake.SetMaxPerPage(2)
 	e.check()
-	if lk := e.lookup(); !errors.Is(lk.Blocked, ErrPending) {
-		t.Fatalf("before the first sweep: %v, want reads to wait for it", lk.Blocked)
+	if lk := e.lookup(); !errors.Is(lk.Unavailable, ErrPending) {
+		t.Fatalf("before the first sweep: %v, want reads to wait for it", lk.Unavailable)
 	}
 	changes := e.changes.Load()
 	res := e.sweep()
@@ -598,8 +610,8 @@ func TestSweepUnauthorizedChecksTheKey(t *testing.T) {
 	if !errors.Is(res.Err, vendors.ErrUnauthorized) {
 		t.Fatalf("sweep: %+v, want unauthorized", res)
 	}
-	if e.suspects.Load() != 1 || !errors.Is(e.lookup().Blocked, ErrPending) {
-		t.Fatalf("after a 401 on a page: OnSuspect %d, reads %v; want a key check, reads waiting", e.suspects.Load(), e.lookup().Blocked)
+	if e.suspects.Load() != 1 || !errors.Is(e.lookup().Unavailable, ErrPending) {
+		t.Fatalf("after a 401 on a page: OnSuspect %d, reads %v; want a key check, reads waiting", e.suspects.Load(), e.lookup().Unavailable)
 	}
 	if st := e.check(); st.Reason != v1alpha1.ReasonValid {
 		t.Fatalf("the key check: %+v", st)
@@ -652,7 +664,7 @@ func TestDeletedProvider(t *testing.T) {
 	e.check()
 	ref := e.credential(21)
 	held := e.lookup()
-	if held.Blocked != nil || held.Epoch != 0 {
+	if held.Unavailable != nil || held.Epoch != 0 {
 		t.Fatalf("lookup %+v: want usable, epoch 0", held)
 	}
 	changes := e.changes.Load()
@@ -661,18 +673,18 @@ func TestDeletedProvider(t *testing.T) {
 	if e.changes.Load() == changes {
 		t.Error("OnChange not told of the deletion")
 	}
-	_, _, err := held.Account.Read(context.Background(), ref, 1, time.Hour, time.Time{})
+	_, _, err := unpick(held.Account.Read(context.Background(), ref, 1, time.Hour, time.Time{}))
 	if pe, ok := AsProviderError(err); !ok || pe.Reason != v1alpha1.ReasonNotFound {
 		t.Fatalf("read through a held account: %v, want NotFound", err)
 	}
 	gone := e.lookup()
-	if pe, ok := AsProviderError(gone.Blocked); !ok || pe.Reason != v1alpha1.ReasonNotFound || gone.Epoch == held.Epoch {
+	if pe, ok := AsProviderError(gone.Unavailable); !ok || pe.Reason != v1alpha1.ReasonNotFound || gone.Epoch == held.Epoch {
 		t.Fatalf("lookup after deletion %+v: want NotFound with a new epoch", gone)
 	}
 	e.objs.put(e.provider)
 	e.check()
 	back := e.lookup()
-	if back.Blocked != nil || back.Epoch == gone.Epoch || back.Epoch == held.Epoch {
+	if back.Unavailable != nil || back.Epoch == gone.Epoch || back.Epoch == held.Epoch {
 		t.Fatalf("lookup after re-creation %+v (epochs %d, %d): want usable with a new epoch", back, held.Epoch, gone.Epoch)
 	}
 	if e.fake.Calls("21") != 0 {
@@ -691,7 +703,7 @@ func TestLostSecretMovesTheEpochOnce(t *testing.T) {
 		t.Fatalf("check without a Secret: %+v", st)
 	}
 	lost := e.lookup()
-	if _, ok := AsProviderError(lost.Blocked); !ok || lost.Epoch == 0 || e.changes.Load() != changes+1 {
+	if _, ok := AsProviderError(lost.Unavailable); !ok || lost.Epoch == 0 || e.changes.Load() != changes+1 {
 		t.Fatalf("lookup %+v, OnChange %d→%d: want blocked, a new epoch, one change", lost, changes, e.changes.Load())
 	}
 	e.clock.Step(time.Minute)
@@ -701,7 +713,7 @@ func TestLostSecretMovesTheEpochOnce(t *testing.T) {
 	}
 	e.setKey(goodKey)
 	e.check()
-	if back := e.lookup(); back.Blocked != nil || back.Epoch == lost.Epoch {
+	if back := e.lookup(); back.Unavailable != nil || back.Epoch == lost.Epoch {
 		t.Fatalf("Secret restored: %+v, want usable with a new epoch", back)
 	}
 }
@@ -740,8 +752,8 @@ func TestInventoryEdits(t *testing.T) {
 	d.accounts.opts.DisableInventory = true
 	d.withInventory(time.Minute)
 	d.check()
-	if lk := d.lookup(); lk.Blocked != nil {
-		t.Fatalf("reads wait for a sweep this manager never makes: %v", lk.Blocked)
+	if lk := d.lookup(); lk.Unavailable != nil {
+		t.Fatalf("reads wait for a sweep this manager never makes: %v", lk.Unavailable)
 	}
 	if res := d.sweep(); res.Listing != nil || d.fake.ListCalls() != 1 {
 		t.Fatalf("a manager with inventory disabled swept: %+v, %d list calls", res, d.fake.ListCalls())

@@ -22,8 +22,8 @@ func (e *env) refused(reason string) Status {
 	if st.Reason != reason || !st.Terminal {
 		e.t.Fatalf("status %+v, want terminal %s", st, reason)
 	}
-	if pe, ok := AsProviderError(e.lookup().Blocked); !ok || pe.Reason != reason {
-		e.t.Fatalf("lookup: %v, want %s", e.lookup().Blocked, reason)
+	if pe, ok := AsProviderError(e.lookup().Unavailable); !ok || pe.Reason != reason {
+		e.t.Fatalf("lookup: %v, want %s", e.lookup().Unavailable, reason)
 	}
 	if n := e.fake.TotalCalls(); n != 0 {
 		e.t.Fatalf("%d vendor calls for a refused provider", n)
@@ -103,8 +103,8 @@ func TestAddressRule(t *testing.T) {
 	if !strings.Contains(st.Message, "host 127.0.0.1") || strings.Contains(st.Message, ":"+strings.Split(e.fake.URL, ":")[2]) {
 		t.Fatalf("message %q: want the host, not its port", st.Message)
 	}
-	if pe, ok := AsProviderError(e.lookup().Blocked); !ok || pe.Reason != v1alpha1.ReasonDestinationNotAllowed {
-		t.Fatalf("lookup: %v", e.lookup().Blocked)
+	if pe, ok := AsProviderError(e.lookup().Unavailable); !ok || pe.Reason != v1alpha1.ReasonDestinationNotAllowed {
+		t.Fatalf("lookup: %v", e.lookup().Unavailable)
 	}
 	if n := e.fake.TotalCalls(); n != 0 {
 		t.Fatalf("%d vendor calls", n)

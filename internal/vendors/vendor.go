@@ -49,26 +49,32 @@ type VendorMetadata interface {
 }
 
 // ApplyTo makes the metadata fields of a RemoteCredential's status those of
-// c: every field but the ones the reconciler owns (observedGeneration,
-// vendor, lastHandledSyncRequest, conditions) is cleared, whichever vendor
-// wrote it, then filled from c. Times are truncated to seconds, as the API
-// server stores them, so that an unchanged answer compares equal to what
-// is stored.
+// c: every field but the ones the reconciler owns (WithOwned) is cleared,
+// whichever vendor wrote it, then filled from c. Times are truncated to
+// seconds, as the API server stores them, so that an unchanged answer
+// compares equal to what is stored.
 func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
-	*st = v1alpha1.RemoteCredentialStatus{
-		ObservedGeneration:     st.ObservedGeneration,
-		Vendor:                 st.Vendor,
-		LastHandledSyncRequest: st.LastHandledSyncRequest,
-		Conditions:             st.Conditions,
-		Name:                   c.Name,
-		Description:            c.Description,
-		CreatedAt:              APITime(c.CreatedAt),
-		UpdatedAt:              APITime(c.UpdatedAt),
-		ExpiresAt:              APITime(c.ExpiresAt),
-	}
+	*st = WithOwned(&v1alpha1.RemoteCredentialStatus{
+		Name:        c.Name,
+		Description: c.Description,
+		CreatedAt:   APITime(c.CreatedAt),
+		UpdatedAt:   APITime(c.UpdatedAt),
+		ExpiresAt:   APITime(c.ExpiresAt),
+	}, st)
 	if c.Vendor != nil {
 		c.Vendor.ApplyTo(st)
 	}
+}
+
+// WithOwned is metadata's status with the fields the reconciler owns
+// taken from owner: observedGeneration, vendor, lastHandledSyncRequest and
+// conditions. Every other field is vendor metadata. This is the one list
+// of them.
+func WithOwned(metadata, owner *v1alpha1.RemoteCredentialStatus) v1alpha1.RemoteCredentialStatus {
+	st := *metadata
+	st.ObservedGeneration, st.Vendor, st.LastHandledSyncRequest, st.Conditions =
+		owner.ObservedGeneration, owner.Vendor, owner.LastHandledSyncRequest, owner.Conditions
+	return st
 }
 
 // APITime is t as the API server stores it (seconds, UTC), so that an
