@@ -162,7 +162,7 @@ func TestInventoryTinesPagination(t *testing.T) {
 	version, lists := p.ResourceVersion, fake.ListCalls()
 
 	// The next sweeps (10s apart, 4 pages each) find the same: no write, no event.
-	stepUntil(t, clk, time.Second, 30*time.Second, func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, 2*time.Minute, func(g gomega.Gomega) {
 		g.Expect(fake.ListCalls()).To(gomega.BeNumerically(">=", lists+8), "two more sweeps")
 	})
 	time.Sleep(500 * time.Millisecond) // a write of the last sweep would come now
@@ -251,7 +251,7 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	// next refresh confirms that with one GET.
 	fake.Delete(ids[0])
 	rc := rcs[0].DeepCopy()
-	stepUntil(t, clk, time.Second, 40*time.Second, func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, 2*time.Minute, func(g gomega.Gomega) {
 		hasReason(g, rc, v1alpha1.ReasonNotFound)
 	})
 	g.Expect(fake.Calls(strconv.FormatInt(ids[0], 10))).To(gomega.Equal(1), "one GET confirms a credential the sweep no longer lists")
@@ -476,7 +476,7 @@ func TestInventoryAdoptionNameTaken(t *testing.T) {
 	// Every sweep tries again and fails the same way: no write (the
 	// condition's lastTransitionTime stays), and no second event.
 	version, lists := p.ResourceVersion, fake.ListCalls()
-	stepUntil(t, clk, time.Second, 30*time.Second, func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, 2*time.Minute, func(g gomega.Gomega) {
 		g.Expect(fake.ListCalls()).To(gomega.BeNumerically(">=", lists+2), "two more sweeps")
 	})
 	time.Sleep(500 * time.Millisecond) // a write of the last sweep would come now
@@ -551,10 +551,10 @@ func TestClusterProviderNamespaceSelector(t *testing.T) {
 
 // waitClusterInventoried waits until the ClusterCredentialProvider name's
 // inventory lists total credentials, managed of them, stepping clk by a
-// second at every poll, for 40s at most.
+// second at every poll, for 2 minutes at most.
 func waitClusterInventoried(t *testing.T, clk *clocktesting.FakeClock, name string, total, managed int32) {
 	t.Helper()
-	stepUntil(t, clk, time.Second, 40*time.Second, func(g gomega.Gomega) {
+	stepUntil(t, clk, time.Second, 2*time.Minute, func(g gomega.Gomega) {
 		p := &v1alpha1.ClusterCredentialProvider{}
 		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Name: name}, p)).To(gomega.Succeed())
 		g.Expect(p.Status.Inventory).NotTo(gomega.BeNil())
