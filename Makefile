@@ -137,7 +137,7 @@ demo-check: build ## Run the demo once, non-interactively, and fail unless every
 	$(LOCALBIN)/demo --manager $(LOCALBIN)/manager --once
 
 .PHONY: bench
-bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000, ~15 min); see docs/benchmarks.md.
+bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000), tenant fairness and a restart over failing credentials (~45 min; BENCH_ARGS="--only failing" for one table); see docs/benchmarks.md.
 	$(GO) build -o $(LOCALBIN)/bench ./hack/bench
 	$(LOCALBIN)/bench --manager $(LOCALBIN)/manager $(BENCH_ARGS)
 
