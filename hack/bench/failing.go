@@ -164,22 +164,7 @@ func retriesWithin(seed string, began, from, to time.Time) int {
 func printFailingTable(rs []failingResult) {
 	fmt.Println("restart over credentials failing with 5xx for an hour (refresh 1h; the vendor's default budget)")
 	fmt.Println()
-	fmt.Print("| figure |")
-	for _, r := range rs {
-		fmt.Printf(" N=%d |", r.n)
-	}
-	fmt.Print(" target |\n| --- |")
-	for range rs {
-		fmt.Print(" --- |")
-	}
-	fmt.Print(" --- |\n")
-	row := func(name, target string, f func(r failingResult) string) {
-		fmt.Printf("| %s |", name)
-		for _, r := range rs {
-			fmt.Printf(" %s |", f(r))
-		}
-		fmt.Printf(" %s |\n", target)
-	}
+	row := markdownTable(rs, func(r failingResult) string { return fmt.Sprintf("N=%d", r.n) }, "target")
 	row("**vendor calls in the restarted manager's first minute**", "≤ without the restart", func(r failingResult) string { return fmt.Sprintf("**%d**", r.restartCalls) })
 	row("the same minute without the restart (computed: each credential's steps since its failures began)", "", func(r failingResult) string { return strconv.Itoa(r.uninterrupted) })
 	row("vendor calls in the first 10 seconds", "", func(r failingResult) string { return strconv.Itoa(r.first10s) })

@@ -786,23 +786,30 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func printTable(rs []result) {
+// markdownTable prints the head of a Markdown table: a figure column, one
+// column per run (head names it) and a last one (last); it returns the
+// printer of a row, cell giving a run's value.
+func markdownTable[R any](rs []R, head func(R) string, last string) func(name, lastCell string, cell func(R) string) {
 	fmt.Print("| figure |")
 	for _, r := range rs {
-		fmt.Printf(" N = %d |", r.n)
+		fmt.Printf(" %s |", head(r))
 	}
-	fmt.Print(" ideal |\n| --- |")
+	fmt.Printf(" %s |\n| --- |", last)
 	for range rs {
 		fmt.Print(" --- |")
 	}
 	fmt.Print(" --- |\n")
-	row := func(name, ideal string, f func(r result) string) {
+	return func(name, lastCell string, cell func(R) string) {
 		fmt.Printf("| %s |", name)
 		for _, r := range rs {
-			fmt.Printf(" %s |", f(r))
+			fmt.Printf(" %s |", cell(r))
 		}
-		fmt.Printf(" %s |\n", ideal)
+		fmt.Printf(" %s |\n", lastCell)
 	}
+}
+
+func printTable(rs []result) {
+	row := markdownTable(rs, func(r result) string { return fmt.Sprintf("N = %d", r.n) }, "ideal")
 	row("floor: N vendor GETs + N status patches", "", func(r result) string { return secs(r.floor) })
 	row("cold sync, all Ready", "", func(r result) string { return secs(r.cold) })
 	row("**cold sync / floor**", "≤ 1.2", func(r result) string { return fmt.Sprintf("**%.2f**", float64(r.cold)/float64(r.floor)) })

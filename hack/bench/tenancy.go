@@ -123,22 +123,7 @@ func measureTenancy(ctx context.Context, o options, budget string) (res tenancyR
 func printTenancyTable(o options, rs []tenancyResult) {
 	fmt.Printf("tenancy: %s creates %d credentials at once, then %s creates %d (one every 100ms), each tenant through its own Tines provider and fake\n\n",
 		tenantA, o.tenantN, tenantB, newObjects)
-	fmt.Print("| figure |")
-	for _, r := range rs {
-		fmt.Printf(" A's budget: %s |", r.budget)
-	}
-	fmt.Print(" target |\n| --- |")
-	for range rs {
-		fmt.Print(" --- |")
-	}
-	fmt.Print(" --- |\n")
-	row := func(name, target string, f func(r tenancyResult) string) {
-		fmt.Printf("| %s |", name)
-		for _, r := range rs {
-			fmt.Printf(" %s |", f(r))
-		}
-		fmt.Printf(" %s |\n", target)
-	}
+	row := markdownTable(rs, func(r tenancyResult) string { return "A's budget: " + r.budget }, "target")
 	row("A: creates of its credentials took", "", func(r tenancyResult) string { return secs(r.aCreates) })
 	row("A: credentials Ready when B began", "", func(r tenancyResult) string { return strconv.Itoa(r.aReadyAtB) })
 	row("B: time to Ready p50", "", func(r tenancyResult) string { return secs(r.bP50) })
