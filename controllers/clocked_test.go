@@ -19,8 +19,7 @@ import (
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/controllers"
 	"github.com/credsync/credsync/internal/testenv"
-	"github.com/credsync/credsync/internal/vendors/all"
-	"github.com/credsync/credsync/internal/vendors/vendortest"
+	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 )
 
 // Tests that make time pass do it on a fake clock, each with a manager of
@@ -110,11 +109,8 @@ func clockedManagerIn(t *testing.T, ns string, more ...string) *clocktesting.Fak
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry := all.Registry()
-	registry.Destinations = vendortest.Loopback()
-	registry.Timeout = vendorTimeout
 	if err := controllers.Setup(mgr, controllers.Options{
-		Registry: registry,
+		Registry: testRegistry(),
 		// A ClusterCredentialProvider of a clocked test (labelled
 		// managerLabel by the test) keeps its Secret and adopts into ns.
 		ClusterResourceNamespace: ns,
@@ -177,4 +173,14 @@ func stepFor(t *testing.T, clk *clocktesting.FakeClock, step, d time.Duration, c
 			t.FailNow()
 		}
 	}
+}
+
+// clockedTines is a Tines fake of the test's own that records its calls at
+// clk's time.
+func clockedTines(t *testing.T, clk *clocktesting.FakeClock) *tinestest.Server {
+	t.Helper()
+	fake := tinestest.NewServer(tinesKey)
+	t.Cleanup(fake.Close)
+	fake.SetClock(clk.Now)
+	return fake
 }

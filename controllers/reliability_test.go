@@ -178,10 +178,7 @@ func TestProviderDeletedWhileSynced(t *testing.T) {
 func TestRateLimitPausesWholeProvider(t *testing.T) {
 	t.Parallel()
 	ns, clk := clockedManager(t)
-	// A fake of this test's own, on the test's clock.
-	fake := tinestest.NewServer(tinesKey)
-	defer fake.Close()
-	fake.SetClock(clk.Now)
+	fake := clockedTines(t, clk)
 	tinesProviderAt(t, ns, fake, tinesKey)
 	waitProviderValid(t, ns, "tines")
 	ids, rcs := tinesCredentialsAt(t, fake, ns, 5)
@@ -229,10 +226,7 @@ func TestRateLimitPausesWholeProvider(t *testing.T) {
 func TestProviderRateLimitBudget(t *testing.T) {
 	t.Parallel()
 	ns, clk := clockedManager(t)
-	// A fake of this test's own, on the test's clock.
-	fake := tinestest.NewServer(tinesKey)
-	defer fake.Close()
-	fake.SetClock(clk.Now)
+	fake := clockedTines(t, clk)
 	tinesProviderAt(t, ns, fake, tinesKey, func(spec *v1alpha1.CredentialProviderSpec) {
 		spec.RateLimit = &v1alpha1.RateLimit{RequestsPerMinute: 60, Burst: 5}
 	})

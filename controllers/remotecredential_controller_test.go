@@ -102,10 +102,7 @@ func TestTinesExpired(t *testing.T) {
 func TestRateLimitedHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	ns, clk := clockedManager(t)
-	// A fake of this test's own, on the test's clock.
-	fake := tinestest.NewServer(tinesKey)
-	defer fake.Close()
-	fake.SetClock(clk.Now)
+	fake := clockedTines(t, clk)
 	tinesProviderAt(t, ns, fake, tinesKey)
 	waitProviderValid(t, ns, "tines")
 	id := fakeID()

@@ -32,6 +32,7 @@ import (
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/controllers"
 	"github.com/credsync/credsync/internal/testenv"
+	"github.com/credsync/credsync/internal/vendors"
 	"github.com/credsync/credsync/internal/vendors/all"
 	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
@@ -135,11 +136,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	registry := all.Registry()
-	registry.Destinations = vendortest.Loopback()
-	registry.Timeout = vendorTimeout
 	if err := controllers.Setup(mgr, controllers.Options{
-		Registry:                 registry,
+		Registry:                 testRegistry(),
 		ClusterResourceNamespace: clusterNS,
 		MetricsLabelAllowlist:    []string{metricsLabel},
 	}); err != nil {
@@ -155,6 +153,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return code
+}
+
+// testRegistry is every vendor, reachable on loopback (the fakes), with
+// the tests' request timeout.
+func testRegistry() *vendors.Registry {
+	registry := all.Registry()
+	registry.Destinations = vendortest.Loopback()
+	registry.Timeout = vendorTimeout
+	return registry
 }
 
 // apiFaultPrefix marks namespaces whose RemoteCredentials' status patches
