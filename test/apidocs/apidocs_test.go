@@ -10,17 +10,16 @@ package apidocs
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 const (
@@ -43,8 +42,8 @@ var builtinShortNames = map[string]string{
 }
 
 func TestPageMatchesCRDs(t *testing.T) {
-	p := readPage(t, pagePath)
-	for _, crd := range loadCRDs(t, crdDir) {
+	p := parsePage(readPage(t))
+	for _, crd := range loadCRDs(t) {
 		for _, problem := range check(p, crd) {
 			t.Error(problem)
 		}
@@ -52,7 +51,7 @@ func TestPageMatchesCRDs(t *testing.T) {
 }
 
 func TestShortNamesAreNotBuiltin(t *testing.T) {
-	for _, crd := range loadCRDs(t, crdDir) {
+	for _, crd := range loadCRDs(t) {
 		for _, s := range crd.Spec.Names.ShortNames {
 			if builtin, ok := builtinShortNames[s]; ok {
 				t.Errorf("%s: short name %q is the built-in %s's: kubectl resolves it to %s, never to this kind", crd.Spec.Names.Kind, s, builtin, builtin)
@@ -65,7 +64,7 @@ func TestShortNamesAreNotBuiltin(t *testing.T) {
 // sees it: cells are field (with its type), description, default and
 // validation.
 func TestKnownFields(t *testing.T) {
-	p := readPage(t, pagePath)
+	p := parsePage(readPage(t))
 	tests := []struct {
 		section, field, typ, def, validation, description string
 	}{
@@ -85,7 +84,7 @@ func TestKnownFields(t *testing.T) {
 		{"ElasticCloudProvider", "apiKeySecretRef", "[SecretKeySelector](#secretkeyselector)", "", "Required", `"Authorization: ApiKey &lt;key>"`},
 	}
 	for _, tc := range tests {
-		r, ok := p.section(tc.section).rows[tc.field]
+		r, ok := p[tc.section].rows[tc.field]
 		if !ok {
 			t.Errorf("%s: no row for %s", tc.section, tc.field)
 			continue
@@ -113,7 +112,7 @@ func TestKnownFields(t *testing.T) {
 		"RemoteCredentialSpec":          {"- rule `!has(self.refreshInterval) || duration(self.refreshInterval) >= duration('10s')`: refreshInterval must be at least 10s"},
 	} {
 		for _, w := range want {
-			if !strings.Contains(p.section(section).text, w) {
+			if !strings.Contains(p[section].text, w) {
 				t.Errorf("section %s lacks %q", section, w)
 			}
 		}
@@ -123,11 +122,8 @@ func TestKnownFields(t *testing.T) {
 // TestCheckCatches makes sure check fails on pages that are wrong in each
 // way it looks for.
 func TestCheckCatches(t *testing.T) {
-	data, err := os.ReadFile(pagePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds := loadCRDs(t, crdDir)
+	text := readPage(t)
+	crds := loadCRDs(t)
 	for _, tc := range []struct{ name, old, new string }{
 		{"a field is missing", "| `burst` _integer (int32)_ |", "| `burstiness` _integer (int32)_ |"},
 		{"a default differs", "| `1h` |", "| `2h` |"},
@@ -147,10 +143,10 @@ func TestCheckCatches(t *testing.T) {
 		{"a kind is missing", "#### CredentialProvider\n", "#### CredentialProviders\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if !strings.Contains(string(data), tc.old) {
+			if !strings.Contains(text, tc.old) {
 				t.Fatalf("the page has no %q to change", tc.old)
 			}
-			p := parsePage(strings.Replace(string(data), tc.old, tc.new, 1))
+			p := parsePage(strings.Replace(text, tc.old, tc.new, 1))
 			var problems []string
 			for _, crd := range crds {
 				problems = append(problems, check(p, crd)...)
@@ -163,44 +159,30 @@ func TestCheckCatches(t *testing.T) {
 	}
 }
 
-// loadCRDs reads the CRDs in the YAML files of dir, and fails the test if
-// there are none.
-func loadCRDs(t *testing.T, dir string) []apiextensionsv1.CustomResourceDefinition {
+// loadCRDs reads the CRDs of crdDir as envtest does, by name, and fails
+// the test if there are none.
+func loadCRDs(t *testing.T) []*apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	opts := envtest.CRDInstallOptions{Paths: []string{crdDir}, ErrorIfPathMissing: true}
+	if err := envtest.ReadCRDFiles(&opts); err != nil || len(opts.CRDs) == 0 {
+		t.Fatalf("CustomResourceDefinitions in %s: %d, %v", crdDir, len(opts.CRDs), err)
+	}
+	slices.SortFunc(opts.CRDs, func(a, b *apiextensionsv1.CustomResourceDefinition) int { return strings.Compare(a.Name, b.Name) })
+	return opts.CRDs
+}
+
+func readPage(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(pagePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(files)
-	var crds []apiextensionsv1.CustomResourceDefinition
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
-			if strings.TrimSpace(doc) == "" {
-				continue
-			}
-			var crd apiextensionsv1.CustomResourceDefinition
-			if err := yaml.Unmarshal([]byte(doc), &crd); err != nil {
-				t.Fatalf("%s, document %d: %v", f, i, err)
-			}
-			if crd.Kind == "CustomResourceDefinition" {
-				crds = append(crds, crd)
-			}
-		}
-	}
-	if len(crds) == 0 {
-		t.Fatalf("no CustomResourceDefinition in %s/*.yaml", dir)
-	}
-	return crds
+	return string(data)
 }
 
-// page is docs/api.md cut into the sections of its types ("#### Name").
-type page struct {
-	sections map[string]section
-}
+// page is docs/api.md cut into the sections of its types ("#### Name"),
+// by name.
+type page map[string]section
 
 type section struct {
 	name string
@@ -218,15 +200,6 @@ type row struct {
 	typ, description, def, validation string
 }
 
-func readPage(t *testing.T, path string) page {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parsePage(string(data))
-}
-
 // cellSep is a pipe that ends a table cell: one not escaped as \|.
 var cellSep = regexp.MustCompile(`(^|[^\\])\|`)
 
@@ -234,9 +207,8 @@ var cellSep = regexp.MustCompile(`(^|[^\\])\|`)
 var fieldCell = regexp.MustCompile("^`([^`]+)` _(.*)_$")
 
 func parsePage(text string) page {
-	p := page{sections: map[string]section{}}
-	parts := strings.Split(text, "\n#### ")
-	for _, part := range parts[1:] {
+	p := page{}
+	for _, part := range strings.Split(text, "\n#### ")[1:] {
 		name, body, _ := strings.Cut(part, "\n")
 		s := section{name: name, text: body, rows: map[string]row{}}
 		inRules := false
@@ -249,11 +221,10 @@ func parsePage(text string) page {
 			case strings.HasPrefix(line, "| `"):
 				inRules = false
 				cells := splitRow(line)
-				if len(cells) != 4 {
-					s.bad = append(s.bad, line)
-					continue
+				var m []string
+				if len(cells) == 4 {
+					m = fieldCell.FindStringSubmatch(cells[0])
 				}
-				m := fieldCell.FindStringSubmatch(cells[0])
 				if m == nil {
 					s.bad = append(s.bad, line)
 					continue
@@ -263,34 +234,27 @@ func parsePage(text string) page {
 				inRules = false
 			}
 		}
-		p.sections[name] = s
+		p[name] = s
 	}
 	return p
 }
 
 // splitRow returns the cells of a Markdown table row.
 func splitRow(line string) []string {
-	line = strings.TrimSpace(line)
-	line = strings.TrimPrefix(line, "|")
-	line = strings.TrimSuffix(line, "|")
-	line = cellSep.ReplaceAllString(line, "$1\x00")
-	cells := strings.Split(line, "\x00")
+	line = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(line), "|"), "|")
+	cells := strings.Split(cellSep.ReplaceAllString(line, "$1\x00"), "\x00")
 	for i := range cells {
 		cells[i] = strings.TrimSpace(cells[i])
 	}
 	return cells
 }
 
-func (p page) section(name string) section {
-	return p.sections[name]
-}
-
 // check returns what the page gets wrong about crd, or leaves out.
-func check(p page, crd apiextensionsv1.CustomResourceDefinition) []string {
+func check(p page, crd *apiextensionsv1.CustomResourceDefinition) []string {
 	var problems []string
 	problemf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	n := crd.Spec.Names
-	s, ok := p.sections[n.Kind]
+	s, ok := p[n.Kind]
 	if !ok {
 		return []string{fmt.Sprintf("no section for kind %s", n.Kind)}
 	}
@@ -363,7 +327,7 @@ type checker struct {
 // for each property of s and none for properties s does not have, and the
 // CEL rules of s in the section's list or in the field's cell (fieldRules).
 func (c checker) object(path, name string, s *apiextensionsv1.JSONSchemaProps, fieldRules []string) {
-	sec, ok := c.page.sections[name]
+	sec, ok := c.page[name]
 	if !ok {
 		c.problemf("%s: no section %s", path, name)
 		return
@@ -382,12 +346,7 @@ func (c checker) object(path, name string, s *apiextensionsv1.JSONSchemaProps, f
 			c.problemf("%s: section %s has field %s, the CRD has not", path, name, field)
 		}
 	}
-	fields := make([]string, 0, len(s.Properties))
-	for field := range s.Properties {
-		fields = append(fields, field)
-	}
-	sort.Strings(fields)
-	for _, field := range fields {
+	for _, field := range slices.Sorted(maps.Keys(s.Properties)) {
 		r, ok := sec.rows[field]
 		if !ok {
 			c.problemf("%s.%s: no row in section %s", path, field, name)
@@ -506,21 +465,13 @@ func (c checker) defaultValue(path, cell string, s *apiextensionsv1.JSONSchemaPr
 // breaks lines with <br /> and escapes |, { and } (crd-ref-docs) and <
 // (hack/api-docs), which a reader does not see.
 func (c checker) description(path string, top bool, name string, r row, s *apiextensionsv1.JSONSchemaProps) {
-	if top {
-		switch name {
-		case "apiVersion":
-			if r.description != "`"+c.group+"`" {
-				c.problemf("%s: %s on the page, want `%s`", path, r.description, c.group)
-			}
-			return
-		case "kind":
-			if r.description != "`"+c.kind+"`" {
-				c.problemf("%s: %s on the page, want `%s`", path, r.description, c.kind)
-			}
-			return
-		case "metadata":
-			return
+	// A kind's apiVersion and kind are its own; metadata links to Kubernetes.
+	fixed := map[string]string{"apiVersion": "`" + c.group + "`", "kind": "`" + c.kind + "`", "metadata": r.description}
+	if want, ok := fixed[name]; top && ok {
+		if r.description != want {
+			c.problemf("%s: %s on the page, want %s", path, r.description, want)
 		}
+		return
 	}
 	text := strings.ReplaceAll(r.description, "<br />", " ")
 	if strings.Contains(text, "<") {
@@ -558,7 +509,7 @@ func (c checker) validation(path string, r row, s *apiextensionsv1.JSONSchemaPro
 		bounds("length", s.MinLength, s.MaxLength),
 		bounds("items", s.MinItems, s.MaxItems),
 		bounds("properties", s.MinProperties, s.MaxProperties),
-		boundsFloat("value", s.Minimum, s.Maximum))
+		bounds("value", s.Minimum, s.Maximum))
 	if s.Items != nil && s.Items.Schema != nil {
 		want = append(want, bounds("each item's length", s.Items.Schema.MinLength, s.Items.Schema.MaxLength))
 	}
@@ -605,20 +556,9 @@ func rule(x apiextensionsv1.ValidationRule) string {
 	return s
 }
 
-func bounds(what string, lo, hi *int64) string {
-	switch {
-	case lo != nil && hi != nil:
-		return fmt.Sprintf("%s %d–%d", what, *lo, *hi)
-	case lo != nil:
-		return fmt.Sprintf("%s ≥ %d", what, *lo)
-	case hi != nil:
-		return fmt.Sprintf("%s ≤ %d", what, *hi)
-	}
-	return ""
-}
-
-func boundsFloat(what string, lo, hi *float64) string {
-	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+// bounds is "what lo–hi", "what ≥ lo", "what ≤ hi" or "".
+func bounds[N int64 | float64](what string, lo, hi *N) string {
+	num := func(n N) string { return strconv.FormatFloat(float64(n), 'f', -1, 64) }
 	switch {
 	case lo != nil && hi != nil:
 		return fmt.Sprintf("%s %s–%s", what, num(*lo), num(*hi))
