@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,7 +85,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	registry.Destinations = &dest
 	opts.Registry = &registry
 	sched := &schedule{}
-	collector, err := metrics.NewCredentialCollector(mgr.GetCache(), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
+	collector, err := metrics.NewCredentialCollector(cacheLister(mgr), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
 	if err != nil {
 		return err
 	}
@@ -104,8 +105,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	accounts := account.New(account.Options{
 		Registry:                   opts.Registry,
-		Reader:                     mgr.GetClient(),
-		SecretReader:               mgr.GetAPIReader(),
+		Reader:                     getter(mgr.GetClient(), client.UnsafeDisableDeepCopy),
+		SecretReader:               getter(mgr.GetAPIReader()),
 		ClusterResourceNamespace:   opts.ClusterResourceNamespace,
 		Clock:                      opts.Clock,
 		OnChange:                   func(k account.Key) { send(credentialWake, k) },
@@ -113,7 +114,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		DisableInventory:           opts.DisableInventory,
 		DisableNamespacedProviders: opts.DisableNamespacedProviders,
 	})
-	if err := opts.Metrics.Register(metrics.NewInventoryCollector(mgr.GetCache(), accounts, mgr.Elected())); err != nil {
+	if err := opts.Metrics.Register(metrics.NewInventoryCollector(cacheLister(mgr), accounts, mgr.Elected())); err != nil {
 		return err
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
@@ -187,5 +188,21 @@ func refuseAPIServer(mgr ctrl.Manager, dest *vendors.Destinations) {
 		if err := dest.RefuseServer(ctx, s); err != nil {
 			log.Error(err, "could not refuse the API server's address to vendor connections")
 		}
+	}
+}
+
+// getter adapts a controller-runtime reader to what the accounts read
+// with.
+func getter(r client.Reader, opts ...client.GetOption) account.Getter {
+	return func(ctx context.Context, key types.NamespacedName, obj account.Object) error {
+		return r.Get(ctx, key, obj, opts...)
+	}
+}
+
+// cacheLister adapts the manager's cache to what the metrics collectors
+// list with: read-only, no deep copies.
+func cacheLister(mgr ctrl.Manager) metrics.Lister {
+	return func(ctx context.Context, list metrics.ObjectList) error {
+		return mgr.GetCache().List(ctx, list, client.UnsafeDisableDeepCopy)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/backoff"
@@ -46,10 +45,11 @@ const (
 // Options configure the accounts.
 type Options struct {
 	Registry *vendors.Registry
-	// Reader reads provider objects (the manager's cache).
-	Reader client.Reader
+	// Reader reads providers and namespaces from the manager's cache,
+	// read-only (what it fills is not copied and must not be changed).
+	Reader Getter
 	// SecretReader reads Secrets: an uncached reader (a direct GET).
-	SecretReader client.Reader
+	SecretReader Getter
 	// ClusterResourceNamespace holds ClusterCredentialProviders' Secrets.
 	ClusterResourceNamespace string
 	// Clock reads the time of every decision; the real clock when nil.
@@ -213,7 +213,7 @@ func (as *Accounts) Lookup(ctx context.Context, key Key) (Lookup, error) {
 	}
 	obj := NewProvider(key.Kind)
 	// Only whether it exists: no copy of it per credential.
-	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj, client.UnsafeDisableDeepCopy); err != nil {
+	if err := as.opts.Reader(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return Lookup{Epoch: gone, Unavailable: notFound(key)}, nil
 		}
@@ -636,7 +636,7 @@ func (as *Accounts) secretNamespace(key Key) string {
 func (as *Accounts) readSecret(ctx context.Context, key Key, ref vendors.SecretRef) (map[string]string, error) {
 	name := types.NamespacedName{Namespace: as.secretNamespace(key), Name: ref.Name}
 	s := &corev1.Secret{}
-	if err := as.opts.SecretReader.Get(ctx, name, s); err != nil {
+	if err := as.opts.SecretReader(ctx, name, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &ProviderError{Reason: v1alpha1.ReasonSecretNotFound, Message: fmt.Sprintf("Secret %s not found", name)}
 		}

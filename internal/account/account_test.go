@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
@@ -33,23 +32,23 @@ const (
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-// objects is an in-memory client.Reader of Secrets and providers: the
+// objects is an in-memory Getter of Secrets and providers: the
 // account's decisions are tested here; envtest tests its wiring.
 type objects struct {
 	mu sync.Mutex
-	m  map[types.NamespacedName]client.Object
+	m  map[types.NamespacedName]Object
 }
 
-func (o *objects) put(obj client.Object) {
+func (o *objects) put(obj Object) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m == nil {
-		o.m = map[types.NamespacedName]client.Object{}
+		o.m = map[types.NamespacedName]Object{}
 	}
-	o.m[client.ObjectKeyFromObject(obj)] = obj.DeepCopyObject().(client.Object)
+	o.m[keyOf(obj)] = obj.DeepCopyObject().(Object)
 }
 
-func (o *objects) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+func (o *objects) Get(_ context.Context, key types.NamespacedName, obj Object) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	src, ok := o.m[key]
@@ -65,10 +64,6 @@ func (o *objects) Get(_ context.Context, key client.ObjectKey, obj client.Object
 		return errors.New("unexpected type")
 	}
 	return nil
-}
-
-func (o *objects) List(context.Context, client.ObjectList, ...client.ListOption) error {
-	return errors.New("not supported")
 }
 
 // env is one account under test: a fake Tines tenant, its provider and
@@ -91,7 +86,7 @@ func newEnv(t *testing.T) *env {
 	reg.Destinations = vendortest.Loopback()
 	reg.Timeout = 2 * time.Second
 	e.accounts = New(Options{
-		Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock,
+		Registry: reg, Reader: e.objs.Get, SecretReader: e.objs.Get, Clock: e.clock,
 		OnChange:  func(Key) { e.changes.Add(1) },
 		OnSuspect: func(Key) { e.suspects.Add(1) },
 	})
@@ -641,7 +636,7 @@ func TestSweepStopsAfterMaxPages(t *testing.T) {
 		New: func(vendors.Config) (vendors.Client, error) { return endless{}, nil },
 	})
 	reg.Destinations = vendortest.Loopback()
-	e.accounts = New(Options{Registry: reg, Reader: e.objs, SecretReader: e.objs, Clock: e.clock})
+	e.accounts = New(Options{Registry: reg, Reader: e.objs.Get, SecretReader: e.objs.Get, Clock: e.clock})
 	e.withInventory(time.Hour)
 	e.check()
 	res := e.sweep()
@@ -650,10 +645,14 @@ func TestSweepStopsAfterMaxPages(t *testing.T) {
 	}
 }
 
-func (o *objects) remove(obj client.Object) {
+func (o *objects) remove(obj Object) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.m, client.ObjectKeyFromObject(obj))
+	delete(o.m, keyOf(obj))
+}
+
+func keyOf(obj Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
 
 // A deleted provider moves the epoch (its credentials show it at once),

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -40,8 +39,11 @@ func (as *Accounts) Admits(ctx context.Context, key Key, namespace string) (*Pro
 		return nil, nil
 	}
 	p := &v1alpha1.ClusterCredentialProvider{}
-	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Name: key.Name}, p, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, client.IgnoreNotFound(err)
+	if err := as.opts.Reader(ctx, types.NamespacedName{Name: key.Name}, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
 	}
 	if p.Spec.NamespaceSelector == nil {
 		return nil, nil
@@ -56,7 +58,7 @@ func (as *Accounts) Admits(ctx context.Context, key Key, namespace string) (*Pro
 	}
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := as.opts.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns, client.UnsafeDisableDeepCopy); err != nil {
+	if err := as.opts.Reader(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
 			return notAllowed("the namespace is not found"), nil
 		}

@@ -1,10 +1,13 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"strings"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -43,9 +46,21 @@ func CredentialKey(rc *v1alpha1.RemoteCredential) string {
 	return strings.Join([]string{KeyFor(rc.Namespace, rc.Spec.ProviderRef).String(), rc.Spec.ID, rc.Spec.UserID}, "|")
 }
 
+// Object is a Kubernetes object: what controller-runtime calls a
+// client.Object, with the same methods.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Getter reads one object by its key into obj. The manager adapts its
+// cache and its direct reader to it: this package does not import
+// controller-runtime's client, so its race-detector build stays small.
+type Getter func(ctx context.Context, key types.NamespacedName, obj Object) error
+
 // Provider is what CredentialProvider and ClusterCredentialProvider share.
 type Provider interface {
-	client.Object
+	Object
 	ProviderSpec() *v1alpha1.CredentialProviderSpec
 	ProviderStatus() *v1alpha1.CredentialProviderStatus
 }

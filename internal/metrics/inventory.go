@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -28,7 +27,7 @@ type LastSweeps interface {
 // spec.inventory from the cache at scrape time, so a deleted provider, or
 // one whose inventory was turned off, leaves no series behind.
 type InventoryCollector struct {
-	reader     client.Reader
+	reader     Lister
 	lastSweeps LastSweeps
 	elected    <-chan struct{}
 
@@ -38,7 +37,7 @@ type InventoryCollector struct {
 // NewInventoryCollector returns a collector reading providers from
 // reader; like the credential collector, it reports only once elected is
 // closed (nil: at once).
-func NewInventoryCollector(reader client.Reader, lastSweeps LastSweeps, elected <-chan struct{}) *InventoryCollector {
+func NewInventoryCollector(reader Lister, lastSweeps LastSweeps, elected <-chan struct{}) *InventoryCollector {
 	return &InventoryCollector{
 		reader: reader, lastSweeps: lastSweeps, elected: elected,
 		credentials: prometheus.NewDesc(InventoryCredentials,

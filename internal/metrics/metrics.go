@@ -16,8 +16,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -81,7 +81,7 @@ type LastSyncs interface {
 
 // CredentialCollector computes credential series from the cache at scrape time.
 type CredentialCollector struct {
-	reader    client.Reader
+	reader    Lister
 	lastSyncs LastSyncs
 	elected   <-chan struct{}
 	// allowKeys are RemoteCredential label keys copied into metric labels
@@ -115,7 +115,7 @@ func labelName(key string) string {
 // reports them. allowlist holds RemoteCredential label keys to copy into
 // metric labels; it is an error when two of them, or one and a built-in
 // label, map to the same metric label name.
-func NewCredentialCollector(reader client.Reader, lastSyncs LastSyncs, elected <-chan struct{}, allowlist []string) (*CredentialCollector, error) {
+func NewCredentialCollector(reader Lister, lastSyncs LastSyncs, elected <-chan struct{}, allowlist []string) (*CredentialCollector, error) {
 	c := &CredentialCollector{reader: reader, lastSyncs: lastSyncs, elected: elected}
 	taken := map[string]string{"reason": "built-in"}
 	for _, l := range credentialLabels {
@@ -246,11 +246,24 @@ func labelPairs(sorted []string, order []int, values []string) []*dto.LabelPair 
 	return out
 }
 
+// Lister fills list from the manager's cache, read-only: the collectors
+// do not change what it lists, so the cache need not copy it. The manager
+// adapts its cache to it: this package does not import controller-runtime's
+// client, so its race-detector build stays small.
+type Lister func(ctx context.Context, list ObjectList) error
+
+// ObjectList is a list of Kubernetes objects: what controller-runtime
+// calls a client.ObjectList, with the same methods.
+type ObjectList interface {
+	metav1.ListInterface
+	runtime.Object
+}
+
 // listAsLeader fills lists from the cache, read-only (no deep copies), once
 // elected is closed (nil: at once): of several replicas only the leader,
 // which does the work, reports. It reports whether to collect; a failed
 // list is an invalid metric of each of descs.
-func listAsLeader(ch chan<- prometheus.Metric, reader client.Reader, elected <-chan struct{}, descs []*prometheus.Desc, lists ...client.ObjectList) bool {
+func listAsLeader(ch chan<- prometheus.Metric, reader Lister, elected <-chan struct{}, descs []*prometheus.Desc, lists ...ObjectList) bool {
 	if elected != nil {
 		select {
 		case <-elected:
@@ -261,7 +274,7 @@ func listAsLeader(ch chan<- prometheus.Metric, reader client.Reader, elected <-c
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, list := range lists {
-		if err := reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		if err := reader(ctx, list); err != nil {
 			for _, d := range descs {
 				ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("list %T: %w", list, err))
 			}
