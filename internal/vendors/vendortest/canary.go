@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -149,5 +150,84 @@ func WantTransportClass(t TB, err error, class string, forbidden ...string) {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error %q holds %q", err, s)
 		}
+	}
+}
+
+// Runner is the part of *testing.T that runs subtests (T is *testing.T).
+type Runner[T any] interface {
+	TB
+	Run(name string, f func(t T)) bool
+}
+
+// Faulter is the part of a vendor fake that takes faults.
+type Faulter interface {
+	Set(id string, f Fault)
+	Clear(id string)
+}
+
+// CanaryCall is one client call of the fault matrix's canary rows: Key is
+// the fake's key of the requests it makes (Scenarios.Set).
+type CanaryCall struct {
+	Name, Key string
+	Call      func() error
+	// AnyOK: any 2xx answer is a success (the body is not read).
+	AnyOK bool
+}
+
+// CheckCanaries runs each call with each fault set on its key (a subtest
+// each) and fails unless the call's error holds no Canary, names the
+// status (WantNoCanary) and, for an error status, is of the status's
+// class (vendors.ClassForStatus). more, when set, checks the error too.
+func CheckCanaries[T Runner[T]](t T, srv Faulter, calls []CanaryCall, faults []CanaryFault, more func(t T, err error)) {
+	for _, call := range calls {
+		for _, f := range faults {
+			t.Run(call.Name+" "+f.Name, func(t T) {
+				srv.Set(call.Key, f.Fault)
+				defer srv.Clear(call.Key)
+				err := call.Call()
+				if call.AnyOK && f.Fault.Status < 300 && err == nil {
+					return
+				}
+				WantNoCanary(t, err, f.Fault.Status)
+				if want := vendors.ClassForStatus(f.Fault.Status); f.Fault.Status >= 400 && !errors.Is(err, want) {
+					t.Errorf("err %v: want class %v", err, want)
+				}
+				if more != nil {
+					more(t, err)
+				}
+			})
+		}
+	}
+}
+
+// CheckTransport connects to a server whose certificate nobody trusts,
+// to one whose trusted certificate (caBundle) is for other names and to
+// a closed port, a subtest each, and fails unless every error connect
+// returns is the fixed class of its failure, without the port or secret.
+func CheckTransport[T Runner[T]](t T, secret string, connect func(t T, url string, caBundle []byte) []error) {
+	untrusted := NewCanaryTLSServer(t, true)
+	defer untrusted.Close()
+	wrongName := NewCanaryTLSServer(t, false)
+	defer wrongName.Close()
+	closed, _ := ClosedURL(t)
+	cases := []struct {
+		name, url string
+		caBundle  []byte
+		class     string
+	}{
+		{"certificate of unknown authority", untrusted.URL, nil, "TLS verification failed"},
+		{"trusted certificate for other names", wrongName.URL, CABundle(wrongName), "TLS verification failed"},
+		{"closed port", closed, nil, "connection failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t T) {
+			u, err := url.Parse(tc.url)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			for _, err := range connect(t, tc.url, tc.caBundle) {
+				WantTransportClass(t, err, tc.class, u.Port(), secret)
+			}
+		})
 	}
 }
