@@ -21,7 +21,7 @@ import (
 var argoKinds = []string{"RemoteCredential", "CredentialProvider", "ClusterCredentialProvider"}
 
 func TestArgoCDHealth(t *testing.T) {
-	script := readRepoFile(t, "config", "argocd", "health.lua")
+	script := string(readRepoFile(t, "config", "argocd", "health.lua"))
 	cases := []struct {
 		name   string
 		object string
@@ -437,7 +437,7 @@ func TestArgoCDSandbox(t *testing.T) {
 
 // TestArgoCDConfigMapPatch keeps the argocd-cm patch in step with health.lua.
 func TestArgoCDConfigMapPatch(t *testing.T) {
-	script := readRepoFile(t, "config", "argocd", "health.lua")
+	script := string(readRepoFile(t, "config", "argocd", "health.lua"))
 	var cm struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
@@ -447,7 +447,7 @@ func TestArgoCDConfigMapPatch(t *testing.T) {
 		} `json:"metadata"`
 		Data map[string]string `json:"data"`
 	}
-	if err := yaml.UnmarshalStrict([]byte(readRepoFile(t, "config", "argocd", "argocd-cm-patch.yaml")), &cm); err != nil {
+	if err := yaml.UnmarshalStrict(readRepoFile(t, "config", "argocd", "argocd-cm-patch.yaml"), &cm); err != nil {
 		t.Fatal(err)
 	}
 	if cm.APIVersion != "v1" || cm.Kind != "ConfigMap" || cm.Metadata.Name != "argocd-cm" || cm.Metadata.Namespace != "argocd" {
@@ -561,7 +561,7 @@ func decodeObject(t *testing.T, object string) map[string]any {
 }
 
 // readRepoFile returns a file of the repository, by path elements from its root.
-func readRepoFile(t *testing.T, elem ...string) string {
+func readRepoFile(t *testing.T, elem ...string) []byte {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -571,5 +571,5 @@ func readRepoFile(t *testing.T, elem ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data)
+	return data
 }

@@ -64,8 +64,7 @@ type grafanaDashboard struct {
 func loadDashboard(t *testing.T) grafanaDashboard {
 	t.Helper()
 	var d grafanaDashboard
-	dec := json.NewDecoder(strings.NewReader(readRepoFile(t, "config", "grafana", "credsync-dashboard.json")))
-	if err := dec.Decode(&d); err != nil {
+	if err := json.Unmarshal(readRepoFile(t, "config", "grafana", "credsync-dashboard.json"), &d); err != nil {
 		t.Fatalf("credsync-dashboard.json: %v", err)
 	}
 	return d
@@ -217,7 +216,7 @@ func TestGrafanaKustomization(t *testing.T) {
 			} `json:"options"`
 		} `json:"configMapGenerator"`
 	}
-	if err := yaml.UnmarshalStrict([]byte(readRepoFile(t, "config", "grafana", "kustomization.yaml")), &k); err != nil {
+	if err := yaml.UnmarshalStrict(readRepoFile(t, "config", "grafana", "kustomization.yaml"), &k); err != nil {
 		t.Fatal(err)
 	}
 	if len(k.ConfigMapGenerator) != 1 {

@@ -98,28 +98,10 @@ type promRuleTests struct {
 	} `json:"tests"`
 }
 
-func promRepoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-func promReadFile(t *testing.T, parts ...string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(parts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-func promLoadRules(t *testing.T, root string) promRule {
+func promLoadRules(t *testing.T) promRule {
 	t.Helper()
 	var pr promRule
-	if err := yaml.UnmarshalStrict(promReadFile(t, root, "config", "prometheus", "rules.yaml"), &pr); err != nil {
+	if err := yaml.UnmarshalStrict(readRepoFile(t, "config", "prometheus", "rules.yaml"), &pr); err != nil {
 		t.Fatalf("config/prometheus/rules.yaml: %v", err)
 	}
 	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Kind != "PrometheusRule" {
@@ -149,11 +131,10 @@ func promtoolPath(t *testing.T) string {
 // TestPromtool writes the PrometheusRule's spec as a plain rule file beside a
 // copy of rules_test.yaml and runs promtool check rules and test rules on it.
 func TestPromtool(t *testing.T) {
-	root := promRepoRoot(t)
 	bin := promtoolPath(t)
 
 	var doc map[string]any
-	if err := yaml.Unmarshal(promReadFile(t, root, "config", "prometheus", "rules.yaml"), &doc); err != nil {
+	if err := yaml.Unmarshal(readRepoFile(t, "config", "prometheus", "rules.yaml"), &doc); err != nil {
 		t.Fatal(err)
 	}
 	spec, ok := doc["spec"]
@@ -168,7 +149,7 @@ func TestPromtool(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tests := promReadFile(t, root, "config", "prometheus", "rules_test.yaml")
+	tests := readRepoFile(t, "config", "prometheus", "rules_test.yaml")
 	if err := os.WriteFile(filepath.Join(dir, "rules_test.yaml"), tests, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +171,9 @@ func TestPromtool(t *testing.T) {
 // TestEveryAlertIsTested asserts that rules_test.yaml has, for every alert,
 // a case where it fires and one where it does not.
 func TestEveryAlertIsTested(t *testing.T) {
-	root := promRepoRoot(t)
 	var rt promRuleTests
 	// Not strict: promtool checks the fields this test does not read.
-	if err := yaml.Unmarshal(promReadFile(t, root, "config", "prometheus", "rules_test.yaml"), &rt); err != nil {
+	if err := yaml.Unmarshal(readRepoFile(t, "config", "prometheus", "rules_test.yaml"), &rt); err != nil {
 		t.Fatalf("config/prometheus/rules_test.yaml: %v", err)
 	}
 	if !slices.Equal(rt.RuleFiles, []string{"rules.yaml"}) {
@@ -210,7 +190,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 		}
 	}
 	known := map[string]bool{}
-	for _, a := range promAlerts(promLoadRules(t, root)) {
+	for _, a := range promAlerts(promLoadRules(t)) {
 		known[a.Alert] = true
 		if !firing[a.Alert] {
 			t.Errorf("rules_test.yaml has no case where %s fires", a.Alert)
@@ -230,13 +210,12 @@ func TestEveryAlertIsTested(t *testing.T) {
 // routing and the on-call rely on, and that docs/alerts.md has a section for
 // every alert, so rules and runbooks cannot drift apart.
 func TestAlertsHaveRunbooks(t *testing.T) {
-	root := promRepoRoot(t)
-	all := promAlerts(promLoadRules(t, root))
+	all := promAlerts(promLoadRules(t))
 	if len(all) == 0 {
 		t.Fatal("config/prometheus/rules.yaml defines no alerts")
 	}
 
-	docs := string(promReadFile(t, root, "docs", "alerts.md"))
+	docs := string(readRepoFile(t, "docs", "alerts.md"))
 	headings := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^#{1,6}[ \t]+(.+?)[ \t]*$`).FindAllStringSubmatch(docs, -1) {
 		headings[m[1]] = true
@@ -283,9 +262,8 @@ func promSplitDocuments(data []byte) [][]byte {
 // selects the metrics Service of config/manager/manager.yaml, in its
 // namespace, on its port name, with the scheme the manager serves.
 func TestServiceMonitorTargetsMetricsService(t *testing.T) {
-	root := promRepoRoot(t)
 	var sm promServiceMonitor
-	if err := yaml.UnmarshalStrict(promReadFile(t, root, "config", "prometheus", "monitor.yaml"), &sm); err != nil {
+	if err := yaml.UnmarshalStrict(readRepoFile(t, "config", "prometheus", "monitor.yaml"), &sm); err != nil {
 		t.Fatalf("config/prometheus/monitor.yaml: %v", err)
 	}
 	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Kind != "ServiceMonitor" {
@@ -297,7 +275,7 @@ func TestServiceMonitorTargetsMetricsService(t *testing.T) {
 
 	var services []promService
 	var managerArgs []string
-	for _, doc := range promSplitDocuments(promReadFile(t, root, "config", "manager", "manager.yaml")) {
+	for _, doc := range promSplitDocuments(readRepoFile(t, "config", "manager", "manager.yaml")) {
 		var typ struct {
 			Kind string `json:"kind"`
 		}
@@ -388,11 +366,14 @@ func promLabelsMatch(selector, labels map[string]string) bool {
 // TestPrometheusKustomization asserts that config/prometheus lists its manifests and
 // stays out of config/default (its CRDs may not exist in a cluster).
 func TestPrometheusKustomization(t *testing.T) {
-	root := promRepoRoot(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var k struct {
 		Resources []string `json:"resources"`
 	}
-	if err := yaml.Unmarshal(promReadFile(t, root, "config", "prometheus", "kustomization.yaml"), &k); err != nil {
+	if err := yaml.Unmarshal(readRepoFile(t, "config", "prometheus", "kustomization.yaml"), &k); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"monitor.yaml", "rules.yaml"} {
@@ -411,7 +392,7 @@ func TestPrometheusKustomization(t *testing.T) {
 	var d struct {
 		Resources []string `json:"resources"`
 	}
-	if err := yaml.Unmarshal(promReadFile(t, root, "config", "default", "kustomization.yaml"), &d); err != nil {
+	if err := yaml.Unmarshal(readRepoFile(t, "config", "default", "kustomization.yaml"), &d); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(d.Resources, "../prometheus") {
