@@ -50,8 +50,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	env, cfg, skip, err := testenv.StartForTests()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return fail(err)
 	}
 	if skip != "" {
 		skipReason = skip
@@ -60,32 +59,32 @@ func run(m *testing.M) int {
 	defer func() { _ = env.Stop() }()
 	bareEnv, _, err := testenv.StartBare()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return fail(err)
 	}
 	defer func() { _ = bareEnv.Stop() }()
 	dir, err := os.MkdirTemp("", "credsync-plugin-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return fail(err)
 	}
 	defer os.RemoveAll(dir)
 	for path, e := range map[*string]*envtest.Environment{&kubeconfig: env, &bare: bareEnv} {
 		sub := filepath.Join(dir, fmt.Sprint(len(*path), e.ControlPlane.APIServer.Port))
 		if err := os.MkdirAll(sub, 0o700); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return fail(err)
 		}
 		if *path, err = testenv.WriteKubeconfig(e, sub); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return fail(err)
 		}
 	}
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return fail(err)
 	}
 	return m.Run()
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, err)
+	return 1
 }
 
 func requireEnv(t *testing.T) {
