@@ -95,7 +95,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 
 	recorder := mgr.GetEventRecorder(EventSource)
 	// Wake-ups wait on opts.Clock (clockqueue.go).
-	queue := newQueue(opts.Clock, mgr.GetLogger())
+	queue := newQueue(opts.Clock)
 	// An account's change wakes its credentials; a read refused with a
 	// 401 wakes the provider, to check its key again.
 	credentialWake := make(chan event.GenericEvent, wakeBuffer)
