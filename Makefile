@@ -109,8 +109,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each (30s); FUZZ=regexp picks target
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the manager (bin/manager) and the kubectl plugin (bin/kubectl-credsync: PATH=$$PWD/bin:$$PATH kubectl credsync).
+build: build-manager build-plugin ## Build the manager (bin/manager) and the kubectl plugin (bin/kubectl-credsync: PATH=$$PWD/bin:$$PATH kubectl credsync).
+
+.PHONY: build-manager build-plugin
+build-manager:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/manager .
+build-plugin:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PLUGIN_LDFLAGS)" -o $(LOCALBIN)/kubectl-credsync ./cmd/kubectl-credsync
 
 .PHONY: plugin-dist
@@ -127,14 +131,12 @@ run: ## Run the manager against the current kubeconfig's cluster.
 	$(GO) run . --leader-elect=false
 
 .PHONY: demo
-demo: build ## Start a local control plane, fake vendors and the manager; apply config/samples; show the result. Ctrl-C stops it all.
-	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
-	$(LOCALBIN)/demo --manager $(LOCALBIN)/manager
+demo: ## Start a local control plane, fake vendors and the manager; apply config/samples; show the result. Ctrl-C stops it all.
+	GO=$(GO) LOCALBIN=$(LOCALBIN) bash hack/demo.sh
 
 .PHONY: demo-check
-demo-check: build ## Run the demo once, non-interactively, and fail unless every sample that should be Ready is.
-	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
-	$(LOCALBIN)/demo --manager $(LOCALBIN)/manager --once
+demo-check: ## Run the demo once, non-interactively, and fail unless every sample that should be Ready is.
+	GO=$(GO) LOCALBIN=$(LOCALBIN) bash hack/demo.sh --once
 
 .PHONY: bench
 bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000), tenant fairness and a restart over failing credentials (~45 min; BENCH_ARGS="--only failing" for one table); see docs/benchmarks.md.

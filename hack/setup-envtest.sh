@@ -9,16 +9,21 @@
 #   4. a build from Go modules (about 5 minutes on 2 cores and ~1 GB of
 #      module cache): kube-apiserver and etcd at exactly the module versions
 #      kubernetes' own go.mod requires, so every machine builds the same
-#      thing. modules.txt (the build's module graph) and kubernetes.go.mod
-#      are left beside the binaries; test/envtest checks the one against the
-#      other.
+#      thing, except where credsync's go.mod selects a newer version of a
+#      module both use (golang.org/x/net, protobuf, ...): that one, so the
+#      packages both build compile once. modules.txt (the build's module
+#      graph), kubernetes.go.mod and credsync.modules.txt (credsync's
+#      selection) are left beside the binaries; test/envtest checks them.
 # CREDSYNC_ENVTEST_DOWNLOAD_ONLY=1 stops after a failed download (exit 1)
-# instead of building; CREDSYNC_ENVTEST_PLAN_ONLY=1 skips 1.-3. and resolves
+# instead of building; CREDSYNC_ENVTEST_PREPARE=1 does all but the build
+# (the download, else the modules of 4.; exit 0, no path printed), for
+# make demo to run while Go builds the rest; CREDSYNC_ENVTEST_PLAN_ONLY=1 skips 1.-3. and resolves
 # the build of 4. without compiling it (seconds with a warm module cache):
 # it prints a directory holding only modules.txt and kubernetes.go.mod, so
 # the pinning can be checked whatever the cache holds; CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT (seconds, 60) bounds
 # the download; SETUP_ENVTEST_INDEX points setup-envtest at another index.
 set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"  # this checkout
 
 K8S_VERSION="${ENVTEST_K8S_VERSION:-1.37.2}"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
@@ -75,7 +80,19 @@ finish() {
 [ -n "$PLAN_ONLY" ] || say "trying setup-envtest $SETUP_ENVTEST_VERSION (download of kube-apiserver and etcd v$K8S_VERSION, ~100 MB) …"
 bound=()  # no timeout(1) (macOS without coreutils): unbounded, still fails at once offline
 if command -v timeout >/dev/null; then bound=(timeout -k 5 "${CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT:-60}"); fi
-if [ -z "$PLAN_ONLY" ] && dir="$(cd "$work" && GOFLAGS= GOWORK=off ${bound[@]+"${bound[@]}"} \
+# reachable: a TCP connection to the index's host opens. When it does not
+# (offline), setup-envtest is not compiled only to fail.
+index_host="${SETUP_ENVTEST_INDEX#*://}"
+index_host="${index_host%%/*}"
+index_port=443
+[ "${SETUP_ENVTEST_INDEX%%://*}" != http ] || index_port=80
+case "$index_host" in *:*) index_port="${index_host##*:}" index_host="${index_host%:*}" ;; esac
+reachable() {
+  if ${bound[@]+"${bound[@]}"} bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$index_host" "$index_port" 2>/dev/null; then return 0; fi
+  say "cannot connect to $index_host:$index_port (offline?): not trying setup-envtest"
+  return 1
+}
+if [ -z "$PLAN_ONLY" ] && reachable && dir="$(cd "$work" && GOFLAGS= GOWORK=off ${bound[@]+"${bound[@]}"} \
       go run "sigs.k8s.io/controller-runtime/tools/setup-envtest@$SETUP_ENVTEST_VERSION" \
       use "$K8S_VERSION" --bin-dir "$work/setup-envtest" --index "$SETUP_ENVTEST_INDEX" -p path)" \
     && have "$dir"; then
@@ -87,7 +104,7 @@ if [ -z "$PLAN_ONLY" ] && [ -n "${CREDSYNC_ENVTEST_DOWNLOAD_ONLY:-}" ]; then
   exit 1
 fi
 
-# 4. Build from Go modules, pinned to kubernetes' go.mod.
+# 4. Build from Go modules, pinned to kubernetes' go.mod (raised to credsync's).
 modfile="$(cd "$work" && GOFLAGS= GOWORK=off go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
 [ -f "$modfile" ] || { echo "could not download k8s.io/kubernetes@v$K8S_VERSION's go.mod" >&2; exit 1; }
 # etcd: the server version kubernetes itself requires (and tests against).
@@ -115,6 +132,22 @@ for m in $staging; do
   if grep -q "^[[:space:]]*$m v" go.mod; then args+=("-require=$m@$STAGING_VERSION"); fi
 done
 go mod edit "${args[@]}"
+# Where credsync's go.mod needs a newer version of a module kubernetes'
+# go.mod lists (golang.org/x/net, protobuf, ...), that version: the
+# packages the control plane and credsync both build are then the same
+# and compile once (a first run builds both). Go's own version selection
+# over both go.mods says which: credsync's module, replaced by this
+# checkout, joins the graph for a moment, then leaves it.
+credsync=github.com/credsync/credsync
+go mod edit "-require=$credsync@v0.0.0" "-replace=$credsync=$ROOT"
+selected="$(go list -m -f '{{if not (or .Main .Replace)}}{{.Path}}@{{.Version}}{{end}}' all)"
+go mod edit "-droprequire=$credsync" "-dropreplace=$credsync"
+(cd "$ROOT" && GOFLAGS=-mod=readonly go list -m -f '{{if not .Main}}{{.Path}} {{.Version}}{{end}}' all | sed '/^$/d') > "$out/credsync.modules.txt"
+raise=()
+for mv in $selected; do
+  if grep -q "^[[:space:]]*${mv%@*} v" go.mod && ! grep -q "^[[:space:]]*${mv%@*} ${mv#*@}\( \|\$\)" go.mod; then raise+=("-require=$mv"); fi
+done
+[ ${#raise[@]} -eq 0 ] || go mod edit "${raise[@]}"
 cp go.mod go.mod.pinned
 
 # unchanged fails unless the pinned go.mod still is the build's go.mod:
@@ -135,6 +168,10 @@ record() {
 
 say "[1/3] downloading modules …"
 go mod download >&2
+if [ -n "${CREDSYNC_ENVTEST_PREPARE:-}" ]; then
+  say "modules downloaded; not building yet (CREDSYNC_ENVTEST_PREPARE)"
+  exit 0
+fi
 if [ -n "$PLAN_ONLY" ]; then
   say "resolving the packages of kube-apiserver and etcd (CREDSYNC_ENVTEST_PLAN_ONLY: no build) …"
   go list -deps k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3 >/dev/null
