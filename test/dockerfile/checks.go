@@ -251,9 +251,10 @@ func copyTarget(wd, dest, src string) string {
 // CheckBuildFlags checks the builder's `go build` against the Makefile's
 // build target: the same environment (CGO_ENABLED=0 in both), the same
 // flags (-trimpath in both, the same -ldflags, -tags, ...) and packages;
-// only the output path and the target platform may differ.
-func CheckBuildFlags(b *Build, m *Makefile) []string {
-	mk, err := m.GoBuild("build")
+// only the output path and the target platform may differ. makefile is
+// the Makefile's text, run in dir.
+func CheckBuildFlags(b *Build, makefile, dir string) []string {
+	mk, err := MakeGoBuild(makefile, dir, "build")
 	if err != nil {
 		return []string{err.Error()}
 	}

@@ -28,18 +28,8 @@ func readProject(t *testing.T) project {
 		}
 		return string(b)
 	}
-	p := project{dockerfile: read("Dockerfile"), goMod: read("go.mod")}
-	// The Makefile and the files it includes, as make reads them.
-	mk := read("Makefile")
-	texts := []string{mk}
-	for _, line := range strings.Split(mk, "\n") {
-		if f, ok := strings.CutPrefix(line, "include "); ok {
-			if b, err := os.ReadFile(filepath.Join(root, strings.TrimSpace(f))); err == nil {
-				texts = append(texts, string(b))
-			}
-		}
-	}
-	p.makefile = strings.Join(texts, "\n")
+	// make reads the files the Makefile includes from root.
+	p := project{dockerfile: read("Dockerfile"), goMod: read("go.mod"), makefile: read("Makefile")}
 	if b, err := os.ReadFile(filepath.Join(root, ".dockerignore")); err == nil {
 		p.dockerignore = string(b)
 	} else {
@@ -99,7 +89,7 @@ func checkAll(t *testing.T, p project) []string {
 		return append(problems, err.Error())
 	}
 	problems = append(problems, CheckFinal(d, b)...)
-	problems = append(problems, CheckBuildFlags(b, ParseMakefile(p.makefile))...)
+	problems = append(problems, CheckBuildFlags(b, p.makefile, root)...)
 	problems = append(problems, CheckCrossCompile(b)...)
 	problems = append(problems, CheckBuilderCopies(b, root)...)
 	problems = append(problems, CheckGoVersion(b, p.goMod)...)
@@ -138,7 +128,7 @@ func TestDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("final stage: distroless, non-root, the binary only", func(t *testing.T) { report(t, CheckFinal(d, b)) })
-	t.Run("go build matches make build", func(t *testing.T) { report(t, CheckBuildFlags(b, ParseMakefile(p.makefile))) })
+	t.Run("go build matches make build", func(t *testing.T) { report(t, CheckBuildFlags(b, p.makefile, root)) })
 	t.Run("builder cross-compiles", func(t *testing.T) { report(t, CheckCrossCompile(b)) })
 	t.Run("builder copies only the manager's code", func(t *testing.T) { report(t, CheckBuilderCopies(b, root)) })
 	t.Run("builder image has go.mod's Go", func(t *testing.T) { report(t, CheckGoVersion(b, p.goMod)) })
@@ -227,7 +217,8 @@ build: ## Build.
 		{"other ldflags", &good.dockerfile, `-ldflags="-s -w"`, `-ldflags="-s"`, `has -ldflags="-s" but ` + "`make build`" + ` has -ldflags="-s -w"`},
 		{"extra tags", &good.dockerfile, "go build -trimpath", "go build -tags=netgo -trimpath", "has -tags=\"netgo\" but `make build` has no -tags"},
 		{"other package", &good.dockerfile, "-o manager .", "-o manager ./cmd", "builds [./cmd]"},
-		{"no build target", &good.makefile, "build:", "compile:", `no "build" target`},
+		{"no build target", &good.makefile, "build:", "compile:", "make build runs no `go build`"},
+		{"no build rule", &good.makefile, ".PHONY: build\nbuild:", "compile:", `no "build" target`},
 		{"hard-coded architecture", &good.dockerfile, "GOARCH=${TARGETARCH}", "GOARCH=amd64", "must follow the target platform"},
 		{"TARGETARCH not declared", &good.dockerfile, "ARG TARGETARCH\n", "", "does not declare ARG TARGETARCH"},
 		{"builder under emulation", &good.dockerfile, "FROM --platform=$BUILDPLATFORM golang", "FROM golang", "--platform=$BUILDPLATFORM"},
@@ -370,16 +361,6 @@ EOF
 		if err != nil || b == nil || b.Output != want {
 			t.Errorf("RUN %d: go build = %+v, %v; want -o %q", i, b, err, want)
 		}
-	}
-}
-
-func TestMakefileExpand(t *testing.T) {
-	m := ParseMakefile("A ?= x\nA ?= y\nB = $(A) $${HOME}\nC := $(shell git describe)\nD += d\nD += e\nbuild: dep ## help\n\t@echo $(B) $(C) $(UNSET) $(D)\n\n.PHONY: build\nother:\n\techo\n")
-	if got := m.Expand(m.Recipes["build"][0]); got != "@echo x ${HOME} ${C} ${UNSET} d e" {
-		t.Errorf("expanded recipe = %q", got)
-	}
-	if len(m.Recipes["other"]) != 1 {
-		t.Errorf("recipes = %v", m.Recipes)
 	}
 }
 

@@ -1,14 +1,17 @@
 // Package dockerfile checks the image build without a Docker engine: it
 // reads the Dockerfile with buildkit's parser, the shell of its RUN lines
-// and of the Makefile's recipes with mvdan.cc/sh, .dockerignore with
+// and of the Makefile's build (as make -n prints it) with mvdan.cc/sh, .dockerignore with
 // Docker's own pattern matcher, and compares them with what `go list` says
 // the manager binary is built from.
 package dockerfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"path"
 	"regexp"
 	"strconv"
@@ -286,103 +289,41 @@ func goBuild(call *syntax.CallExpr) (*GoBuild, error) {
 	return b, nil
 }
 
-// Makefile is the little of a Makefile these checks need: variables and
-// the recipes of rules.
-type Makefile struct {
-	Vars    map[string]string
-	Recipes map[string][]string
-}
-
-var (
-	makeAssign = regexp.MustCompile(`^(?:export\s+|override\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*([?:+!]?=|::=)\s*(.*)$`)
-	makeRule   = regexp.MustCompile(`^([A-Za-z0-9_./%$() -]+?)\s*:([^=].*|)$`)
-)
-
-// ParseMakefile reads variable assignments and rule recipes from the text
-// of one or more makefiles (later texts are included files).
-func ParseMakefile(texts ...string) *Makefile {
-	m := &Makefile{Vars: map[string]string{}, Recipes: map[string][]string{}}
-	for _, text := range texts {
-		var targets []string
-		lines := strings.Split(strings.ReplaceAll(text, "\\\n", " "), "\n")
-		for _, line := range lines {
-			if strings.HasPrefix(line, "\t") {
-				for _, t := range targets {
-					m.Recipes[t] = append(m.Recipes[t], strings.TrimSpace(line[1:]))
-				}
-				continue
-			}
-			trimmed := strings.TrimSpace(line)
-			if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-				continue
-			}
-			if a := makeAssign.FindStringSubmatch(trimmed); a != nil {
-				targets = nil
-				name, op, value := a[1], a[2], strings.TrimSpace(stripMakeComment(a[3]))
-				switch _, set := m.Vars[name]; {
-				case op == "?=" && set:
-				case op == "+=" && set:
-					m.Vars[name] += " " + value
-				default:
-					m.Vars[name] = value
-				}
-				continue
-			}
-			if r := makeRule.FindStringSubmatch(trimmed); r != nil {
-				targets = strings.Fields(r[1])
-				continue
-			}
-			targets = nil
-		}
+// MakeGoBuild returns the first `go build` that make prints for target
+// of the makefile text, run in dir (includes are read from there) as a
+// dry run (make -n): make itself expands the variables.
+func MakeGoBuild(text, dir, target string) (*GoBuild, error) {
+	f, err := os.CreateTemp("", "Makefile.*")
+	if err != nil {
+		return nil, err
 	}
-	return m
-}
-
-func stripMakeComment(s string) string {
-	if i := strings.Index(s, "#"); i >= 0 && !strings.Contains(s[:i], `\`) {
-		return s[:i]
+	defer func() { _ = os.Remove(f.Name()) }()
+	if _, err := f.WriteString(text); err != nil {
+		return nil, err
 	}
-	return s
-}
-
-var makeRef = regexp.MustCompile(`\$[({]([A-Za-z_][A-Za-z0-9_.-]*)[)}]`)
-
-// Expand replaces make variable references in s with their values, and
-// turns $$ into the shell's $. A variable that is not defined, or whose
-// value calls a make function ($(shell ...)), becomes ${NAME}: the same
-// canonical form the shell expansion gives a shell variable.
-func (m *Makefile) Expand(s string) string {
-	s = strings.ReplaceAll(s, "$$", "\x01") // make's escaped $, the shell's $
-	for depth := 0; depth < 10 && makeRef.MatchString(s); depth++ {
-		s = makeRef.ReplaceAllStringFunc(s, func(ref string) string {
-			name := makeRef.FindStringSubmatch(ref)[1]
-			v, ok := m.Vars[name]
-			if !ok || strings.Contains(v, "$(shell") || strings.Contains(v, "${shell") {
-				return "\x00{" + name + "}"
-			}
-			return strings.ReplaceAll(v, "$$", "\x01")
-		})
+	if err := f.Close(); err != nil {
+		return nil, err
 	}
-	return strings.NewReplacer("\x00", "$", "\x01", "$").Replace(s)
-}
-
-// GoBuild returns the `go build` command of target's recipe, expanded.
-func (m *Makefile) GoBuild(target string) (*GoBuild, error) {
-	recipe, ok := m.Recipes[target]
-	if !ok {
+	var stderr bytes.Buffer
+	cmd := exec.Command("make", "--dry-run", "--silent", "--no-print-directory", "-C", dir, "-f", f.Name(), target)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if strings.Contains(stderr.String(), "No rule to make target") {
 		return nil, fmt.Errorf("the Makefile has no %q target", target)
 	}
-	for _, line := range recipe {
-		line = strings.TrimLeft(line, "@-+")
-		b, ok, err := FindGoBuild(m.Expand(line))
+	if err != nil {
+		return nil, fmt.Errorf("make -n %s: %v: %s", target, err, stderr.String())
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		b, ok, err := FindGoBuild(line)
 		if err != nil {
-			return nil, fmt.Errorf("the Makefile's %q recipe line %q does not parse as shell: %w", target, line, err)
+			return nil, fmt.Errorf("make %s runs %q, which does not parse as shell: %w", target, line, err)
 		}
 		if ok {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("the Makefile's %q recipe runs no `go build`", target)
+	return nil, fmt.Errorf("make %s runs no `go build`", target)
 }
 
 // Dockerignore is a .dockerignore read and matched as Docker does.
