@@ -166,7 +166,7 @@ record() {
   cat "$modfile" > "$out/kubernetes.go.mod"
 }
 
-say "[1/3] downloading modules …"
+say "[1/2] downloading modules …"
 go mod download >&2
 if [ -n "${CREDSYNC_ENVTEST_PREPARE:-}" ]; then
   say "modules downloaded; not building yet (CREDSYNC_ENVTEST_PREPARE)"
@@ -179,10 +179,11 @@ if [ -n "$PLAN_ONLY" ]; then
   record
   finish
 fi
-say "[2/3] building kube-apiserver …"
-go build -trimpath -ldflags=-s -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-say "[3/3] building etcd $etcd_version …"
-go build -trimpath -ldflags=-s -o "$out/etcd" go.etcd.io/etcd/server/v3 >&2
+say "[2/2] building kube-apiserver and etcd $etcd_version …"
+# One go build: the two links run side by side. etcd's main package,
+# go.etcd.io/etcd/server/v3, is written as "server".
+go build -trimpath -ldflags=-s -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3 >&2
+mv "$out/server" "$out/etcd"
 unchanged
 record
 finish

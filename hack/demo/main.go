@@ -36,10 +36,12 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "path of the manager binary")
 	once := flag.Bool("once", false, "check the result and exit instead of waiting for Ctrl-C")
 	timeout := flag.Duration("timeout", 90*time.Second, "how long to wait for every RemoteCredential to get a Ready condition")
+	buildPlugin := flag.String("build-plugin", "", "a shell command that builds the kubectl plugin, run while the demo starts (make demo: make build-plugin)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *manager, *once, *timeout)
+	pluginBuilt := startPluginBuild(ctx, *buildPlugin)
+	err := run(ctx, *manager, *once, *timeout, pluginBuilt)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -47,7 +49,29 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, manager string, once bool, timeout time.Duration) (err error) {
+// startPluginBuild runs command (none: nothing to build) and returns what
+// waits for it: its error, with its output.
+func startPluginBuild(ctx context.Context, command string) func() error {
+	if command == "" {
+		return func() error { return nil }
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", "-c", command)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return func() error { return fmt.Errorf("%s: %w", command, err) }
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return func() error {
+		if err := <-done; err != nil {
+			return fmt.Errorf("%s: %w\n%s", command, err, out.String())
+		}
+		return nil
+	}
+}
+
+func run(ctx context.Context, manager string, once bool, timeout time.Duration, pluginBuilt func() error) (err error) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
@@ -136,6 +160,9 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration) 
 		return err
 	}
 	step("the kubectl plugin (" + filepath.Join(bin, "kubectl-credsync") + "): kubectl credsync expiring -A")
+	if err := pluginBuilt(); err != nil {
+		return err
+	}
 	if err := plugin(ctx, kubectl, kubeconfig, bin, "expiring", "-A"); err != nil {
 		return err
 	}
