@@ -190,19 +190,25 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	ns, clk := clockedManager(t)
 	fake, ids := inventoryTines(t, ns, 5, 10*time.Second)
 	waitInventoried(t, ns, "tines", 5, 0)
-	// Time slows down when a sweep is due (10s ±10% after the last): on a
-	// loaded machine the operator may lag the clock's steps, and a refresh
-	// would then find the last sweep too old and GET.
+	// A sweep is due 10s ±10% after the last: time slows down from 9.5s,
+	// and crawls from 11s until the sweep has listed (the operator's
+	// wake-up comes later on the clock when it lags). On a loaded machine
+	// the operator may lag the clock's steps, and a refresh (15s, due
+	// 13.5s after the last sweep at the soonest) must not find the last
+	// sweep too old and GET because of that lag.
 	sweeps, sweptAt := fake.ListCalls(), clk.Now()
 	step := func() {
 		if n := fake.ListCalls(); n > sweeps {
 			sweeps, sweptAt = n, clk.Now()
 		}
-		if clk.Since(sweptAt) >= 9500*time.Millisecond {
+		switch since := clk.Since(sweptAt); {
+		case since >= 11*time.Second:
+			clk.Step(10 * time.Millisecond)
+		case since >= 9500*time.Millisecond:
 			clk.Step(100 * time.Millisecond)
-			return
+		default:
+			clk.Step(time.Second)
 		}
-		clk.Step(time.Second)
 	}
 	var rcs []*v1alpha1.RemoteCredential
 	for i, id := range ids {
