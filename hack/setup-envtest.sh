@@ -15,13 +15,14 @@
 #      graph), kubernetes.go.mod and credsync.modules.txt (credsync's
 #      selection) are left beside the binaries; test/envtest checks them.
 # CREDSYNC_ENVTEST_DOWNLOAD_ONLY=1 stops after a failed download (exit 1)
-# instead of building; CREDSYNC_ENVTEST_PREPARE=1 does all but the build
+# instead of building. CREDSYNC_ENVTEST_PREPARE=1 does all but the build
 # (the download, else the modules of 4.; exit 0, no path printed), for
-# make demo to run while Go builds the rest; CREDSYNC_ENVTEST_PLAN_ONLY=1 skips 1.-3. and resolves
-# the build of 4. without compiling it (seconds with a warm module cache):
-# it prints a directory holding only modules.txt and kubernetes.go.mod, so
-# the pinning can be checked whatever the cache holds; CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT (seconds, 60) bounds
-# the download; SETUP_ENVTEST_INDEX points setup-envtest at another index.
+# make demo to run while Go builds the rest. CREDSYNC_ENVTEST_PLAN_ONLY=1
+# skips 1.-3. and resolves the build of 4. without compiling it (seconds
+# with a warm module cache): it prints a directory holding only the three
+# text files above, so the pinning can be checked whatever the cache
+# holds. CREDSYNC_ENVTEST_DOWNLOAD_TIMEOUT (seconds, 60) bounds the
+# download; SETUP_ENVTEST_INDEX points setup-envtest at another index.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"  # this checkout
 
