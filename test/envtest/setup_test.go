@@ -131,7 +131,8 @@ func haveKubernetesModules(t *testing.T) bool {
 }
 
 // checkPinned compares dir's modules.txt (the build's module graph) with the
-// kubernetes.go.mod beside it.
+// kubernetes.go.mod beside it, and a version newer than kubernetes' with
+// credsync.modules.txt (credsync's selection when the script ran).
 func checkPinned(t *testing.T, dir string) {
 	t.Helper()
 	gomod, err := os.ReadFile(filepath.Join(dir, "kubernetes.go.mod"))
