@@ -21,12 +21,15 @@ const (
 	eventRecovered = "Recovered"
 	// eventExpiring: the Expiring condition turned True.
 	eventExpiring = "Expiring"
+	// eventUnused: the Unused condition turned True.
+	eventUnused = "Unused"
 )
 
 // Event actions (events.k8s.io requires one).
 const (
 	actionSync        = "Sync"
 	actionCheckExpiry = "CheckExpiry"
+	actionCheckUse    = "CheckUse"
 	actionCheck       = "Check"
 	actionInventory   = "Inventory"
 )
@@ -86,6 +89,11 @@ func credentialEvents(before, after *v1alpha1.RemoteCredential) []eventSpec {
 		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: eventExpiring, Action: actionCheckExpiry,
 			Note: meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionExpiring).Message})
 	}
+	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionUnused) &&
+		meta.IsStatusConditionTrue(after.Status.Conditions, v1alpha1.ConditionUnused) {
+		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: eventUnused, Action: actionCheckUse,
+			Note: meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionUnused).Message})
+	}
 	return out
 }
 
@@ -103,6 +111,8 @@ func changedFields(a, b *v1alpha1.RemoteCredentialStatus) []string {
 	merged := vendors.WithOwned(a, b)
 	va, vb := reflect.ValueOf(&merged).Elem(), reflect.ValueOf(b).Elem()
 	var out []string
+	// Last use moves with every use: it is status, not news.
+	merged.LastUsedAt = b.LastUsedAt
 	for i := range va.NumField() {
 		if !equality.Semantic.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
 			name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("json"), ",")

@@ -170,7 +170,13 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	}
 	log.V(1).Info("vendor read", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "readAt", readAt)
 	o.Credential.ApplyTo(&rc.Status)
-	setSynced(rc, now)
+	if o.Credential.Revoked {
+		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonRevoked, Terminal: true,
+			Message: fmt.Sprintf("%s credential %s is revoked or disabled at the vendor; it will not work again", rc.Status.Vendor, rc.Spec.ID)})
+	} else {
+		setSynced(rc, now)
+	}
+	setUnusedKnown(rc, o.Credential.ReportsUse)
 	return r.schedule.answered(rc, epoch, readAt, interval, true), true, nil
 }
 
@@ -242,9 +248,81 @@ func setSynced(rc *v1alpha1.RemoteCredential, now time.Time) {
 	setOutcome(&rc.Status.Conditions, rc.Generation, o)
 }
 
+// setUnusedKnown records, at a read, whether the vendor reports use: when
+// it does not, Unused is Unknown (reason LastUseUnknown) while
+// spec.unusedAfter is set; when it does, setTimeConditions times Unused
+// from lastUsedAt or createdAt.
+func setUnusedKnown(rc *v1alpha1.RemoteCredential, reportsUse bool) {
+	switch {
+	case rc.Spec.UnusedAfter == nil:
+		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
+	case !reportsUse:
+		setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionUnused, metav1.ConditionUnknown,
+			v1alpha1.ReasonLastUseUnknown, rc.Status.Vendor+" does not report when a credential was last used")
+	case isReason(rc.Status.Conditions, v1alpha1.ConditionUnused, v1alpha1.ReasonLastUseUnknown):
+		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
+		fallthrough
+	default:
+		if meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionUnused) == nil {
+			// Placeholder until setTimeConditions times it, in this reconcile.
+			setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionUnused, metav1.ConditionUnknown,
+				v1alpha1.ReasonProgressing, "")
+		}
+	}
+}
+
+// unusedSince is when rc's Unused condition turns True (the time it was
+// last used, or created when never used, plus spec.unusedAfter); ok is
+// false when Unused is not timed: unusedAfter unset, the vendor does not
+// report use, or no read has said yet.
+func unusedSince(rc *v1alpha1.RemoteCredential) (at time.Time, ok bool) {
+	c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionUnused)
+	if rc.Spec.UnusedAfter == nil || c == nil || c.Reason == v1alpha1.ReasonLastUseUnknown {
+		return time.Time{}, false
+	}
+	base := rc.Status.LastUsedAt
+	if base == nil {
+		base = rc.Status.CreatedAt
+	}
+	if base == nil {
+		return time.Time{}, true // never used, creation unknown: unused now
+	}
+	return base.Add(rc.Spec.UnusedAfter.Duration), true
+}
+
+// setUnused times the Unused condition (see unusedSince).
+func setUnused(rc *v1alpha1.RemoteCredential, now time.Time) {
+	if rc.Spec.UnusedAfter == nil {
+		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
+		return
+	}
+	at, ok := unusedSince(rc)
+	if !ok {
+		return
+	}
+	after := rc.Spec.UnusedAfter.Duration
+	status, reason, msg := metav1.ConditionTrue, v1alpha1.ReasonNeverUsed, "never used; the vendor reports no creation time"
+	switch used, created := rc.Status.LastUsedAt, rc.Status.CreatedAt; {
+	case used != nil && now.Before(at):
+		status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonUsedRecently,
+			fmt.Sprintf("last used at %s, within unusedAfter (%s)", used.UTC().Format(time.RFC3339), after)
+	case used != nil:
+		reason, msg = v1alpha1.ReasonNotUsedRecently,
+			fmt.Sprintf("last used at %s, longer ago than unusedAfter (%s)", used.UTC().Format(time.RFC3339), after)
+	case created != nil && now.Before(at):
+		status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonCreatedRecently,
+			fmt.Sprintf("never used since it was created at %s, within unusedAfter (%s)", created.UTC().Format(time.RFC3339), after)
+	case created != nil:
+		msg = fmt.Sprintf("never used since it was created at %s, longer ago than unusedAfter (%s)", created.UTC().Format(time.RFC3339), after)
+	}
+	setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionUnused, status, reason, msg)
+}
+
 // setTimeConditions moves the conditions that depend only on the clock:
-// Expiring, and Synced → Expired when expiresAt passes without a sync.
+// Expiring, Unused, and Synced → Expired when expiresAt passes without a
+// sync.
 func setTimeConditions(rc *v1alpha1.RemoteCredential, now time.Time) {
+	setUnused(rc, now)
 	exp := rc.Status.ExpiresAt
 	if exp == nil {
 		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionExpiring)
@@ -266,14 +344,19 @@ func setTimeConditions(rc *v1alpha1.RemoteCredential, now time.Time) {
 }
 
 // wakeAfter is the time until the next thing can change: the next vendor
-// call, Expiring turning True, or expiry.
+// call, Expiring turning True, expiry, or Unused turning True.
 func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration {
 	at := next
+	var moments []time.Time
 	if exp := rc.Status.ExpiresAt; exp != nil {
-		for _, t := range []time.Time{exp.Add(-rc.Spec.Warning()), exp.Time} {
-			if t.After(now) && t.Before(at) {
-				at = t
-			}
+		moments = append(moments, exp.Add(-rc.Spec.Warning()), exp.Time)
+	}
+	if t, ok := unusedSince(rc); ok {
+		moments = append(moments, t)
+	}
+	for _, t := range moments {
+		if t.After(now) && t.Before(at) {
+			at = t
 		}
 	}
 	d := at.Sub(now)

@@ -504,3 +504,71 @@ func TestRestoreKeepsTheBackoff(t *testing.T) {
 		t.Fatalf("%d of %d retry in the first minute: the restart bunched them", first, n)
 	}
 }
+
+// Unused: timed from lastUsedAt (or createdAt when never used) plus
+// unusedAfter, without a read; Unknown for a vendor that does not report
+// use; gone when unusedAfter is unset. The reconcile wakes when it turns.
+func TestUnusedCondition(t *testing.T) {
+	clock := clocktesting.NewFakeClock(t0)
+	unused := func(rc *v1alpha1.RemoteCredential) (metav1.ConditionStatus, string) {
+		c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionUnused)
+		if c == nil {
+			return "", ""
+		}
+		return c.Status, c.Reason
+	}
+	rc := synced(credential("a", "1", time.Hour))
+	rc.Spec.UnusedAfter = &metav1.Duration{Duration: 90 * 24 * time.Hour}
+	used := metav1.NewTime(t0.Add(-80 * 24 * time.Hour))
+	rc.Status.LastUsedAt = &used
+	setUnusedKnown(rc, true)
+	setTimeConditions(rc, clock.Now())
+	if s, r := unused(rc); s != metav1.ConditionFalse || r != v1alpha1.ReasonUsedRecently {
+		t.Fatalf("used 80 days ago, unusedAfter 90d: Unused %s/%s", s, r)
+	}
+	if d := wakeAfter(rc, t0.Add(30*24*time.Hour), clock.Now()); d != 10*24*time.Hour {
+		t.Fatalf("wake after %s, want Unused turning True in 10 days", d)
+	}
+	clock.Step(10 * 24 * time.Hour)
+	before := rc.DeepCopy()
+	setTimeConditions(rc, clock.Now())
+	if s, r := unused(rc); s != metav1.ConditionTrue || r != v1alpha1.ReasonNotUsedRecently {
+		t.Fatalf("90 days after last use: Unused %s/%s", s, r)
+	}
+	if evs := credentialEvents(before, rc); len(evs) != 1 || evs[0].Reason != eventUnused || evs[0].Type != "Warning" {
+		t.Fatalf("events when Unused turns True: %+v, want one Warning Unused", evs)
+	}
+	if evs := credentialEvents(rc, rc.DeepCopy()); len(evs) != 0 {
+		t.Fatalf("events while Unused stays True: %+v", evs)
+	}
+
+	// Never used: timed from createdAt.
+	rc.Status.LastUsedAt = nil
+	created := metav1.NewTime(clock.Now().Add(-24 * time.Hour))
+	rc.Status.CreatedAt = &created
+	setTimeConditions(rc, clock.Now())
+	if s, r := unused(rc); s != metav1.ConditionFalse || r != v1alpha1.ReasonCreatedRecently {
+		t.Fatalf("never used, created a day ago: Unused %s/%s", s, r)
+	}
+	clock.Step(89 * 24 * time.Hour)
+	setTimeConditions(rc, clock.Now())
+	if s, r := unused(rc); s != metav1.ConditionTrue || r != v1alpha1.ReasonNeverUsed {
+		t.Fatalf("never used, created 90 days ago: Unused %s/%s", s, r)
+	}
+
+	// A vendor that does not report use: Unknown, and not timed.
+	setUnusedKnown(rc, false)
+	setTimeConditions(rc, clock.Now())
+	if s, r := unused(rc); s != metav1.ConditionUnknown || r != v1alpha1.ReasonLastUseUnknown {
+		t.Fatalf("vendor without last use: Unused %s/%s", s, r)
+	}
+	if _, ok := unusedSince(rc); ok {
+		t.Fatal("a vendor without last use is timed")
+	}
+	// unusedAfter removed: no condition.
+	rc.Spec.UnusedAfter = nil
+	setTimeConditions(rc, clock.Now())
+	if s, _ := unused(rc); s != "" {
+		t.Fatalf("unusedAfter unset: Unused %s", s)
+	}
+}

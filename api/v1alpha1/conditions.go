@@ -8,6 +8,9 @@ const (
 	// ConditionExpiring is True when expiresAt is within expiryWarning.
 	// Absent when the vendor reports no expiry.
 	ConditionExpiring = "Expiring"
+	// ConditionUnused (spec.unusedAfter set) is True when the credential
+	// was last used (or, never used, created) longer ago than unusedAfter.
+	ConditionUnused = "Unused"
 	// ConditionStalled is True on a terminal error: retrying soon will not help.
 	ConditionStalled = "Stalled"
 	// ConditionReconciling is True before the first sync and while a
@@ -32,6 +35,16 @@ const (
 	ReasonExpired           = "Expired"
 	ReasonExpiresSoon       = "ExpiresSoon"
 	ReasonNotExpiring       = "NotExpiring"
+	// ReasonRevoked marks a credential the vendor reports revoked or
+	// disabled: terminal, it will not work again.
+	ReasonRevoked = "Revoked"
+	// Unused reasons: used too long ago, never used and created too long
+	// ago, used recently, or the vendor does not report use.
+	ReasonNotUsedRecently = "NotUsedRecently"
+	ReasonNeverUsed       = "NeverUsed"
+	ReasonUsedRecently    = "UsedRecently"
+	ReasonCreatedRecently = "CreatedRecently"
+	ReasonLastUseUnknown  = "LastUseUnknown"
 	// ReasonProgressing is the Reconciling reason before the first sync.
 	ReasonProgressing = "Progressing"
 

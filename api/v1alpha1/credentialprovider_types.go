@@ -10,7 +10,7 @@ import (
 
 // CredentialProviderSpec says where a vendor account lives and how to
 // authenticate to it. Exactly one vendor block is set.
-// +kubebuilder:validation:XValidation:rule="[has(self.tines), has(self.elasticCloud), has(self.plainid)].filter(x, x).size() == 1",message="exactly one vendor block (tines, elasticCloud, plainid) must be set"
+// +kubebuilder:validation:XValidation:rule="[has(self.tines), has(self.elasticCloud), has(self.plainid), has(self.http)].filter(x, x).size() == 1",message="exactly one vendor block (tines, elasticCloud, plainid, http) must be set"
 // +kubebuilder:validation:XValidation:rule="!has(self.inventory) || !has(self.plainid) || has(self.inventory.plainid)",message="inventory.plainid.ownerIds is required for a plainid provider: PlainID lists API clients per owner"
 // +kubebuilder:validation:XValidation:rule="!has(self.inventory) || !has(self.inventory.plainid) || has(self.plainid)",message="inventory.plainid is for plainid providers only"
 // +kubebuilder:validation:XValidation:rule="!has(self.inventory) || !has(self.inventory.elasticCloud) || has(self.elasticCloud)",message="inventory.elasticCloud is for elasticCloud providers only"
@@ -30,6 +30,11 @@ type CredentialProviderSpec struct {
 	// GET {url}/env-mgmt/1.0/api-key/clients/{id}.
 	// +optional
 	PlainID *PlainIDProvider `json:"plainid,omitempty"`
+
+	// HTTP is a vendor declared as data: a built-in definition (gitlab,
+	// cloudflare, okta, datadog, atlassian, grafana) or a CredentialVendor.
+	// +optional
+	HTTP *HTTPProvider `json:"http,omitempty"`
 
 	// CABundle holds extra PEM-encoded trust roots for the vendor's TLS
 	// certificate (private CAs, typically ECE), added to the system roots.
@@ -68,6 +73,14 @@ type Inventory struct {
 	// commit the list instead (kubectl credsync inventory --adopt -o yaml).
 	// +optional
 	Adopt bool `json:"adopt,omitempty"`
+
+	// UnusedAfter, when set, counts the listed credentials not used for
+	// this long (never used: created this long ago) in
+	// status.inventory.unused. Only vendors that report last use count.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	UnusedAfter *metav1.Duration `json:"unusedAfter,omitempty"`
 
 	// PlainID says which owners' API clients to list. Required for a
 	// plainid provider, for no other.
@@ -209,7 +222,8 @@ type CredentialProviderStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Vendor of the provider: tines, elasticCloud or plainid.
+	// Vendor of the provider: tines, elasticCloud, plainid, or the name
+	// of an http provider's definition.
 	// +optional
 	Vendor string `json:"vendor,omitempty"`
 
@@ -234,6 +248,10 @@ type InventoryStatus struct {
 	Managed int32 `json:"managed"`
 	// Unmanaged is how many of them no RemoteCredential names.
 	Unmanaged int32 `json:"unmanaged"`
+	// Unused is how many of them were not used within
+	// spec.inventory.unusedAfter (absent when it is unset).
+	// +optional
+	Unused *int32 `json:"unused,omitempty"`
 	// UnmanagedCredentials are up to 50 of the unmanaged credentials: the
 	// soonest to expire first (those without an expiry last), then by ID.
 	// +kubebuilder:validation:MaxItems=50
@@ -260,6 +278,12 @@ type UnmanagedCredential struct {
 	// ExpiresAt is when it stops working; absent when the vendor reports none.
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// Owner is who the vendor says owns or created it.
+	// +optional
+	Owner string `json:"owner,omitempty"`
+	// LastUsedAt is when the vendor says it was last used.
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
 }
 
 // CredentialProvider is a vendor account in one namespace. RemoteCredentials

@@ -30,21 +30,3 @@ func TestAdoptedName(t *testing.T) {
 		t.Errorf("AdoptedByValue = %q", v)
 	}
 }
-
-func TestOwner(t *testing.T) {
-	cases := []struct {
-		st   RemoteCredentialStatus
-		want string
-	}{
-		{RemoteCredentialStatus{}, ""},
-		{RemoteCredentialStatus{Tines: &TinesCredentialStatus{OwnerEmail: "jane@example.com"}}, "jane@example.com"},
-		{RemoteCredentialStatus{ElasticCloud: &ElasticCloudCredentialStatus{UserID: "credsync-bot"}}, "credsync-bot"},
-		{RemoteCredentialStatus{PlainID: &PlainIDCredentialStatus{OwnerID: "env-1", OwnerType: "ENVIRONMENT"}}, "env-1"},
-		{RemoteCredentialStatus{PlainID: &PlainIDCredentialStatus{OwnerType: "TENANT"}}, "TENANT"},
-	}
-	for _, tc := range cases {
-		if got := tc.st.Owner(); got != tc.want {
-			t.Errorf("Owner() = %q, want %q", got, tc.want)
-		}
-	}
-}

@@ -39,12 +39,3 @@ type ElasticCloudInventory struct {
 	// +optional
 	AllUsers bool `json:"allUsers,omitempty"`
 }
-
-func init() {
-	owners = append(owners, func(s *RemoteCredentialStatus) string {
-		if s.ElasticCloud == nil {
-			return ""
-		}
-		return s.ElasticCloud.UserID
-	})
-}

@@ -49,15 +49,3 @@ type PlainIDInventory struct {
 	// +listType=set
 	OwnerIDs []string `json:"ownerIds"`
 }
-
-func init() {
-	owners = append(owners, func(s *RemoteCredentialStatus) string {
-		switch {
-		case s.PlainID == nil:
-			return ""
-		case s.PlainID.OwnerID != "":
-			return s.PlainID.OwnerID
-		}
-		return s.PlainID.OwnerType // TENANT: the tenant's own client
-	})
-}

@@ -40,12 +40,3 @@ type TinesCredentialStatus struct {
 	// +optional
 	OwnerEmail string `json:"ownerEmail,omitempty"`
 }
-
-func init() {
-	owners = append(owners, func(s *RemoteCredentialStatus) string {
-		if s.Tines == nil {
-			return ""
-		}
-		return s.Tines.OwnerEmail
-	})
-}

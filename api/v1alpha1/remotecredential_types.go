@@ -30,6 +30,7 @@ type ProviderReference struct {
 // RemoteCredentialSpec names one credential held at a vendor.
 // +kubebuilder:validation:XValidation:rule="!has(self.refreshInterval) || duration(self.refreshInterval) >= duration('10s')",message="refreshInterval must be at least 10s"
 // +kubebuilder:validation:XValidation:rule="!has(self.expiryWarning) || duration(self.expiryWarning) >= duration('0s')",message="expiryWarning must not be negative"
+// +kubebuilder:validation:XValidation:rule="!has(self.unusedAfter) || duration(self.unusedAfter) >= duration('1h')",message="unusedAfter must be at least 1h"
 type RemoteCredentialSpec struct {
 	// ProviderRef names the CredentialProvider or ClusterCredentialProvider
 	// holding the vendor account.
@@ -66,6 +67,16 @@ type RemoteCredentialSpec struct {
 	// +kubebuilder:validation:Format=duration
 	// +optional
 	ExpiryWarning *metav1.Duration `json:"expiryWarning,omitempty"`
+
+	// UnusedAfter, when set, turns the Unused condition True once the
+	// vendor's lastUsedAt (or createdAt, for a credential never used) is
+	// older than this: reason NotUsedRecently or NeverUsed. At least 1h.
+	// Unset: Unused is not reported. Vendors that do not report last use
+	// leave Unused Unknown (reason LastUseUnknown).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	UnusedAfter *metav1.Duration `json:"unusedAfter,omitempty"`
 }
 
 // Defaults of RemoteCredentialSpec, also applied by the API server.
@@ -123,6 +134,18 @@ type RemoteCredentialStatus struct {
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 
+	// Owner is who the vendor says owns or created the credential (a
+	// user's email, ID or name, as the vendor reports it); absent when the
+	// vendor reports none.
+	// +optional
+	Owner string `json:"owner,omitempty"`
+
+	// LastUsedAt is when the vendor says the credential was last used;
+	// absent when it was never used or the vendor does not report use
+	// (the Unused condition says which).
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
+
 	// TokenDuration (PlainID) is the lifetime of the tokens this client
 	// gets, as the vendor writes it (ISO-8601, e.g. PT60M).
 	// +optional
@@ -145,7 +168,7 @@ type RemoteCredentialStatus struct {
 	// +optional
 	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
 
-	// Conditions: Ready, Expiring, Stalled, Reconciling.
+	// Conditions: Ready, Expiring, Unused, Stalled, Reconciling.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -165,6 +188,8 @@ type RemoteCredentialStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Vendor Name",type=string,JSONPath=`.status.name`,priority=1
 // +kubebuilder:printcolumn:name="Description",type=string,JSONPath=`.status.description`,priority=1
+// +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=`.status.owner`,priority=1
+// +kubebuilder:printcolumn:name="Last Used",type=string,JSONPath=`.status.lastUsedAt`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RemoteCredential struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -190,19 +215,4 @@ type RemoteCredentialList struct {
 
 func init() {
 	register(&RemoteCredential{}, &RemoteCredentialList{})
-}
-
-// owners are the vendors' ways of telling a credential's owner from its
-// status: each vendor's API block registers its own.
-var owners []func(*RemoteCredentialStatus) string
-
-// Owner is who owns the credential, as its vendor reports it (a Tines
-// owner's email, an Elastic Cloud user, a PlainID owner); "" when unknown.
-func (s *RemoteCredentialStatus) Owner() string {
-	for _, owner := range owners {
-		if o := owner(s); o != "" {
-			return o
-		}
-	}
-	return ""
 }

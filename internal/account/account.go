@@ -536,7 +536,7 @@ func configHash(v *vendors.Vendor, spec *v1alpha1.CredentialProviderSpec, secret
 	}
 	sort.Strings(keys)
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d:%s", v.Name, len(b), b)
+	fmt.Fprintf(h, "%s\x00%s\x00%d:%s", v.Name, v.Revision, len(b), b)
 	for _, k := range keys {
 		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(secret[k]), secret[k])
 	}

@@ -28,6 +28,8 @@ const (
 	CredentialExpiration      = "credsync_credential_expiration_timestamp_seconds"
 	CredentialExpiring        = "credsync_credential_expiring"
 	CredentialLastSync        = "credsync_credential_last_sync_timestamp_seconds"
+	CredentialLastUsed        = "credsync_credential_last_used_timestamp_seconds"
+	CredentialUnused          = "credsync_credential_unused"
 	CredentialRefreshInterval = "credsync_credential_refresh_interval_seconds"
 	VendorRequests            = "credsync_vendor_requests_total"
 	VendorRequestDuration     = "credsync_vendor_request_duration_seconds"
@@ -93,7 +95,7 @@ type CredentialCollector struct {
 	names, readyNames []string
 	order, readyOrder []int
 
-	ready, expiration, expiring, lastSync, refresh *prometheus.Desc
+	ready, expiration, expiring, lastUsed, unused, lastSync, refresh *prometheus.Desc
 }
 
 var invalidLabelRune = regexp.MustCompile(`[^a-zA-Z0-9_]`)
@@ -145,14 +147,21 @@ func NewCredentialCollector(reader Lister, lastSyncs LastSyncs, elected <-chan s
 	c.ready = desc(CredentialReady, "1 when the credential's Ready condition is True, else 0; reason is the Ready reason.", "reason")
 	c.expiration = desc(CredentialExpiration, "When the credential expires (Unix seconds), as the vendor reports it; absent when it reports none.")
 	c.expiring = desc(CredentialExpiring, "1 when the credential expires within its expiryWarning, else 0; absent when the vendor reports no expiry.")
+	c.lastUsed = desc(CredentialLastUsed, "When the vendor says the credential was last used (Unix seconds); absent when never used or the vendor does not report use.")
+	c.unused = desc(CredentialUnused, "1 when the credential's Unused condition is True (not used within spec.unusedAfter), else 0; absent when unusedAfter is unset or the vendor does not report use.")
 	c.lastSync = desc(CredentialLastSync, "When this manager last checked the credential at its vendor successfully (Unix seconds).")
 	c.refresh = desc(CredentialRefreshInterval, "The credential's refresh interval (seconds).")
 	return c, nil
 }
 
+// descs are the collector's metrics.
+func (c *CredentialCollector) descs() []*prometheus.Desc {
+	return []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastUsed, c.unused, c.lastSync, c.refresh}
+}
+
 // Describe implements prometheus.Collector.
 func (c *CredentialCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastSync, c.refresh} {
+	for _, d := range c.descs() {
 		ch <- d
 	}
 }
@@ -160,7 +169,7 @@ func (c *CredentialCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *CredentialCollector) Collect(ch chan<- prometheus.Metric) {
 	list := &v1alpha1.RemoteCredentialList{}
-	if !listAsLeader(ch, c.reader, c.elected, []*prometheus.Desc{c.ready, c.expiration, c.expiring, c.lastSync, c.refresh}, list) {
+	if !listAsLeader(ch, c.reader, c.elected, c.descs(), list) {
 		return
 	}
 	for i := range list.Items {
@@ -196,6 +205,12 @@ func (c *CredentialCollector) collect(ch chan<- prometheus.Metric, rc *v1alpha1.
 	}
 	if cond := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionExpiring); cond != nil {
 		gauge(c.expiring, boolValue(cond.Status == metav1.ConditionTrue))
+	}
+	if used := rc.Status.LastUsedAt; used != nil {
+		gauge(c.lastUsed, float64(used.Unix()))
+	}
+	if cond := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionUnused); cond != nil && cond.Status != metav1.ConditionUnknown {
+		gauge(c.unused, boolValue(cond.Status == metav1.ConditionTrue))
 	}
 	if c.lastSyncs == nil {
 		return

@@ -125,7 +125,7 @@ func expiringTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time
 	}
 	t := newTable(columns...)
 	for _, rc := range rcs {
-		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner()),
+		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner),
 			rc.Status.ExpiresAt.UTC().Format(time.DateOnly), relative(rc.Status.ExpiresAt.Time, now)}
 		if withNamespace {
 			row = append([]string{rc.Namespace}, row...)
@@ -148,7 +148,7 @@ func expiringCSV(o *Options, rcs []v1alpha1.RemoteCredential, now time.Time) err
 		return err
 	}
 	for _, rc := range rcs {
-		if err := w.Write([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner(), rc.Status.Name,
+		if err := w.Write([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner, rc.Status.Name,
 			rc.Status.ExpiresAt.UTC().Format(time.RFC3339), fmt.Sprint(!rc.Status.ExpiresAt.After(now))}); err != nil {
 			return err
 		}

@@ -164,7 +164,7 @@ func credential(t *testing.T, ns, name string, exp time.Time, mutate ...func(*v1
 		t.Fatal(err)
 	}
 	rc.Status = v1alpha1.RemoteCredentialStatus{
-		ObservedGeneration: rc.Generation, Vendor: "tines", Name: strings.ReplaceAll(name, "-", "_"),
+		ObservedGeneration: rc.Generation, Vendor: "tines", Name: strings.ReplaceAll(name, "-", "_"), Owner: name + "@example.com",
 		Tines: &v1alpha1.TinesCredentialStatus{Mode: "TEXT", OwnerEmail: name + "@example.com"},
 		Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonSynced,
 			Message: "tines credential 4821 synced", ObservedGeneration: rc.Generation, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))}},
@@ -191,6 +191,7 @@ func TestExpiring(t *testing.T) {
 	credential(t, ns, "elastic-writer", t0.Add(20*24*time.Hour), func(rc *v1alpha1.RemoteCredential) {
 		rc.Status.Vendor, rc.Status.Tines = "elasticCloud", nil
 		rc.Status.ElasticCloud = &v1alpha1.ElasticCloudCredentialStatus{UserID: "credsync-bot"}
+		rc.Status.Owner = "credsync-bot"
 	})
 
 	r := runPlugin(t, kubeconfig, "expiring", "-n", ns)

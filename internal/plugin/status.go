@@ -111,7 +111,7 @@ func describe(w io.Writer, rc *v1alpha1.RemoteCredential, evs []eventsv1.Event, 
 	if st.Description != st.Name {
 		add("Description", st.Description)
 	}
-	add("Owner", st.Owner())
+	add("Owner", st.Owner)
 	add("Created", timeAndAgo(st.CreatedAt, now))
 	add("Updated", timeAndAgo(st.UpdatedAt, now))
 	if st.ExpiresAt != nil {

@@ -24,7 +24,8 @@ func TestExpiringTableWidth(t *testing.T) {
 		rc := v1alpha1.RemoteCredential{ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("team-%c", 'a'+i%5), Name: fmt.Sprintf("credential-with-a-rather-long-name-%02d", i)}}
 		rc.Spec.ProviderRef.Name = "tines-prod"
 		rc.Status.Vendor, rc.Status.ExpiresAt = "tines", &exp
-		rc.Status.Tines = &v1alpha1.TinesCredentialStatus{OwnerEmail: fmt.Sprintf("someone.with.a.long.address-%d@platform-team.example.com", i)}
+		rc.Status.Owner = fmt.Sprintf("someone.with.a.long.address-%d@platform-team.example.com", i)
+		rc.Status.Tines = &v1alpha1.TinesCredentialStatus{OwnerEmail: rc.Status.Owner}
 		rcs = append(rcs, rc)
 	}
 	found := expiringWithin(rcs, t0.Add(30*24*time.Hour))

@@ -74,6 +74,9 @@ type Caller struct {
 	observer  Observer
 	redactor  *strings.Replacer
 	clock     clock.PassiveClock
+	// rateHeaders reads the vendor's rate-limit headers: how long to hold
+	// the provider's calls (rateLimitHeaders when nil).
+	rateHeaders func(get func(string) string, now time.Time) (time.Duration, bool)
 	closed    atomic.Bool
 }
 
@@ -254,7 +257,7 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 	}()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	c.observe(op, strconv.Itoa(resp.StatusCode), start)
-	if d, ok := rateLimitHeaders(resp.Header.Get); ok && c.gate != nil {
+	if d, ok := c.rateLimited(resp.Header); ok && c.gate != nil {
 		c.gate.PauseFor(d)
 	}
 	if err != nil {
@@ -265,6 +268,22 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 		out.Body, out.Truncated = body[:maxBodyBytes], true
 	}
 	return out, nil
+}
+
+// SetRateLimitHeaders makes f read the vendor's rate-limit headers: when
+// it says to hold back, the provider's calls wait that long. Set before
+// the first request.
+func (c *Caller) SetRateLimitHeaders(f func(get func(string) string, now time.Time) (time.Duration, bool)) {
+	c.rateHeaders = f
+}
+
+// rateLimited reads an answer's rate-limit headers.
+func (c *Caller) rateLimited(h http.Header) (time.Duration, bool) {
+	if c.rateHeaders != nil {
+		d, ok := c.rateHeaders(h.Get, c.clock.Now())
+		return min(d, maxRetryAfter), ok
+	}
+	return rateLimitHeaders(h.Get)
 }
 
 func (c *Caller) observe(op operation, code string, start time.Time) {
@@ -334,6 +353,8 @@ func (c *Caller) Fail(resp *Response, code, message string) error {
 	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
 		e.RetryAfter = d
+	} else if d, ok := c.rateLimited(resp.Header); ok && resp.Status == http.StatusTooManyRequests {
+		e.RetryAfter = d
 	}
 	return e
 }
@@ -344,8 +365,9 @@ func (c *Caller) Invalid(resp *Response, format string, args ...any) error {
 	return &Error{Class: ErrInvalidResponse, Status: resp.Status, Message: c.clean(fmt.Sprintf(format, args...))}
 }
 
-// DecodeJSON decodes a 2xx answer into v, or returns InvalidResponse.
-func (c *Caller) DecodeJSON(resp *Response, v any) error {
+// CheckBody refuses, with InvalidResponse, a 2xx answer that cannot be
+// the JSON a vendor documents: cut at the size cap, empty, or HTML.
+func (c *Caller) CheckBody(resp *Response) error {
 	if resp.Truncated {
 		return c.Invalid(resp, "answer larger than %d bytes", maxBodyBytes)
 	}
@@ -354,6 +376,14 @@ func (c *Caller) DecodeJSON(resp *Response, v any) error {
 	}
 	if looksHTML(resp.Body) {
 		return c.Invalid(resp, "HTML page instead of JSON")
+	}
+	return nil
+}
+
+// DecodeJSON decodes a 2xx answer into v, or returns InvalidResponse.
+func (c *Caller) DecodeJSON(resp *Response, v any) error {
+	if err := c.CheckBody(resp); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(resp.Body, v); err != nil {
 		// Go's own words, which may quote a character of the answer:

@@ -29,6 +29,10 @@ type Registry struct {
 	// default when nil. Their NamespacedHosts default to the registered
 	// vendors' SaaS hosts.
 	Destinations *Destinations
+	// Definitions, when set, resolves an http provider's definition that
+	// no registered vendor (a built-in) serves: the cluster's
+	// CredentialVendors.
+	Definitions func(name string) (*Vendor, error)
 }
 
 // NewRegistry returns a registry of the given vendors.
@@ -118,10 +122,16 @@ func (r *Registry) For(spec *v1alpha1.CredentialProviderSpec) (*Vendor, error) {
 		}
 		found = &r.vendors[i]
 	}
-	if found == nil {
-		return nil, fmt.Errorf("%w: no supported vendor block is set", ErrInvalidSpec)
+	if found != nil {
+		return found, nil
 	}
-	return found, nil
+	if spec.HTTP != nil {
+		if r.Definitions != nil {
+			return r.Definitions(spec.HTTP.Definition)
+		}
+		return nil, fmt.Errorf("%w: no vendor definition named %s: neither a built-in nor a CredentialVendor", ErrInvalidSpec, spec.HTTP.Definition)
+	}
+	return nil, fmt.Errorf("%w: no supported vendor block is set", ErrInvalidSpec)
 }
 
 // clock returns the registry's clock.

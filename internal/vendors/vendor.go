@@ -35,6 +35,17 @@ type Credential struct {
 	CreatedAt   *time.Time
 	UpdatedAt   *time.Time
 	ExpiresAt   *time.Time
+	// Owner is who the vendor says owns or created the credential.
+	Owner string
+	// LastUsedAt is when the vendor says the credential was last used;
+	// nil when never used, or when the vendor does not report use.
+	LastUsedAt *time.Time
+	// ReportsUse says the vendor reports use: a nil LastUsedAt then means
+	// never used.
+	ReportsUse bool
+	// Revoked says the vendor reports the credential revoked or disabled:
+	// it will not work again.
+	Revoked bool
 	// Vendor is the vendor's own metadata (its status block and any field
 	// only it has); nil when it has none.
 	Vendor VendorMetadata
@@ -60,6 +71,8 @@ func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
 		CreatedAt:   APITime(c.CreatedAt),
 		UpdatedAt:   APITime(c.UpdatedAt),
 		ExpiresAt:   APITime(c.ExpiresAt),
+		Owner:       c.Owner,
+		LastUsedAt:  APITime(c.LastUsedAt),
 	}, st)
 	if c.Vendor != nil {
 		c.Vendor.ApplyTo(st)
@@ -152,6 +165,10 @@ type Config struct {
 type Vendor struct {
 	// Name as written in RemoteCredential status.vendor.
 	Name string
+	// Revision identifies what the vendor's code is built from when that
+	// can change while the operator runs (a CredentialVendor's spec): a
+	// provider's client is rebuilt when it changes.
+	Revision string
 	// Selected reports whether the spec's vendor block is this vendor's.
 	Selected func(spec *v1alpha1.CredentialProviderSpec) bool
 	// SecretRef names the Secret and keys the client needs.

@@ -74,7 +74,7 @@ func TestKnownFields(t *testing.T) {
 		{"RemoteCredentialSpec", "id", "string", "", "Required<br />pattern `^[A-Za-z0-9._~:@-]+$`<br />length 1–256", "vendor's ID"},
 		{"RemoteCredential", "spec", "[RemoteCredentialSpec](#remotecredentialspec)", "", "Required", "names the credential"},
 		{"RemoteCredential", "status", "[RemoteCredentialStatus](#remotecredentialstatus)", "`{ observedGeneration:0 }`", "", "kstatus"},
-		{"RemoteCredentialStatus", "conditions", "array", "", "list keyed by `type`", "Ready, Expiring, Stalled, Reconciling"},
+		{"RemoteCredentialStatus", "conditions", "array", "", "list keyed by `type`", "Ready, Expiring, Unused, Stalled, Reconciling"},
 		{"CredentialProvider", "spec", "[CredentialProviderSpec](#credentialproviderspec)", "", "Required", "how to authenticate"},
 		{"SecretKeySelector", "key", "string", "`apiKey`", "length 1–253", "Key in the Secret"},
 		{"RateLimit", "requestsPerMinute", "integer (int32)", "", "value 1–1000000", "sustained rate"},
@@ -108,7 +108,7 @@ func TestKnownFields(t *testing.T) {
 		},
 		// A ClusterCredentialProviderSpec inlines a CredentialProviderSpec:
 		// its CEL rules too.
-		"ClusterCredentialProviderSpec": {"- rule `[has(self.tines), has(self.elasticCloud), has(self.plainid)].filter(x, x).size() == 1`: exactly one vendor block (tines, elasticCloud, plainid) must be set"},
+		"ClusterCredentialProviderSpec": {"- rule `[has(self.tines), has(self.elasticCloud), has(self.plainid), has(self.http)].filter(x, x).size() == 1`: exactly one vendor block (tines, elasticCloud, plainid, http) must be set"},
 		"RemoteCredentialSpec":          {"- rule `!has(self.refreshInterval) || duration(self.refreshInterval) >= duration('10s')`: refreshInterval must be at least 10s"},
 	} {
 		for _, w := range want {

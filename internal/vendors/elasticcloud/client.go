@@ -193,6 +193,7 @@ func (b *apiKey) Credential(id string) (*vendors.Credential, error) {
 		Description: b.Description,
 		CreatedAt:   created,
 		ExpiresAt:   expires,
+		Owner:       b.UserID,
 		Vendor:      &metadata{UserID: b.UserID, OrganizationID: b.OrganizationID},
 	}, nil
 }

@@ -501,10 +501,15 @@ func (b *apiClient) Credential(id string) (*vendors.Credential, error) {
 		TokenDuration: b.TokenDuration,
 		Status:        v1alpha1.PlainIDCredentialStatus{OwnerType: b.OwnerType, Permission: b.Permission},
 	}
+	owner := b.OwnerType  // TENANT: the tenant's own client
 	if b.OwnerID != "-" { // tenant clients: null or "-"
 		m.Status.OwnerID = b.OwnerID
 	}
+	if m.Status.OwnerID != "" {
+		owner = m.Status.OwnerID
+	}
 	return &vendors.Credential{
+		Owner:       owner,
 		Name:        b.Name,
 		Description: b.Description,
 		Vendor:      m,

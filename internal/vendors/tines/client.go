@@ -220,6 +220,7 @@ func (b *credential) Credential(id string) (*vendors.Credential, error) {
 		st.OwnerEmail = b.Owner.Email
 	}
 	return &vendors.Credential{
+		Owner:       st.OwnerEmail,
 		Name:        b.Name,
 		Description: b.Description,
 		CreatedAt:   created,

@@ -1,0 +1,213 @@
+package builtin_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/vendors"
+	"github.com/credsync/credsync/internal/vendors/httpvendor/builtin"
+	"github.com/credsync/credsync/internal/vendors/httpvendor/builtin/gitlabtest"
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+const gitlabKey = "glpat-credsync-test-key"
+
+// vendorNamed is the built-in definition name's registration.
+func vendorNamed(t *testing.T, name string) vendors.Vendor {
+	t.Helper()
+	for _, v := range builtin.Vendors() {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Fatalf("no built-in definition %s", name)
+	return vendors.Vendor{}
+}
+
+// httpClient builds a client of the built-in name for a fake at url.
+func httpClient(t *testing.T, name, url string, caBundle []byte, secret map[string]string, params map[string]string) vendors.Client {
+	t.Helper()
+	spec := &v1alpha1.CredentialProviderSpec{
+		HTTP: &v1alpha1.HTTPProvider{Definition: name, URL: url, Auth: v1alpha1.HTTPAuth{SecretRef: v1alpha1.SecretReference{Name: "s"}}, Params: params},
+		CABundle: caBundle,
+	}
+	c, err := vendortest.NewClient(vendorNamed(t, name), spec, secret, 5*time.Second)
+	if err != nil {
+		t.Fatalf("new %s client: %v", name, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func gitlabClient(t *testing.T, srv *gitlabtest.Server, params map[string]string) vendors.Client {
+	return httpClient(t, v1alpha1.DefinitionGitLab, srv.URL, srv.CABundle(), map[string]string{"token": gitlabKey}, params)
+}
+
+// Personal, project and group tokens read with their GETs, every field
+// mapped: a date-only expiry is midnight UTC, the owner is the user, last
+// use is reported.
+func TestGitLabGet(t *testing.T) {
+	srv := gitlabtest.NewServer(gitlabKey)
+	defer srv.Close()
+	used := time.Date(2026, 11, 30, 8, 15, 0, 0, time.UTC)
+	exp := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	pat := gitlabtest.Sample(11, "ci-deploy")
+	pat.LastUsedAt, pat.ExpiresAt = &used, &exp
+	project := gitlabtest.Sample(12, "project-bot")
+	project.Kind, project.Resource, project.AccessLevel = gitlabtest.Project, "7", 30
+	group := gitlabtest.Sample(13, "group-bot")
+	group.Kind, group.Resource = gitlabtest.Group, "acme"
+	for _, tok := range []gitlabtest.Token{pat, project, group} {
+		srv.Put(tok)
+	}
+	cases := []struct {
+		id     string
+		params map[string]string
+		name   string
+	}{
+		{"11", nil, "ci-deploy"},
+		{"12", map[string]string{"project": "7"}, "project-bot"},
+		{"13", map[string]string{"group": "acme"}, "group-bot"},
+	}
+	for _, tc := range cases {
+		cred, err := gitlabClient(t, srv, tc.params).Get(context.Background(), vendors.Ref{ID: tc.id})
+		if err != nil {
+			t.Fatalf("get %s: %v", tc.id, err)
+		}
+		if cred.Name != tc.name || cred.Owner != "user 42" || cred.Description != "used by "+tc.name || !cred.ReportsUse || cred.Revoked ||
+			cred.CreatedAt == nil || !cred.CreatedAt.Equal(time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC)) {
+			t.Errorf("get %s: %+v", tc.id, cred)
+		}
+	}
+	cred, _ := gitlabClient(t, srv, nil).Get(context.Background(), vendors.Ref{ID: "11"})
+	if cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(exp) || cred.LastUsedAt == nil || !cred.LastUsedAt.Equal(used) {
+		t.Errorf("expiry %v, last use %v; want %v, %v", cred.ExpiresAt, cred.LastUsedAt, exp, used)
+	}
+	// A project token is not found as a personal one.
+	_, err := gitlabClient(t, srv, nil).Get(context.Background(), vendors.Ref{ID: "12"})
+	vendortest.WantError{Class: vendors.ErrNotFound, Reason: v1alpha1.ReasonNotFound, InMessage: "404 Not Found"}.Check(t, err, gitlabKey)
+}
+
+// A revoked token reads as revoked; an expired one does not (its expiry
+// says it).
+func TestGitLabRevoked(t *testing.T) {
+	srv := gitlabtest.NewServer(gitlabKey)
+	defer srv.Close()
+	tok := gitlabtest.Sample(21, "old")
+	tok.Revoked = true
+	srv.Put(tok)
+	past := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	expired := gitlabtest.Sample(22, "expired")
+	expired.ExpiresAt = &past
+	srv.Put(expired)
+	c := gitlabClient(t, srv, nil)
+	if cred, err := c.Get(context.Background(), vendors.Ref{ID: "21"}); err != nil || !cred.Revoked {
+		t.Fatalf("revoked token: %+v, %v", cred, err)
+	}
+	if cred, err := c.Get(context.Background(), vendors.Ref{ID: "22"}); err != nil || cred.Revoked || !cred.ExpiresAt.Equal(past) {
+		t.Fatalf("expired token: %+v, %v", cred, err)
+	}
+}
+
+// The list follows the Link header through the pages GitLab forces (7 a
+// page here, whatever per_page=100 asks), every token once.
+func TestGitLabListPagination(t *testing.T) {
+	srv := gitlabtest.NewServer(gitlabKey)
+	defer srv.Close()
+	for i := range 250 {
+		srv.Put(gitlabtest.Sample(int64(100+i), "t"))
+	}
+	srv.SetMaxPerPage(7)
+	c := gitlabClient(t, srv, nil)
+	seen := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		page, err := c.ListPage(context.Background(), nil, cursor)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		pages++
+		for _, it := range page.Items {
+			if seen[it.Ref.ID] || it.Partial() {
+				t.Fatalf("item %s twice or partial", it.Ref.ID)
+			}
+			seen[it.Ref.ID] = true
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 250 || pages != 36 || srv.ListCalls() != 36 {
+		t.Fatalf("listed %d tokens in %d pages (%d calls), want 250 in 36", len(seen), pages, srv.ListCalls())
+	}
+}
+
+// The key check, and GitLab's errors: its message for 401/403/404, its
+// RateLimit-* headers and Retry-After for 429.
+func TestGitLabErrors(t *testing.T) {
+	srv := gitlabtest.NewServer(gitlabKey)
+	defer srv.Close()
+	srv.Put(gitlabtest.Sample(31, "x"))
+	c := gitlabClient(t, srv, nil)
+	if err := c.Verify(context.Background()); err != nil {
+		t.Fatalf("key check: %v", err)
+	}
+	wrong := httpClient(t, v1alpha1.DefinitionGitLab, srv.URL, srv.CABundle(), map[string]string{"token": "glpat-wrong-key"}, nil)
+	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "401 Unauthorized"}.Check(t, wrong.Verify(context.Background()), "glpat-wrong-key")
+	srv.FailNext("31", vendortest.Forbidden)
+	_, err := c.Get(context.Background(), vendors.Ref{ID: "31"})
+	vendortest.WantError{Class: vendors.ErrForbidden, Reason: v1alpha1.ReasonForbidden, InMessage: "403 Forbidden"}.Check(t, err)
+	srv.FailNext("31", gitlabtest.RateLimited(time.Now(), 30))
+	_, err = c.Get(context.Background(), vendors.Ref{ID: "31"})
+	vendortest.WantError{Class: vendors.ErrRateLimited, Reason: v1alpha1.ReasonRateLimited, RetryAfter: 29 * time.Second}.Check(t, err)
+	// Without Retry-After, RateLimit-Reset says how long.
+	f := gitlabtest.RateLimited(time.Now(), 20)
+	f.RetryAfter = ""
+	srv.FailNext("31", f)
+	_, err = c.Get(context.Background(), vendors.Ref{ID: "31"})
+	vendortest.WantError{Class: vendors.ErrRateLimited, RetryAfter: 18 * time.Second}.Check(t, err)
+}
+
+// A canary in the token's value (which rotation answers carry, and the
+// fake here puts in every answer) lands nowhere in what the client maps;
+// canaries in error answers and connections come back in no error.
+func TestGitLabCanaries(t *testing.T) {
+	srv := gitlabtest.NewServer(gitlabKey)
+	defer srv.Close()
+	tok := gitlabtest.Sample(41, "x")
+	tok.Value = "glpat-" + vendortest.Canary
+	srv.Put(tok)
+	srv.SetEchoValues(true)
+	c := gitlabClient(t, srv, nil)
+	cred, err := c.Get(context.Background(), vendors.Ref{ID: "41"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.ListPage(context.Background(), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []any{cred, page} {
+		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
+			t.Errorf("mapped answer holds the token's value: %s", b)
+		}
+	}
+	calls := []vendortest.CanaryCall{
+		{Name: "get", Key: "41", Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: "41"}); return err }},
+		{Name: "list", Key: gitlabtest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
+		{Name: "verify", Key: "self", Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
+	}
+	documented := func(m string) string { b, _ := json.Marshal(map[string]string{"message": m}); return string(b) }
+	vendortest.CheckCanaries(t, srv, calls, vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, gitlabKey, func(t *testing.T, url string, caBundle []byte) []error {
+		c := httpClient(t, v1alpha1.DefinitionGitLab, url, caBundle, map[string]string{"token": gitlabKey}, nil)
+		_, err := c.Get(context.Background(), vendors.Ref{ID: "1"})
+		return []error{err, c.Verify(context.Background())}
+	})
+	_ = http.StatusOK
+}
