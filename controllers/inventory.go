@@ -74,6 +74,15 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 	before := st.Inventory
 	managed, unmanaged := classify(res.Listing, rcs)
 	st.Inventory = inventoryStatus(len(res.Listing.Items), managed, unmanaged)
+	if after := spec.UnusedAfter; after != nil {
+		unused := int32(0)
+		for i := range res.Listing.Items {
+			if res.Listing.Items[i].UnusedAt(res.Listing.At, after.Duration) {
+				unused++
+			}
+		}
+		st.Inventory.Unused = &unused
+	}
 	counts := fmt.Sprintf("%d credentials: %d managed, %d unmanaged", len(res.Listing.Items), managed, len(unmanaged))
 	if res.Err == nil {
 		status, reason, msg = metav1.ConditionTrue, v1alpha1.ReasonListed, counts
@@ -186,6 +195,7 @@ func inventoryStatus(total, managed int, unmanaged []account.Listed) *v1alpha1.I
 	for _, it := range unmanaged[:min(len(unmanaged), maxUnmanagedShown)] {
 		st.UnmanagedCredentials = append(st.UnmanagedCredentials, v1alpha1.UnmanagedCredential{
 			ID: it.Ref.ID, UserID: it.Ref.UserID, Name: it.Name, CreatedAt: vendors.APITime(it.CreatedAt), ExpiresAt: vendors.APITime(it.ExpiresAt),
+			Owner: it.Owner, LastUsedAt: vendors.APITime(it.LastUsedAt),
 		})
 	}
 	return st

@@ -150,6 +150,9 @@ func (r *providerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.
 		For(account.NewProvider(r.Kind), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.RemoteCredential{}, r.recount(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.CredentialVendor{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return definitionRequests(ctx, r.Client, r.Kind, o)
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// A provider's check and sweep call its vendor: a slow vendor must
 		// not hold the others back. One provider is never checked twice at
 		// once (controller-runtime's queue).

@@ -83,6 +83,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	refuseAPIServer(mgr, &dest)
 	registry.Destinations = &dest
+	registry.Definitions = customVendors(mgr.GetClient()).Vendor
 	opts.Registry = &registry
 	sched := &schedule{}
 	collector, err := metrics.NewCredentialCollector(cacheLister(mgr), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
@@ -125,6 +126,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
+	}
+	if err := (&credentialVendorReconciler{Client: mgr.GetClient(), Recorder: recorder, Reserved: opts.Registry.Names()}).SetupWithManager(mgr); err != nil {
+		return err
 	}
 	return (&remoteCredentialReconciler{
 		Client:                  mgr.GetClient(),

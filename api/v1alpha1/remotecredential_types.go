@@ -146,6 +146,11 @@ type RemoteCredentialStatus struct {
 	// +optional
 	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
 
+	// NeverUsed is true when the vendor reports use and reports none for
+	// this credential.
+	// +optional
+	NeverUsed bool `json:"neverUsed,omitempty"`
+
 	// TokenDuration (PlainID) is the lifetime of the tokens this client
 	// gets, as the vendor writes it (ISO-8601, e.g. PT60M).
 	// +optional

@@ -76,10 +76,25 @@ type Listing struct {
 
 // Listed is one credential a sweep listed: what the inventory shows of it.
 type Listed struct {
-	Ref       vendors.Ref
-	Name      string
-	CreatedAt *time.Time
-	ExpiresAt *time.Time
+	Ref        vendors.Ref
+	Name       string
+	Owner      string
+	CreatedAt  *time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	// ReportsUse: the vendor reports use (a nil LastUsedAt is never used).
+	ReportsUse bool
+}
+
+// UnusedAt reports whether the credential was not used within after, at
+// at: last used (or, never used, created) at least after before at. A
+// vendor that does not report use never says unused.
+func (l *Listed) UnusedAt(at time.Time, after time.Duration) bool {
+	base := l.LastUsedAt
+	if base == nil {
+		base = l.CreatedAt
+	}
+	return l.ReportsUse && (base == nil || !at.Before(base.Add(after)))
 }
 
 // SweepResult is the state of an account's inventory after Sweep.
@@ -274,7 +289,9 @@ func (s *sweep) run(ctx context.Context, c vendors.Client, spec *v1alpha1.Invent
 func listingOf(s *sweep) *Listing {
 	l := &Listing{At: s.started, Items: make([]Listed, 0, len(s.items))}
 	for _, it := range s.items {
-		l.Items = append(l.Items, Listed{Ref: it.Ref, Name: it.Credential.Name, CreatedAt: it.Credential.CreatedAt, ExpiresAt: it.Credential.ExpiresAt})
+		c := it.Credential
+		l.Items = append(l.Items, Listed{Ref: it.Ref, Name: c.Name, Owner: c.Owner, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
+			LastUsedAt: c.LastUsedAt, ReportsUse: c.ReportsUse})
 	}
 	return l
 }

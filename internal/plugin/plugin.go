@@ -136,7 +136,7 @@ sync one now, which keys at a vendor nobody declared.`,
 	root.SetOut(o.Out)
 	root.SetErr(o.ErrOut)
 	o.Flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatus(o), newSync(o), newExpiring(o), newInventory(o), newCheck(o), newVersion(o))
+	root.AddCommand(newStatus(o), newSync(o), newExpiring(o), newUnused(o), newInventory(o), newCheck(o), newVersion(o))
 	return root
 }
 

@@ -553,3 +553,40 @@ func TestHelpNamesThePlugin(t *testing.T) {
 		}
 	}
 }
+
+func TestUnused(t *testing.T) {
+	requireEnv(t)
+	ns := namespace(t)
+	at := func(d time.Duration) *metav1.Time { m := metav1.NewTime(t0.Add(d)); return &m }
+	gitlab := func(used *metav1.Time, neverUsed bool, created *metav1.Time) func(*v1alpha1.RemoteCredential) {
+		return func(rc *v1alpha1.RemoteCredential) {
+			rc.Status.Vendor, rc.Status.Tines, rc.Status.Owner = "gitlab", nil, "user 42"
+			rc.Status.LastUsedAt, rc.Status.NeverUsed, rc.Status.CreatedAt = used, neverUsed, created
+		}
+	}
+	credential(t, ns, "ci-deploy", time.Time{}, gitlab(at(-2*time.Hour), false, at(-400*24*time.Hour)))
+	credential(t, ns, "old-export", time.Time{}, gitlab(at(-120*24*time.Hour), false, at(-400*24*time.Hour)))
+	credential(t, ns, "never-touched", time.Time{}, gitlab(nil, true, at(-200*24*time.Hour)))
+	credential(t, ns, "brand-new", time.Time{}, gitlab(nil, true, at(-24*time.Hour)))
+	credential(t, ns, "tines-key", time.Time{}) // the vendor does not report use
+
+	r := runPlugin(t, kubeconfig, "unused", "-n", ns)
+	if r.code != 1 || r.err != "2 credentials went unused for 90d\n" {
+		t.Fatalf("exit %d, stderr %q: want 1 and the count", r.code, r.err)
+	}
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "never-touched") || !strings.HasPrefix(lines[2], "old-export") ||
+		!strings.Contains(lines[1], "never") || !strings.Contains(lines[1], "user 42") {
+		t.Fatalf("want never-touched (200d) then old-export (120d), with owner:\n%s", r.out)
+	}
+	csv := runPlugin(t, kubeconfig, "unused", "-n", ns, "--for", "30d", "-o", "csv").out
+	if n := strings.Count(csv, "\n"); n != 3 || !strings.Contains(csv, "old-export") {
+		t.Errorf("--for 30d -o csv: want a header and 2 rows:\n%s", csv)
+	}
+	if r := runPlugin(t, kubeconfig, "unused", "-n", ns, "--for", "1h"); r.code != 1 || !strings.Contains(r.out, "ci-deploy") || strings.Contains(r.out, "tines-key") {
+		t.Errorf("--for 1h: exit %d, want ci-deploy and no tines-key:\n%s", r.code, r.out)
+	}
+	if r := runPlugin(t, kubeconfig, "unused", "-n", namespace(t)); r.code != 0 || r.out != "No credential went unused for 90d.\n" {
+		t.Errorf("nothing unused: exit %d, %q", r.code, r.out)
+	}
+}

@@ -77,7 +77,7 @@ type Caller struct {
 	// rateHeaders reads the vendor's rate-limit headers: how long to hold
 	// the provider's calls (rateLimitHeaders when nil).
 	rateHeaders func(get func(string) string, now time.Time) (time.Duration, bool)
-	closed    atomic.Bool
+	closed      atomic.Bool
 }
 
 var errCrossHostRedirect = errors.New("redirect to another host refused")

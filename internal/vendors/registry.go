@@ -61,6 +61,15 @@ func (r *Registry) Register(v Vendor) {
 	r.vendors = append(r.vendors, v)
 }
 
+// Names are the registered vendors' names.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.vendors))
+	for _, v := range r.vendors {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
 // DefaultNamespacedHosts are the registered vendors' SaaS hosts: where a
 // CredentialProvider may connect unless --namespaced-provider-hosts says
 // otherwise.

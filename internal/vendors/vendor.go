@@ -73,6 +73,7 @@ func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
 		ExpiresAt:   APITime(c.ExpiresAt),
 		Owner:       c.Owner,
 		LastUsedAt:  APITime(c.LastUsedAt),
+		NeverUsed:   c.ReportsUse && c.LastUsedAt == nil,
 	}, st)
 	if c.Vendor != nil {
 		c.Vendor.ApplyTo(st)

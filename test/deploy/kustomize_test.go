@@ -7,6 +7,7 @@ var defaultObjects = []string{
 	"Namespace/credsync-system",
 	"CustomResourceDefinition/clustercredentialproviders.credsync.io",
 	"CustomResourceDefinition/credentialproviders.credsync.io",
+	"CustomResourceDefinition/credentialvendors.credsync.io",
 	"CustomResourceDefinition/remotecredentials.credsync.io",
 	"ServiceAccount/credsync-manager",
 	"ClusterRole/credsync-manager-role",

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -251,4 +252,51 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// Custom resolves the cluster's CredentialVendors for the registry
+// (vendors.Registry.Definitions): each is compiled once per generation.
+type Custom struct {
+	// Get reads a CredentialVendor; a nil object (and nil error) when
+	// there is none of that name.
+	Get func(name string) (*v1alpha1.CredentialVendor, error)
+
+	mu    sync.Mutex
+	cache map[string]customEntry
+}
+
+type customEntry struct {
+	uid        string
+	generation int64
+	vendor     *vendors.Vendor
+	err        error
+}
+
+// Vendor returns the registration of the CredentialVendor name.
+func (c *Custom) Vendor(name string) (*vendors.Vendor, error) {
+	cv, err := c.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if cv == nil {
+		return nil, fmt.Errorf("%w: no vendor definition named %s: neither a built-in nor a CredentialVendor", vendors.ErrInvalidSpec, name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cache[name]; ok && e.uid == string(cv.UID) && e.generation == cv.Generation {
+		return e.vendor, e.err
+	}
+	e := customEntry{uid: string(cv.UID), generation: cv.Generation}
+	d, err := Compile(name, &cv.Spec)
+	if err != nil {
+		e.err = fmt.Errorf("%w: CredentialVendor %s: %v", vendors.ErrInvalidSpec, name, err)
+	} else {
+		v := d.Vendor()
+		e.vendor = &v
+	}
+	if c.cache == nil {
+		c.cache = map[string]customEntry{}
+	}
+	c.cache[name] = e
+	return e.vendor, e.err
 }

@@ -33,7 +33,7 @@ func vendorNamed(t *testing.T, name string) vendors.Vendor {
 func httpClient(t *testing.T, name, url string, caBundle []byte, secret map[string]string, params map[string]string) vendors.Client {
 	t.Helper()
 	spec := &v1alpha1.CredentialProviderSpec{
-		HTTP: &v1alpha1.HTTPProvider{Definition: name, URL: url, Auth: v1alpha1.HTTPAuth{SecretRef: v1alpha1.SecretReference{Name: "s"}}, Params: params},
+		HTTP:     &v1alpha1.HTTPProvider{Definition: name, URL: url, Auth: v1alpha1.HTTPAuth{SecretRef: v1alpha1.SecretReference{Name: "s"}}, Params: params},
 		CABundle: caBundle,
 	}
 	c, err := vendortest.NewClient(vendorNamed(t, name), spec, secret, 5*time.Second)

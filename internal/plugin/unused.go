@@ -1,0 +1,166 @@
+package plugin
+
+import (
+	"encoding/csv"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/credsync/credsync/api/v1alpha1"
+)
+
+func newUnused(o *Options) *cobra.Command {
+	var (
+		forWindow     string
+		allNamespaces bool
+		output        string
+	)
+	cmd := &cobra.Command{
+		Use:   "unused",
+		Short: "List the credentials nobody used for a while, oldest first, with their owner",
+		Long: `Lists every credential whose vendor says it was last used longer ago than
+--for, or never used and created longer ago than that, oldest first, with its
+owner, provider and namespace. Only vendors that report last use (the http
+definitions that map lastUsedAt: gitlab, cloudflare, okta, datadog, atlassian,
+grafana) can tell. The exit status is 1 when any is found, so it can gate a CI
+job.`,
+		Example: `  kubectl credsync unused -A
+  kubectl credsync unused --for 180d -n team-a -o csv > unused.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			window, err := parseWindow(forWindow)
+			if err != nil {
+				return fmt.Errorf("--for: %w", err)
+			}
+			return o.unused(window, allNamespaces, output)
+		},
+	}
+	cmd.Flags().StringVar(&forWindow, "for", "90d", "Not used for at least: 90d, 12h, 1d12h")
+	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "In every namespace")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: csv, json or yaml; default: a table")
+	return cmd
+}
+
+func (o *Options) unused(window time.Duration, allNamespaces bool, output string) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	var opts []client.ListOption
+	if !allNamespaces {
+		ns, err := o.Namespace()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, client.InNamespace(ns))
+	}
+	ctx, cancel := ctx()
+	defer cancel()
+	list := &v1alpha1.RemoteCredentialList{}
+	if err := c.List(ctx, list, opts...); err != nil {
+		return friendly(err, "")
+	}
+	now := o.Clock.Now()
+	found := unusedSince(list.Items, now.Add(-window))
+	switch output {
+	case "":
+		if len(found) == 0 {
+			fmt.Fprintf(o.Out, "No credential went unused for %s.\n", duration.HumanDuration(window))
+		} else if err := printTable(o.Out, o.Width, unusedTable(found, allNamespaces, now), expiringShrink...); err != nil {
+			return err
+		}
+	case "csv":
+		if err := unusedCSV(o, found); err != nil {
+			return err
+		}
+	default:
+		items := &v1alpha1.RemoteCredentialList{Items: append([]v1alpha1.RemoteCredential{}, found...)}
+		if err := printObjects(o.Out, output, items); err != nil {
+			return err
+		}
+	}
+	if len(found) > 0 {
+		return finding{msg: fmt.Sprintf("%d credentials went unused for %s", len(found), duration.HumanDuration(window))}
+	}
+	return nil
+}
+
+// lastUse is when rc was last used, or created when never used; nil when
+// its vendor does not report use (or a never-used one has no creation
+// time).
+func lastUse(rc *v1alpha1.RemoteCredential) *metav1.Time {
+	if rc.Status.LastUsedAt != nil {
+		return rc.Status.LastUsedAt
+	}
+	if rc.Status.NeverUsed {
+		return rc.Status.CreatedAt
+	}
+	return nil
+}
+
+// unusedSince are the credentials last used (or, never used, created) at
+// or before cutoff, oldest first, then by namespace and name.
+func unusedSince(rcs []v1alpha1.RemoteCredential, cutoff time.Time) []v1alpha1.RemoteCredential {
+	var out []v1alpha1.RemoteCredential
+	for _, rc := range rcs {
+		if t := lastUse(&rc); t != nil && !t.After(cutoff) {
+			out = append(out, rc)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := lastUse(&out[i]), lastUse(&out[j])
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
+	})
+	return out
+}
+
+func unusedTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.Time) *metav1.Table {
+	columns := []string{"Name", "Provider", "Vendor", "Owner", "Last Used", "Unused For"}
+	if withNamespace {
+		columns = append([]string{"Namespace"}, columns...)
+	}
+	t := newTable(columns...)
+	for i := range rcs {
+		rc := &rcs[i]
+		used := "never"
+		if rc.Status.LastUsedAt != nil {
+			used = rc.Status.LastUsedAt.UTC().Format(time.DateOnly)
+		}
+		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner), used,
+			duration.HumanDuration(now.Sub(lastUse(rc).Time))}
+		if withNamespace {
+			row = append([]string{rc.Namespace}, row...)
+		}
+		addRow(t, row...)
+	}
+	return t
+}
+
+func unusedCSV(o *Options, rcs []v1alpha1.RemoteCredential) error {
+	w := csv.NewWriter(o.Out)
+	if err := w.Write([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name", "last_used_at", "created_at"}); err != nil {
+		return err
+	}
+	at := func(t *metav1.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, rc := range rcs {
+		if err := w.Write([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner, rc.Status.Name,
+			at(rc.Status.LastUsedAt), at(rc.Status.CreatedAt)}); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
