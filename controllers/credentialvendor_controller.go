@@ -117,4 +117,3 @@ func definitionRequests(ctx context.Context, c client.Reader, kind string, o cli
 	}
 	return out
 }
-

@@ -195,7 +195,7 @@ func TestCredentialVendor(t *testing.T) {
 // as a cluster admin would write it.
 const customGitLab = `
 auth: {type: Bearer}
-keyCheck: {path: /api/v4/personal_access_tokens/self}
+keyCheck: {paths: [/api/v4/personal_access_tokens/self]}
 get: {paths: ['/api/v4/personal_access_tokens/{id}']}
 fields:
   id: string(item.id)

@@ -171,11 +171,13 @@ type VendorParam struct {
 
 // VendorKeyCheck is the call that checks a provider's key.
 type VendorKeyCheck struct {
-	// Path under the base URL, with the query if any; {param} templates
-	// allowed.
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=1024
-	Path string `json:"path"`
+	// Paths are path templates under the base URL (with the query if
+	// any), tried in order as for get: the first whose every {param} has
+	// a value is used.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	Paths []string `json:"paths"`
 }
 
 // VendorGetCall reads one credential.
@@ -230,9 +232,11 @@ type VendorListCall struct {
 type VendorPagination struct {
 	// Type: None (one page), Link (the Link header's rel="next"),
 	// NextURL (a URL next gives), Cursor (a value next gives, sent as
-	// param), Page (param counts pages from 1, until a page comes back
-	// with fewer than size items or next says false) or Offset (param
-	// counts items, until total is reached or a page is empty).
+	// param; an absolute URL is followed as it is), Page (param counts
+	// pages from start, until a page is empty or next says false) or
+	// Offset (param counts items, until total is reached or a page is
+	// empty). Whatever page size the query asks, the vendor's pages may
+	// be smaller: only these rules end a list.
 	// +kubebuilder:validation:Enum=None;Link;NextURL;Cursor;Page;Offset
 	// +kubebuilder:default=None
 	// +optional
@@ -247,13 +251,11 @@ type VendorPagination struct {
 	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	Param string `json:"param,omitempty"`
-	// Size is the page size asked for (Page, Offset): a page shorter
-	// than what the vendor actually sends is the last one only when no
-	// next says otherwise.
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=10000
+	// Start is the number of the first page (Page): 1 unless set.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
 	// +optional
-	Size int32 `json:"size,omitempty"`
+	Start *int32 `json:"start,omitempty"`
 	// Total is a CEL expression over `body` and `headers` giving how many
 	// items there are in all (Offset).
 	// +kubebuilder:validation:MaxLength=4096
@@ -262,7 +264,7 @@ type VendorPagination struct {
 }
 
 // VendorFields map an item to a credential's fields: CEL expressions over
-// `item`. Times are RFC 3339 strings (a date alone is midnight UTC),
+// `item` (and `params`, the provider's parameters). Times are RFC 3339 strings (a date alone is midnight UTC),
 // Unix seconds or CEL timestamps; null or "" is none.
 type VendorFields struct {
 	// ID of the credential (string or number).

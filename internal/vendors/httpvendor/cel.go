@@ -21,8 +21,9 @@ const DefaultCostLimit = 100_000
 
 // Expression variables: what an expression of each place may read.
 var (
-	// itemVars: fields.*, over one item of an answer.
-	itemVars = []string{"item"}
+	// itemVars: fields.*, over one item of an answer and the provider's
+	// parameters.
+	itemVars = []string{"item", "params"}
 	// bodyVars: get.item, list.items, errors.message, over an answer.
 	bodyVars = []string{"body"}
 	// pageVars: pagination.next and total, over an answer and its headers.
@@ -30,12 +31,13 @@ var (
 )
 
 // newEnv is the CEL environment of expressions that read vars: every
-// variable is JSON (dyn) but headers, a map of lower-case names to values.
+// variable is JSON (dyn) but headers (lower-case names to values) and
+// params (names to values), maps of strings.
 // The string extensions are there for the mapping of awkward fields.
 func newEnv(vars []string) (*cel.Env, error) {
 	opts := []cel.EnvOption{ext.Strings(), ext.Encoders(), cel.OptionalTypes()}
 	for _, v := range vars {
-		if v == "headers" {
+		if v == "headers" || v == "params" {
 			opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.StringType)))
 			continue
 		}

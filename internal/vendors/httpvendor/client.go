@@ -196,6 +196,13 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		return nil, err
 	}
 	resp, body, err := c.getJSON(ctx, c.base+path)
+	if errors.Is(err, vendors.ErrUnauthorized) && c.Verify(ctx) == nil {
+		// Some vendors (GitLab, for a token the key cannot see) answer 401
+		// for a credential while accepting the key: the key check just
+		// passed, so the credential is what is missing.
+		return nil, &vendors.Error{Class: vendors.ErrNotFound, Status: http.StatusUnauthorized,
+			Message: fmt.Sprintf("%s answers 401 for this credential but accepts the key: it does not exist, or the key cannot see it", c.def.Name)}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +244,7 @@ func (c *Client) getFromList(ctx context.Context, ref vendors.Ref) (*vendors.Cre
 
 // Verify makes the key check.
 func (c *Client) Verify(ctx context.Context) error {
-	path, err := c.fill([]string{c.def.Spec.KeyCheck.Path}, vendors.Ref{})
+	path, err := c.fill(c.def.Spec.KeyCheck.Paths, vendors.Ref{})
 	if err != nil {
 		return err
 	}
@@ -300,7 +307,7 @@ func (c *Client) firstPage() string {
 	}
 	switch pg := l.Pagination; pg.Type {
 	case v1alpha1.PaginationPage:
-		q.Set(pg.Param, "1")
+		q.Set(pg.Param, strconv.Itoa(firstPageNumber(pg)))
 	case v1alpha1.PaginationOffset:
 		q.Set(pg.Param, "0")
 	}
@@ -335,20 +342,26 @@ func (c *Client) nextPage(pg v1alpha1.VendorPagination, u string, resp *vendors.
 		if err != nil || next == "" {
 			return "", err
 		}
+		if strings.HasPrefix(next, "https://") || strings.HasPrefix(next, "http://") {
+			return next, nil // a vendor that gives its next page's URL as the cursor
+		}
 		return withQuery(u, pg.Param, next), nil
 	case v1alpha1.PaginationPage:
-		more := n > 0 && (pg.Size == 0 || n >= int(pg.Size))
-		if c.def.next != nil {
+		more := n > 0
+		if c.def.next != nil && more {
 			var err error
 			if more, err = evalBool(c.def.next, vars, more); err != nil {
 				return "", err
 			}
 		}
-		if !more || n == 0 {
+		if !more {
 			return "", nil
 		}
-		page, _ := strconv.Atoi(queryOf(u, pg.Param))
-		return withQuery(u, pg.Param, strconv.Itoa(max(page, 1)+1)), nil
+		page, err := strconv.Atoi(queryOf(u, pg.Param))
+		if err != nil {
+			page = firstPageNumber(pg)
+		}
+		return withQuery(u, pg.Param, strconv.Itoa(page+1)), nil
 	case v1alpha1.PaginationOffset:
 		if n == 0 {
 			return "", nil
@@ -363,12 +376,18 @@ func (c *Client) nextPage(pg v1alpha1.VendorPagination, u string, resp *vendors.
 			if t, err := strconv.Atoi(total); err == nil && offset >= t {
 				return "", nil
 			}
-		} else if pg.Size > 0 && n < int(pg.Size) {
-			return "", nil
 		}
 		return withQuery(u, pg.Param, strconv.Itoa(offset)), nil
 	}
 	return "", nil
+}
+
+// firstPageNumber is the number of a Page list's first page.
+func firstPageNumber(pg v1alpha1.VendorPagination) int {
+	if pg.Start != nil {
+		return int(*pg.Start)
+	}
+	return 1
 }
 
 // nextLink is the Link header's rel="next" target, resolved against u.
@@ -423,9 +442,19 @@ func (c *Client) onList(u string) bool {
 		next.User == nil && next.Fragment == "" && next.Path == first.Path
 }
 
+// paramValues are the provider's parameters for CEL: every declared one,
+// "" when unset.
+func (c *Client) paramValues() map[string]string {
+	out := make(map[string]string, len(c.def.Spec.Params))
+	for _, p := range c.def.Spec.Params {
+		out[p.Name] = c.params[p.Name]
+	}
+	return out
+}
+
 // mapItem maps one item with the definition's fields.
 func (c *Client) mapItem(item any) (vendors.Item, error) {
-	vars := map[string]any{"item": item}
+	vars := map[string]any{"item": item, "params": c.paramValues()}
 	f := &c.def.fields
 	id, err := evalString(f.id, vars)
 	if err != nil {

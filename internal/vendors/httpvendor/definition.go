@@ -165,8 +165,13 @@ func check(spec *v1alpha1.CredentialVendorSpec) error {
 		}
 		return nil
 	}
-	if err := checkPath("keyCheck.path", spec.KeyCheck.Path); err != nil {
-		return err
+	if len(spec.KeyCheck.Paths) == 0 {
+		return fmt.Errorf("keyCheck.paths: at least one path")
+	}
+	for i, p := range spec.KeyCheck.Paths {
+		if err := checkPath(fmt.Sprintf("keyCheck.paths[%d]", i), p); err != nil {
+			return err
+		}
 	}
 	if g := spec.Get; g != nil {
 		for i, p := range g.Paths {
@@ -202,8 +207,8 @@ func check(spec *v1alpha1.CredentialVendorSpec) error {
 				return fmt.Errorf("list.pagination: type Cursor needs next and param")
 			}
 		case v1alpha1.PaginationPage:
-			if pg.Param == "" || (pg.Size == 0 && pg.Next == "") {
-				return fmt.Errorf("list.pagination: type Page needs param, and size or next")
+			if pg.Param == "" {
+				return fmt.Errorf("list.pagination: type Page needs param")
 			}
 		case v1alpha1.PaginationOffset:
 			if pg.Param == "" {

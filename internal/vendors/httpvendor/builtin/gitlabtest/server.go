@@ -70,6 +70,7 @@ type Server struct {
 	maxPerPage int
 	nextID     int64
 	echoValues bool
+	nonAdmin   bool
 }
 
 // NewServer starts a fake GitLab that accepts the token key (as the
@@ -138,6 +139,14 @@ func (s *Server) render(t Token) map[string]any {
 	return out
 }
 
+// SetNonAdmin makes the key a non-admin's: GitLab then answers 401, not
+// 404, for a personal access token that does not exist.
+func (s *Server) SetNonAdmin(nonAdmin bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nonAdmin = nonAdmin
+}
+
 // ListCalls returns how many list requests arrived.
 func (s *Server) ListCalls() int { return s.Calls(ListID) }
 
@@ -187,7 +196,13 @@ func (s *Server) get(kind string) http.HandlerFunc {
 		t, ok := s.tokens[id]
 		s.mu.Unlock()
 		if err != nil || !ok || t.Kind != kind || t.Resource != r.PathValue("resource") {
-			s.writeError(w, http.StatusNotFound)
+			s.mu.Lock()
+			status := http.StatusNotFound
+			if s.nonAdmin && kind == Personal {
+				status = http.StatusUnauthorized
+			}
+			s.mu.Unlock()
+			s.writeError(w, status)
 			return
 		}
 		writeJSON(w, http.StatusOK, s.render(t))
