@@ -207,10 +207,27 @@ func TestGitLabCanaries(t *testing.T) {
 		{Name: "verify", Key: "self", Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
 	}
 	documented := func(m string) string { b, _ := json.Marshal(map[string]string{"message": m}); return string(b) }
-	vendortest.CheckCanaries(t, srv, calls, vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckCanaries(t, withKeyCheck{srv}, calls, vendortest.CanaryFaults(documented), nil)
 	vendortest.CheckTransport(t, gitlabKey, func(t *testing.T, url string, caBundle []byte) []error {
 		c := httpClient(t, v1alpha1.DefinitionGitLab, url, caBundle, map[string]string{"token": gitlabKey}, nil)
 		_, err := c.Get(context.Background(), vendors.Ref{ID: "1"})
 		return []error{err, c.Verify(context.Background())}
 	})
+}
+
+// withKeyCheck faults the key check with every token: a 401 for a token
+// is only Unauthorized when the key check fails too (otherwise the token
+// is missing, TestGitLabGet).
+type withKeyCheck struct{ *gitlabtest.Server }
+
+func (w withKeyCheck) Set(key string, f vendortest.Fault) {
+	w.Server.Set(key, f)
+	if key != "self" {
+		w.Server.Set("self", f)
+	}
+}
+
+func (w withKeyCheck) Clear(key string) {
+	w.Server.Clear(key)
+	w.Server.Clear("self")
 }
