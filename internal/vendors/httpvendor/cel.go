@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -66,12 +67,37 @@ func (e *CompileError) Error() string {
 
 // compiler compiles the expressions of one definition, each once.
 type compiler struct {
-	envs      map[string]*cel.Env
 	costLimit uint64
 }
 
 func newCompiler(costLimit uint64) *compiler {
-	return &compiler{envs: map[string]*cel.Env{}, costLimit: costLimit}
+	return &compiler{costLimit: costLimit}
+}
+
+// envs are the environments of the three places, built once: an
+// environment is immutable and costly to build.
+var (
+	envsOnce sync.Once
+	envs     map[string]*cel.Env
+	envsErr  error
+)
+
+func envFor(vars []string) (*cel.Env, error) {
+	envsOnce.Do(func() {
+		envs = map[string]*cel.Env{}
+		for _, vs := range [][]string{itemVars, bodyVars, pageVars} {
+			env, err := newEnv(vs)
+			if err != nil {
+				envsErr = err
+				return
+			}
+			envs[strings.Join(vs, ",")] = env
+		}
+	})
+	if envsErr != nil {
+		return nil, envsErr
+	}
+	return envs[strings.Join(vars, ",")], nil
 }
 
 // compile compiles src (over vars) for the definition's field; "" is no
@@ -80,14 +106,9 @@ func (c *compiler) compile(field, src string, vars []string) (*expr, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, nil
 	}
-	key := strings.Join(vars, ",")
-	env := c.envs[key]
-	if env == nil {
-		var err error
-		if env, err = newEnv(vars); err != nil {
-			return nil, err
-		}
-		c.envs[key] = env
+	env, err := envFor(vars)
+	if err != nil {
+		return nil, err
 	}
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {

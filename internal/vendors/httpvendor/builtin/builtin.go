@@ -9,6 +9,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/credsync/credsync/internal/vendors"
 	"github.com/credsync/credsync/internal/vendors/httpvendor"
@@ -17,10 +18,20 @@ import (
 //go:embed *.yaml
 var files embed.FS
 
-// Definitions returns every built-in definition, compiled, by name.
-// A definition that does not load is a programming error caught by any
-// test: it panics.
+// Definitions returns every built-in definition, compiled (once), by
+// name. A definition that does not load is a programming error caught by
+// any test: it panics.
 func Definitions() []*httpvendor.Definition {
+	loadOnce.Do(func() { loaded = load() })
+	return loaded
+}
+
+var (
+	loadOnce sync.Once
+	loaded   []*httpvendor.Definition
+)
+
+func load() []*httpvendor.Definition {
 	entries, err := files.ReadDir(".")
 	if err != nil {
 		panic(err)
