@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestGitLabDefinition(t *testing.T) {
 	create(t, gitlabCredential(ns, "missing", "999"))
 
 	rc := waitReason(t, gitlabCredential(ns, "used", "500"), v1alpha1.ReasonSynced)
-	if rc.Status.Vendor != "gitlab" || rc.Status.Owner != "user 42" || rc.Status.LastUsedAt == nil || !rc.Status.LastUsedAt.Time.Equal(used) ||
+	if rc.Status.Vendor != "gitlab" || rc.Status.Owner != "user 42" || rc.Status.LastUsedAt == nil || !rc.Status.LastUsedAt.Time.Equal(used.Truncate(time.Hour)) ||
 		!meta.IsStatusConditionFalse(rc.Status.Conditions, v1alpha1.ConditionUnused) {
 		t.Errorf("used token: %+v", rc.Status)
 	}
@@ -205,3 +206,52 @@ fields:
   active: '!item.revoked'
 errors: {message: 'body.message'}
 `
+
+// A list-only definition (no get): the provider's credentials due
+// together are read from one list, shared, and a credential the list does
+// not hold is NotFound.
+func TestListOnlyDefinition(t *testing.T) {
+	t.Parallel()
+	srv := gitlabtest.NewServer(gitlabKey)
+	defer srv.Close()
+	for i := range 5 {
+		srv.Put(gitlabtest.Sample(int64(800+i), "listed"))
+	}
+	srv.SetMaxPerPage(2)
+	ns := newNamespace(t)
+	name := "listonly-" + ns
+	spec := v1alpha1.CredentialVendorSpec{}
+	if err := yaml.UnmarshalStrict([]byte(customGitLab), &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec.Get = nil
+	spec.List = &v1alpha1.VendorListCall{Paths: []string{"/api/v4/personal_access_tokens"}, Pagination: v1alpha1.VendorPagination{Type: v1alpha1.PaginationLink}}
+	cv := &v1alpha1.CredentialVendor{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	create(t, cv)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), cv) })
+	gitlabProvider(t, ns, name, srv, nil)
+	waitProviderValid(t, ns, "gitlab")
+	for i := range 5 {
+		create(t, gitlabCredential(ns, fmt.Sprintf("listed-%d", i), fmt.Sprint(800+i), func(rc *v1alpha1.RemoteCredential) {
+			rc.Spec.RefreshInterval = &metav1.Duration{Duration: time.Hour}
+		}))
+	}
+	create(t, gitlabCredential(ns, "gone", "899"))
+	for i := range 5 {
+		waitReason(t, gitlabCredential(ns, fmt.Sprintf("listed-%d", i), ""), v1alpha1.ReasonSynced)
+	}
+	rc := waitReason(t, gitlabCredential(ns, "gone", ""), v1alpha1.ReasonNotFound)
+	if msg := condition(rc, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "lists no credential 899") {
+		t.Errorf("not listed: %q", msg)
+	}
+	// 3 pages a list; six credentials created at once share few lists,
+	// never one each, and no GET is made.
+	if n := srv.ListCalls(); n > 9 || n%3 != 0 {
+		t.Errorf("%d list calls for 6 credentials read together (3 pages a list): want one or two lists, never six", n)
+	}
+	for i := range 5 {
+		if n := srv.Calls(fmt.Sprint(800 + i)); n != 0 {
+			t.Errorf("token %d: %d GETs of a list-only vendor", 800+i, n)
+		}
+	}
+}

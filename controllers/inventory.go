@@ -195,7 +195,7 @@ func inventoryStatus(total, managed int, unmanaged []account.Listed) *v1alpha1.I
 	for _, it := range unmanaged[:min(len(unmanaged), maxUnmanagedShown)] {
 		st.UnmanagedCredentials = append(st.UnmanagedCredentials, v1alpha1.UnmanagedCredential{
 			ID: it.Ref.ID, UserID: it.Ref.UserID, Name: it.Name, CreatedAt: vendors.APITime(it.CreatedAt), ExpiresAt: vendors.APITime(it.ExpiresAt),
-			Owner: it.Owner, LastUsedAt: vendors.APITime(it.LastUsedAt),
+			Owner: it.Owner, LastUsedAt: vendors.APIHour(it.LastUsedAt),
 		})
 	}
 	return st

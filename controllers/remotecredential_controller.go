@@ -170,13 +170,12 @@ func (r *remoteCredentialReconciler) sync(ctx context.Context, rc *v1alpha1.Remo
 	}
 	log.V(1).Info("vendor read", "vendor", rc.Status.Vendor, "id", rc.Spec.ID, "readAt", readAt)
 	o.Credential.ApplyTo(&rc.Status)
-	if o.Credential.Revoked {
+	if exp := rc.Status.ExpiresAt; o.Credential.Revoked && (exp == nil || now.Before(exp.Time)) {
 		setOutcome(&rc.Status.Conditions, rc.Generation, outcome{Reason: v1alpha1.ReasonRevoked, Terminal: true,
 			Message: fmt.Sprintf("%s credential %s is revoked or disabled at the vendor; it will not work again", rc.Status.Vendor, rc.Spec.ID)})
 	} else {
 		setSynced(rc, now)
 	}
-	setUnusedKnown(rc, o.Credential.ReportsUse)
 	return r.schedule.answered(rc, epoch, readAt, interval, true), true, nil
 }
 
@@ -248,41 +247,18 @@ func setSynced(rc *v1alpha1.RemoteCredential, now time.Time) {
 	setOutcome(&rc.Status.Conditions, rc.Generation, o)
 }
 
-// setUnusedKnown records, at a read, whether the vendor reports use: when
-// it does not, Unused is Unknown (reason LastUseUnknown) while
-// spec.unusedAfter is set; when it does, setTimeConditions times Unused
-// from lastUsedAt or createdAt.
-func setUnusedKnown(rc *v1alpha1.RemoteCredential, reportsUse bool) {
-	switch {
-	case rc.Spec.UnusedAfter == nil:
-		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
-	case !reportsUse:
-		setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionUnused, metav1.ConditionUnknown,
-			v1alpha1.ReasonLastUseUnknown, rc.Status.Vendor+" does not report when a credential was last used")
-	case isReason(rc.Status.Conditions, v1alpha1.ConditionUnused, v1alpha1.ReasonLastUseUnknown):
-		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
-		fallthrough
-	default:
-		if meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionUnused) == nil {
-			// Placeholder until setTimeConditions times it, in this reconcile.
-			setCondition(&rc.Status.Conditions, rc.Generation, v1alpha1.ConditionUnused, metav1.ConditionUnknown,
-				v1alpha1.ReasonProgressing, "")
-		}
-	}
-}
-
 // unusedSince is when rc's Unused condition turns True (the time it was
 // last used, or created when never used, plus spec.unusedAfter); ok is
-// false when Unused is not timed: unusedAfter unset, the vendor does not
-// report use, or no read has said yet.
+// false when Unused is not timed: unusedAfter unset, or the vendor does
+// not report use (neither lastUsedAt nor neverUsed in status).
 func unusedSince(rc *v1alpha1.RemoteCredential) (at time.Time, ok bool) {
-	c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionUnused)
-	if rc.Spec.UnusedAfter == nil || c == nil || c.Reason == v1alpha1.ReasonLastUseUnknown {
+	st := &rc.Status
+	if rc.Spec.UnusedAfter == nil || (st.LastUsedAt == nil && !st.NeverUsed) {
 		return time.Time{}, false
 	}
-	base := rc.Status.LastUsedAt
+	base := st.LastUsedAt
 	if base == nil {
-		base = rc.Status.CreatedAt
+		base = st.CreatedAt
 	}
 	if base == nil {
 		return time.Time{}, true // never used, creation unknown: unused now
@@ -292,25 +268,22 @@ func unusedSince(rc *v1alpha1.RemoteCredential) (at time.Time, ok bool) {
 
 // setUnused times the Unused condition (see unusedSince).
 func setUnused(rc *v1alpha1.RemoteCredential, now time.Time) {
-	if rc.Spec.UnusedAfter == nil {
-		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
-		return
-	}
 	at, ok := unusedSince(rc)
 	if !ok {
+		meta.RemoveStatusCondition(&rc.Status.Conditions, v1alpha1.ConditionUnused)
 		return
 	}
 	after := rc.Spec.UnusedAfter.Duration
 	status, reason, msg := metav1.ConditionTrue, v1alpha1.ReasonNeverUsed, "never used; the vendor reports no creation time"
 	switch used, created := rc.Status.LastUsedAt, rc.Status.CreatedAt; {
 	case used != nil && now.Before(at):
-		status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonUsedRecently,
-			fmt.Sprintf("last used at %s, within unusedAfter (%s)", used.UTC().Format(time.RFC3339), after)
+		status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonRecentlyUsed,
+			fmt.Sprintf("last used at %s (to the hour), within unusedAfter (%s)", used.UTC().Format(time.RFC3339), after)
 	case used != nil:
 		reason, msg = v1alpha1.ReasonNotUsedRecently,
-			fmt.Sprintf("last used at %s, longer ago than unusedAfter (%s)", used.UTC().Format(time.RFC3339), after)
+			fmt.Sprintf("last used at %s (to the hour), longer ago than unusedAfter (%s)", used.UTC().Format(time.RFC3339), after)
 	case created != nil && now.Before(at):
-		status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonCreatedRecently,
+		status, reason, msg = metav1.ConditionFalse, v1alpha1.ReasonRecentlyCreated,
 			fmt.Sprintf("never used since it was created at %s, within unusedAfter (%s)", created.UTC().Format(time.RFC3339), after)
 	case created != nil:
 		msg = fmt.Sprintf("never used since it was created at %s, longer ago than unusedAfter (%s)", created.UTC().Format(time.RFC3339), after)

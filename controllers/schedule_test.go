@@ -521,9 +521,8 @@ func TestUnusedCondition(t *testing.T) {
 	rc.Spec.UnusedAfter = &metav1.Duration{Duration: 90 * 24 * time.Hour}
 	used := metav1.NewTime(t0.Add(-80 * 24 * time.Hour))
 	rc.Status.LastUsedAt = &used
-	setUnusedKnown(rc, true)
 	setTimeConditions(rc, clock.Now())
-	if s, r := unused(rc); s != metav1.ConditionFalse || r != v1alpha1.ReasonUsedRecently {
+	if s, r := unused(rc); s != metav1.ConditionFalse || r != v1alpha1.ReasonRecentlyUsed {
 		t.Fatalf("used 80 days ago, unusedAfter 90d: Unused %s/%s", s, r)
 	}
 	if d := wakeAfter(rc, t0.Add(30*24*time.Hour), clock.Now()); d != 10*24*time.Hour {
@@ -543,11 +542,11 @@ func TestUnusedCondition(t *testing.T) {
 	}
 
 	// Never used: timed from createdAt.
-	rc.Status.LastUsedAt = nil
+	rc.Status.LastUsedAt, rc.Status.NeverUsed = nil, true
 	created := metav1.NewTime(clock.Now().Add(-24 * time.Hour))
 	rc.Status.CreatedAt = &created
 	setTimeConditions(rc, clock.Now())
-	if s, r := unused(rc); s != metav1.ConditionFalse || r != v1alpha1.ReasonCreatedRecently {
+	if s, r := unused(rc); s != metav1.ConditionFalse || r != v1alpha1.ReasonRecentlyCreated {
 		t.Fatalf("never used, created a day ago: Unused %s/%s", s, r)
 	}
 	clock.Step(89 * 24 * time.Hour)
@@ -556,17 +555,19 @@ func TestUnusedCondition(t *testing.T) {
 		t.Fatalf("never used, created 90 days ago: Unused %s/%s", s, r)
 	}
 
-	// A vendor that does not report use: Unknown, and not timed.
-	setUnusedKnown(rc, false)
+	// unusedAfter removed: no condition.
+	saved := rc.Spec.UnusedAfter
+	rc.Spec.UnusedAfter = nil
 	setTimeConditions(rc, clock.Now())
-	if s, r := unused(rc); s != metav1.ConditionUnknown || r != v1alpha1.ReasonLastUseUnknown {
-		t.Fatalf("vendor without last use: Unused %s/%s", s, r)
+	if s, _ := unused(rc); s != "" {
+		t.Fatalf("unusedAfter unset: Unused %s", s)
 	}
+	// A vendor that does not report use (neither lastUsedAt nor
+	// neverUsed): no condition, not timed.
+	rc.Spec.UnusedAfter, rc.Status.NeverUsed = saved, false
 	if _, ok := unusedSince(rc); ok {
 		t.Fatal("a vendor without last use is timed")
 	}
-	// unusedAfter removed: no condition.
-	rc.Spec.UnusedAfter = nil
 	setTimeConditions(rc, clock.Now())
 	if s, _ := unused(rc); s != "" {
 		t.Fatalf("unusedAfter unset: Unused %s", s)

@@ -38,13 +38,12 @@ const (
 	// ReasonRevoked marks a credential the vendor reports revoked or
 	// disabled: terminal, it will not work again.
 	ReasonRevoked = "Revoked"
-	// Unused reasons: used too long ago, never used and created too long
-	// ago, used recently, or the vendor does not report use.
+	// Unused reasons: used too long ago, or never used (True); used, or
+	// created when never used, within unusedAfter (False).
 	ReasonNotUsedRecently = "NotUsedRecently"
 	ReasonNeverUsed       = "NeverUsed"
-	ReasonUsedRecently    = "UsedRecently"
-	ReasonCreatedRecently = "CreatedRecently"
-	ReasonLastUseUnknown  = "LastUseUnknown"
+	ReasonRecentlyUsed    = "RecentlyUsed"
+	ReasonRecentlyCreated = "RecentlyCreated"
 	// ReasonProgressing is the Reconciling reason before the first sync.
 	ReasonProgressing = "Progressing"
 

@@ -4,16 +4,18 @@ package v1alpha1
 // built-in definition or a cluster's CredentialVendor.
 type HTTPProvider struct {
 	// Definition names the vendor definition: a built-in (gitlab,
-	// cloudflare, okta, datadog, atlassian, grafana) or the name of a
+	// gitlab-project, gitlab-group, cloudflare, okta, datadog,
+	// datadog-application-key, atlassian, grafana) or the name of a
 	// CredentialVendor. A CredentialVendor cannot take a built-in's name.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Definition string `json:"definition"`
 
-	// URL is the vendor's base URL (https), when it is not the
-	// definition's default: a self-hosted GitLab or Grafana, an Okta
-	// org, a Datadog site.
+	// URL is the vendor's base URL (https) as its users know it
+	// (https://gitlab.example.com, not its /api/v4), when it is not the
+	// definition's default: a self-managed GitLab, a Grafana stack, an
+	// Okta org, a Datadog site.
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
 	URL string `json:"url,omitempty"`
@@ -39,10 +41,12 @@ type HTTPAuth struct {
 
 // Vendor names of the built-in definitions.
 const (
-	DefinitionGitLab     = "gitlab"
-	DefinitionCloudflare = "cloudflare"
-	DefinitionOkta       = "okta"
-	DefinitionDatadog    = "datadog"
-	DefinitionAtlassian  = "atlassian"
-	DefinitionGrafana    = "grafana"
+	DefinitionGitLab        = "gitlab"
+	DefinitionGitLabProject = "gitlab-project"
+	DefinitionGitLabGroup   = "gitlab-group"
+	DefinitionCloudflare    = "cloudflare"
+	DefinitionOkta          = "okta"
+	DefinitionDatadog       = "datadog"
+	DefinitionAtlassian     = "atlassian"
+	DefinitionGrafana       = "grafana"
 )

@@ -71,8 +71,8 @@ type RemoteCredentialSpec struct {
 	// UnusedAfter, when set, turns the Unused condition True once the
 	// vendor's lastUsedAt (or createdAt, for a credential never used) is
 	// older than this: reason NotUsedRecently or NeverUsed. At least 1h.
-	// Unset: Unused is not reported. Vendors that do not report last use
-	// leave Unused Unknown (reason LastUseUnknown).
+	// Unset, or a vendor that does not report last use: no Unused
+	// condition.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +optional
@@ -140,9 +140,10 @@ type RemoteCredentialStatus struct {
 	// +optional
 	Owner string `json:"owner,omitempty"`
 
-	// LastUsedAt is when the vendor says the credential was last used;
-	// absent when it was never used or the vendor does not report use
-	// (the Unused condition says which).
+	// LastUsedAt is when the vendor says the credential was last used,
+	// kept to the hour (an active key's status changes at most once an
+	// hour); absent when it was never used (neverUsed) or the vendor does
+	// not report use.
 	// +optional
 	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
 

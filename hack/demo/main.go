@@ -167,6 +167,11 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration, 
 		return err
 	}
 	fmt.Println()
+	step("kubectl credsync unused -A: the keys nobody used for 90 days (exit status 1: some were found)")
+	if err := plugin(ctx, kubectl, kubeconfig, bin, "unused", "-A"); !isExit(err, 1) {
+		return fmt.Errorf("kubectl credsync unused -A: %v, want exit status 1 (gitlab-old-export is unused)", err)
+	}
+	fmt.Println()
 	if once {
 		step("demo check passed")
 		return nil
@@ -176,6 +181,7 @@ func run(ctx context.Context, manager string, once bool, timeout time.Duration, 
     export KUBECONFIG=%s
     export PATH=%s:$PATH                         # the kubectl plugin: kubectl credsync --help
     kubectl credsync expiring -A                 # what expires within 30 days, and who owns it
+    kubectl credsync unused -A                   # the keys nobody used for 90 days, oldest first
     kubectl credsync status retired-pagerduty-key  # why it is red, and what to do
     kubectl credsync sync github-token --wait    # sync one now and print the outcome
     kubectl credsync inventory tines-prod        # the Tines credentials nobody declared
@@ -239,6 +245,12 @@ func plugin(ctx context.Context, kubectl, kubeconfig, bin string, args ...string
 		return fmt.Errorf("kubectl credsync %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// isExit reports whether err is a command's exit with status code.
+func isExit(err error, code int) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == code
 }
 
 func kubectlRun(ctx context.Context, kubectl, kubeconfig string, stdin []byte, out *os.File, args ...string) error {
@@ -319,6 +331,9 @@ func check(list *v1alpha1.RemoteCredentialList) error {
 		}
 		if want == v1alpha1.ReasonSynced && c.Status != metav1.ConditionTrue {
 			errs = append(errs, fmt.Errorf("%s: not Ready", rc.Name))
+		}
+		if unused := meta.IsStatusConditionTrue(rc.Status.Conditions, v1alpha1.ConditionUnused); unused != samples.Unused[rc.Name] {
+			errs = append(errs, fmt.Errorf("%s: Unused %v, want %v", rc.Name, unused, samples.Unused[rc.Name]))
 		}
 	}
 	return errors.Join(errs...)

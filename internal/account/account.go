@@ -262,7 +262,11 @@ func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxA
 	if err := a.vendor.Load().CheckRef(ref); err != nil {
 		return Observation{Err: err}
 	}
-	cred, at, err := st.read(ref, reader, maxAge, after, func() (*vendors.Credential, error) { return c.Get(ctx, ref) })
+	fetch := func() (*vendors.Credential, error) { return c.Get(ctx, ref) }
+	if v := a.vendor.Load(); v.ListOnly {
+		fetch = func() (*vendors.Credential, error) { return a.readListed(ctx, c, st, v.Name, ref, maxAge) }
+	}
+	cred, at, err := st.read(ref, reader, maxAge, after, fetch)
 	if d, ok := vendors.AsDeferred(err); ok {
 		return Observation{Deferred: d}
 	}
@@ -279,6 +283,29 @@ func (a *Account) Read(ctx context.Context, ref vendors.Ref, reader uint64, maxA
 		return Observation{ReadAt: at, Err: err}
 	}
 	return Observation{Credential: cred, ReadAt: at}
+}
+
+// readListed reads ref of a list-only vendor: from one complete list of
+// the account, shared by the reads in flight and kept in the store for
+// maxAge, so that the provider's other credentials due within it are
+// served without another list.
+func (a *Account) readListed(ctx context.Context, c vendors.Client, st *store, vendor string, ref vendors.Ref, maxAge time.Duration) (*vendors.Credential, error) {
+	v, err, _ := st.group.Do("\x00list", func() (any, error) {
+		sw := &sweep{started: a.owner.opts.Clock.Now(), seen: map[string]bool{}}
+		if err := sw.run(ctx, c, nil); err != nil {
+			return nil, err
+		}
+		st.putSweep(sw, maxAge)
+		return sw, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sw := v.(*sweep)
+	if i, ok := sw.at[ref]; ok {
+		return sw.items[i].Credential, nil
+	}
+	return nil, vendors.NotListed(vendor, ref.ID)
 }
 
 // suspect is told that a read made with client c got a 401 (or a

@@ -19,6 +19,7 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors/elasticcloud/elastictest"
+	"github.com/credsync/credsync/internal/vendors/httpvendor/builtin/gitlabtest"
 	"github.com/credsync/credsync/internal/vendors/plainid/plainidtest"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 	"github.com/credsync/credsync/internal/vendors/vendortest"
@@ -26,7 +27,8 @@ import (
 
 // Endpoint is where a fake vendor listens, for one provider spec block.
 type Endpoint struct {
-	// Block is the provider spec's vendor block: tines, elasticCloud, plainid.
+	// Block is the provider spec's vendor block: tines, elasticCloud,
+	// plainid, http.
 	Block    string `json:"block"`
 	URL      string `json:"url"`
 	CABundle []byte `json:"caBundle"`
@@ -51,7 +53,14 @@ var Expected = map[string]string{
 	"tenant-viewer-client":  v1alpha1.ReasonSynced,
 	"logstash-writer-key":   v1alpha1.ReasonSynced,
 	"backup-operator-key":   v1alpha1.ReasonSynced,
+	"gitlab-ci-deploy":      v1alpha1.ReasonSynced,
+	"gitlab-old-export":     v1alpha1.ReasonSynced,
+	"gitlab-revoked-bot":    v1alpha1.ReasonRevoked,
 }
+
+// Unused names the sample RemoteCredentials whose Unused condition must
+// be True against the fakes' data.
+var Unused = map[string]bool{"gitlab-old-export": true}
 
 // Inventory is what each sample provider with inventory on must count
 // against the fakes' data.
@@ -68,7 +77,7 @@ var SweepServed = map[string]bool{"github-token": true, "slack-webhook": true, "
 // they serve reads), so that the samples expire in 9, 10 or 200 days.
 func StartFakes(now time.Time, latency time.Duration) []Fake {
 	now = now.UTC()
-	fakes := []Fake{tinesFake(now), plainIDFake(), elasticFake(now)}
+	fakes := []Fake{tinesFake(now), plainIDFake(), elasticFake(now), gitlabFake(now)}
 	for _, f := range fakes {
 		f.Scenarios.SetLatency(latency)
 	}
@@ -137,6 +146,24 @@ func elasticFake(now time.Time) Fake {
 	s.Put(writer)
 	s.Put(elastictest.Sample("Qw8nP1rV5xZc3mB7", "backup-operator", "snapshot backups"))
 	return Fake{Endpoint: Endpoint{Block: "elasticCloud", URL: s.URL, CABundle: s.CABundle()}, Scenarios: &s.Scenarios, Close: s.Close}
+}
+
+// gitlabFake holds the tokens of config/samples/gitlab.yaml: one in use,
+// one last used 120 days ago, one revoked.
+func gitlabFake(now time.Time) Fake {
+	s := gitlabtest.NewServer("demo-gitlab-token")
+	ago := func(d time.Duration) *time.Time { t := now.Add(-d).Truncate(time.Second); return &t }
+	deploy := gitlabtest.Sample(101, "ci-deploy")
+	deploy.Description, deploy.LastUsedAt, deploy.UserID = "CI deploy to production", ago(2*time.Hour), 7
+	s.Put(deploy)
+	export := gitlabtest.Sample(102, "old-export")
+	export.Description, export.LastUsedAt, export.UserID = "nightly export (retired?)", ago(120*24*time.Hour), 12
+	export.CreatedAt = now.Add(-400 * 24 * time.Hour).Truncate(time.Second)
+	s.Put(export)
+	bot := gitlabtest.Sample(103, "revoked-bot")
+	bot.Revoked, bot.UserID, bot.LastUsedAt = true, 12, ago(26*time.Hour) // revoked the day after a leak
+	s.Put(bot)
+	return Fake{Endpoint: Endpoint{Block: "http", URL: s.URL, CABundle: s.CABundle()}, Scenarios: &s.Scenarios, Close: s.Close}
 }
 
 // Render reads the samples in dir (config/samples) and points every

@@ -155,3 +155,9 @@ func parseSeconds(v string) (time.Duration, bool) {
 	}
 	return time.Duration(n) * time.Second, true
 }
+
+// NotListed is the answer about a credential of a list-only vendor that
+// its complete list (a 200) does not hold.
+func NotListed(vendor, id string) error {
+	return &Error{Class: ErrNotFound, Status: http.StatusOK, Message: fmt.Sprintf("%s lists no credential %s", vendor, id)}
+}

@@ -75,8 +75,13 @@ func (r *Registry) Names() []string {
 // otherwise.
 func (r *Registry) DefaultNamespacedHosts() HostPatterns {
 	var out HostPatterns
+	seen := map[string]bool{}
 	for _, v := range r.vendors {
 		for _, h := range v.SaaSHosts {
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
 			p, err := parseHostPattern(h)
 			if err != nil {
 				panic(fmt.Sprintf("vendor %q: SaaS host %q: %v", v.Name, h, err))

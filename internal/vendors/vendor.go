@@ -72,7 +72,7 @@ func (c *Credential) ApplyTo(st *v1alpha1.RemoteCredentialStatus) {
 		UpdatedAt:   APITime(c.UpdatedAt),
 		ExpiresAt:   APITime(c.ExpiresAt),
 		Owner:       c.Owner,
-		LastUsedAt:  APITime(c.LastUsedAt),
+		LastUsedAt:  APIHour(c.LastUsedAt),
 		NeverUsed:   c.ReportsUse && c.LastUsedAt == nil,
 	}, st)
 	if c.Vendor != nil {
@@ -89,6 +89,16 @@ func WithOwned(metadata, owner *v1alpha1.RemoteCredentialStatus) v1alpha1.Remote
 	st.ObservedGeneration, st.Vendor, st.LastHandledSyncRequest, st.Conditions =
 		owner.ObservedGeneration, owner.Vendor, owner.LastHandledSyncRequest, owner.Conditions
 	return st
+}
+
+// APIHour is t kept to the hour, as status holds last use: a key in use
+// changes its status at most once an hour.
+func APIHour(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Hour))
+	return &mt
 }
 
 // APITime is t as the API server stores it (seconds, UTC), so that an
@@ -180,6 +190,9 @@ type Vendor struct {
 	// URL is the base URL the client of spec calls (its host is what the
 	// host rule judges); ErrInvalidSpec when the spec names none usable.
 	URL func(spec *v1alpha1.CredentialProviderSpec) (string, error)
+	// ListOnly: the vendor has no GET of one credential; credentials are
+	// read from the list, one list per provider per refresh shared by all.
+	ListOnly bool
 	// SaaSHosts are the host patterns of the vendor's public service,
 	// where a CredentialProvider may connect by default
 	// (--namespaced-provider-hosts); none for a self-hosted-only vendor.

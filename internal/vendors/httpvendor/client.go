@@ -35,6 +35,7 @@ func (d *Definition) Vendor() vendors.Vendor {
 			return vendors.SecretRef{Name: spec.HTTP.Auth.SecretRef.Name, Keys: d.secretKeys()}
 		},
 		CheckRef:  d.checkRef,
+		ListOnly:  d.Spec.Get == nil,
 		URL:       d.baseURL,
 		SaaSHosts: d.Spec.Hosts,
 		New:       d.newClient,
@@ -234,8 +235,7 @@ func (c *Client) getFromList(ctx context.Context, ref vendors.Ref) (*vendors.Cre
 			}
 		}
 		if page.Next == "" {
-			return nil, &vendors.Error{Class: vendors.ErrNotFound, Status: http.StatusNotFound,
-				Message: fmt.Sprintf("%s lists no credential %s", c.def.Name, ref.ID)}
+			return nil, vendors.NotListed(c.def.Name, ref.ID)
 		}
 		cursor = page.Next
 	}

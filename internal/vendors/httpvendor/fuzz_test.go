@@ -4,7 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
 )
 
 // seedDefinition is a definition that uses every kind of expression.

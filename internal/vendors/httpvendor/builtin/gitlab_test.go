@@ -43,8 +43,17 @@ func httpClient(t *testing.T, name, url string, caBundle []byte, secret map[stri
 	return c
 }
 
+// gitlabClient is a client of the gitlab built-in, or with params
+// projectId or groupId of gitlab-project or gitlab-group.
 func gitlabClient(t *testing.T, srv *gitlabtest.Server, params map[string]string) vendors.Client {
-	return httpClient(t, v1alpha1.DefinitionGitLab, srv.URL, srv.CABundle(), map[string]string{"token": gitlabKey}, params)
+	def := v1alpha1.DefinitionGitLab
+	switch {
+	case params["projectId"] != "":
+		def = v1alpha1.DefinitionGitLabProject
+	case params["groupId"] != "":
+		def = v1alpha1.DefinitionGitLabGroup
+	}
+	return httpClient(t, def, srv.URL, srv.CABundle(), map[string]string{"token": gitlabKey}, params)
 }
 
 // Personal, project and group tokens read with their GETs, every field
@@ -70,8 +79,8 @@ func TestGitLabGet(t *testing.T) {
 		name   string
 	}{
 		{"11", nil, "ci-deploy"},
-		{"12", map[string]string{"project": "7"}, "project-bot"},
-		{"13", map[string]string{"group": "acme"}, "group-bot"},
+		{"12", map[string]string{"projectId": "7"}, "project-bot"},
+		{"13", map[string]string{"groupId": "acme"}, "group-bot"},
 	}
 	for _, tc := range cases {
 		cred, err := gitlabClient(t, srv, tc.params).Get(context.Background(), vendors.Ref{ID: tc.id})

@@ -1,0 +1,330 @@
+// Package datadogtest is a fake Datadog API site over HTTPS, like
+// net/http/httptest: API keys as Datadog's v2 key-management API documents
+// them (docs/vendors/datadog.md) — GET of one key (whose answer carries
+// the full key, as Datadog's does), the list in JSON:API shape paginated
+// by page[number] (from 0) and page[size] (default 10, at most 100) with
+// meta.page.total_filtered_count, the key check GET /api/v2/validate_keys,
+// Datadog's error bodies ({"errors":["..."]}) and X-RateLimit-* headers,
+// and per-key faults from vendortest.
+package datadogtest
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/credsync/credsync/internal/vendors/vendortest"
+)
+
+// Token is one API key the fake holds.
+type Token struct {
+	// ID is the key's UUID.
+	ID       string
+	Name     string
+	Category string // "default" unless set
+	// Owner is the ID of the user who created the key
+	// (relationships.created_by); ModifiedBy the last to modify it
+	// (relationships.modified_by, null when "").
+	Owner      string
+	ModifiedBy string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time // modified_at; CreatedAt when zero
+	LastUsedAt *time.Time
+	// RemoteConfigReadEnabled is attributes.remote_config_read_enabled.
+	RemoteConfigReadEnabled bool
+	// Value is the key itself: Datadog's GET answer carries it in
+	// attributes.key (and attributes.last4 its last 4 characters). A
+	// client must never copy it.
+	Value string
+}
+
+// ListID is the Scenarios key of every list request; other keys are key
+// IDs (and "verify" for the key check).
+const ListID = "list"
+
+// Page sizes, as Datadog documents them.
+const (
+	DefaultPageSize = 10
+	MaxPageSize     = 100
+	// MaxAllowed is meta.max_allowed: how many API keys an org may hold.
+	MaxAllowed = 200
+)
+
+// Server is a fake Datadog site.
+type Server struct {
+	vendortest.Scenarios
+	vendortest.HTTPS
+
+	mu         sync.Mutex
+	apiKey     string
+	appKey     string
+	tokens     map[string]Token
+	maxPerPage int
+	echoValues bool
+}
+
+// NewServer starts a fake Datadog site that accepts the API key apiKey
+// with the application key appKey.
+func NewServer(apiKey, appKey string) *Server {
+	s := &Server{apiKey: apiKey, appKey: appKey, tokens: map[string]Token{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v2/validate_keys", s.validate)
+	mux.HandleFunc("GET /api/v2/api_keys/{id}", s.get)
+	mux.HandleFunc("GET /api/v2/api_keys", s.list)
+	s.Listen(mux)
+	return s
+}
+
+// SetKeys changes the accepted keys (a rotation of the provider's keys).
+func (s *Server) SetKeys(apiKey, appKey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apiKey, s.appKey = apiKey, appKey
+}
+
+// Put adds or replaces a key.
+func (s *Server) Put(t Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[t.ID] = t
+}
+
+// Delete removes a key (Datadog's revocation): later requests get 404.
+func (s *Server) Delete(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tokens, id)
+}
+
+// SetMaxPerPage makes lists hand back at most n keys a page whatever
+// page[size] asks; n <= 0 restores Datadog's MaxPageSize.
+func (s *Server) SetMaxPerPage(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxPerPage = n
+}
+
+// SetEchoValues makes list items carry each key's value in
+// attributes.key too. Datadog's list items are partial objects without
+// it (its GET answers always carry it): this is for tests that prove a
+// client copies it nowhere.
+func (s *Server) SetEchoValues(echo bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echoValues = echo
+}
+
+// ListCalls returns how many list requests arrived.
+func (s *Server) ListCalls() int { return s.Calls(ListID) }
+
+func (s *Server) authorized(r *http.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.apiKey != "" && s.appKey != "" &&
+		r.Header.Get("DD-API-KEY") == s.apiKey && r.Header.Get("DD-APPLICATION-KEY") == s.appKey
+}
+
+// fault applies a scenario for key, or answers a wrong key with status
+// (Datadog: 401 from validate_keys, 403 elsewhere): true when it answered.
+func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string, status int) bool {
+	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, errorBody) {
+		return true
+	}
+	if !s.authorized(r) {
+		writeError(w, status)
+		return true
+	}
+	return false
+}
+
+// validate answers GET /api/v2/validate_keys: 200 {"status":"ok"} when
+// both keys are right.
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	if s.fault(w, r, "verify", http.StatusUnauthorized) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// get answers GET /api/v2/api_keys/:id: the full key, attributes.key
+// included.
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if s.fault(w, r, id, http.StatusForbidden) {
+		return
+	}
+	s.mu.Lock()
+	t, ok := s.tokens[id]
+	s.mu.Unlock()
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, "API key not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": render(t, true)})
+}
+
+// list answers GET /api/v2/api_keys: keys by creation (then ID), a page
+// of page[size] (default 10, at most 100) numbered from 0, and meta with
+// max_allowed and page.total_filtered_count.
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if s.fault(w, r, ListID, http.StatusForbidden) {
+		return
+	}
+	q := r.URL.Query()
+	size, number := DefaultPageSize, 0
+	if v := q.Get("page[size]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeJSONError(w, http.StatusBadRequest, "page[size] must be a positive integer")
+			return
+		}
+		size = min(n, MaxPageSize)
+	}
+	if v := q.Get("page[number]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeJSONError(w, http.StatusBadRequest, "page[number] must be a non-negative integer")
+			return
+		}
+		number = n
+	}
+	s.mu.Lock()
+	if s.maxPerPage > 0 {
+		size = min(size, s.maxPerPage)
+	}
+	all := make([]Token, 0, len(s.tokens))
+	for _, t := range s.tokens {
+		all = append(all, t)
+	}
+	echo := s.echoValues
+	s.mu.Unlock()
+	slices.SortFunc(all, func(a, b Token) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	start := min(number*size, len(all))
+	end := min(start+size, len(all))
+	items := make([]map[string]any, 0, end-start)
+	for _, t := range all[start:end] {
+		items = append(items, render(t, echo))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"data": items,
+		"meta": map[string]any{"max_allowed": MaxAllowed, "page": map[string]any{"total_filtered_count": len(all)}},
+	})
+}
+
+// timeFormat is how Datadog writes times: microseconds, +00:00.
+const timeFormat = "2006-01-02T15:04:05.000000-07:00"
+
+// render is t as Datadog answers it: with attributes.key (the full
+// key, as the GET answers) when withKey, else as a list's partial item.
+// The fields Datadog's recorded answers add to the schema
+// (used_in_last_24_hours, last_used_date, leak_information) are there.
+func render(t Token, withKey bool) map[string]any {
+	category := t.Category
+	if category == "" {
+		category = "default"
+	}
+	updated := t.UpdatedAt
+	if updated.IsZero() {
+		updated = t.CreatedAt
+	}
+	var lastUsed any
+	used24h := false
+	if t.LastUsedAt != nil {
+		lastUsed = t.LastUsedAt.UTC().Format(timeFormat)
+		used24h = time.Since(*t.LastUsedAt) < 24*time.Hour
+	}
+	last4 := t.Value
+	if len(last4) > 4 {
+		last4 = last4[len(last4)-4:]
+	}
+	attrs := map[string]any{
+		"name": t.Name, "last4": last4, "category": category,
+		"created_at": t.CreatedAt.UTC().Format(timeFormat), "modified_at": updated.UTC().Format(timeFormat),
+		"date_last_used": lastUsed, "remote_config_read_enabled": t.RemoteConfigReadEnabled,
+		"used_in_last_24_hours": used24h,
+		"last_used_date":        map[string]any{"timestamp": lastUsed, "description": "Last used date of the API key"},
+	}
+	if withKey {
+		attrs["key"] = t.Value
+	}
+	user := func(id string) map[string]any {
+		if id == "" {
+			return map[string]any{"data": nil}
+		}
+		return map[string]any{"data": map[string]any{"id": id, "type": "users"}}
+	}
+	return map[string]any{
+		"id": t.ID, "type": "api_keys", "attributes": attrs,
+		"relationships": map[string]any{
+			"created_by": user(t.Owner), "modified_by": user(t.ModifiedBy),
+			"leak_information": map[string]any{"data": nil},
+		},
+	}
+}
+
+// errorBody is Datadog's error answer (APIErrorResponse) for a status.
+func errorBody(status int) (string, string) {
+	msg := map[int]string{
+		http.StatusBadRequest:      "Bad Request",
+		http.StatusUnauthorized:    "Unauthorized",
+		http.StatusForbidden:       "Forbidden",
+		http.StatusNotFound:        "Not found",
+		http.StatusTooManyRequests: "Too many requests",
+	}[status]
+	if msg == "" {
+		msg = "Internal Server Error"
+	}
+	b, _ := json.Marshal(map[string]any{"errors": []string{msg}})
+	return "application/json", string(b)
+}
+
+func writeError(w http.ResponseWriter, status int) {
+	ct, body := errorBody(status)
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"errors": []string{msg}})
+}
+
+// RateLimited is Datadog's 429: {"errors":["Too many requests"]} and its
+// X-RateLimit-* headers, the reset in seconds from now. Datadog sends no
+// Retry-After (its own client waits X-RateLimit-Reset); now dates the
+// answer.
+func RateLimited(now time.Time, retryAfterSeconds int) vendortest.Fault {
+	_, body := errorBody(http.StatusTooManyRequests)
+	return vendortest.Fault{Status: http.StatusTooManyRequests, ContentType: "application/json", Body: body, Header: http.Header{
+		"Date":                  {now.UTC().Format(http.TimeFormat)},
+		"X-Ratelimit-Limit":     {"400"},
+		"X-Ratelimit-Period":    {"3600"},
+		"X-Ratelimit-Remaining": {"0"},
+		"X-Ratelimit-Reset":     {strconv.Itoa(retryAfterSeconds)},
+		"X-Ratelimit-Name":      {"api_keys"},
+	}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	vendortest.JSON(w, status, b)
+}
+
+// Sample returns an API key with realistic defaults: created by user
+// 9919ec9b-ebc7-49ee-8dc8-03626e717cca on 2026-02-01, never used, with a
+// 32-character value.
+func Sample(id, name string) Token {
+	created := time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC)
+	return Token{ID: id, Name: name, Category: "default", Owner: SampleUser, ModifiedBy: SampleUser,
+		CreatedAt: created, UpdatedAt: created, RemoteConfigReadEnabled: true,
+		Value: "0123456789abcdef0123456789abcdef"}
+}
+
+// SampleUser is the owner of Sample's keys.
+const SampleUser = "9919ec9b-ebc7-49ee-8dc8-03626e717cca"
