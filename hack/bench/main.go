@@ -74,6 +74,9 @@ type options struct {
 	fleet, tenancy, failing bool
 	// failingN is how many failing credentials the restart finds.
 	failingN int
+	// inventory says to measure the inventory table, of inventoryN tokens.
+	inventory  bool
+	inventoryN int
 	// tenantN is how many credentials the busy tenant creates at once;
 	// tenantBudgets are the request budgets its provider is measured with.
 	tenantN       int
@@ -89,7 +92,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 16, "concurrency of the operator (--max-concurrent-reconciles) and of the floor loop")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the manager during cold sync to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of the manager after the idle phase to this file")
-	only := flag.String("only", "", "measure one table only: fleet (the N sizes), tenancy (a busy tenant and a quiet one) or failing (a restart over credentials failing for an hour)")
+	only := flag.String("only", "", "measure one table only: fleet (the N sizes), tenancy (a busy tenant and a quiet one), failing (a restart over credentials failing for an hour) or inventory (a 10,000-token inventory, Tines and GitLab)")
+	flag.IntVar(&o.inventoryN, "inventory-n", 10000, "tokens at the vendor and RemoteCredentials naming them (inventory table: Tines and GitLab side by side)")
 	flag.IntVar(&o.failingN, "failing-n", 1000, "credentials failing with 5xx that the restart finds (failing table)")
 	flag.IntVar(&o.tenantN, "tenancy-n", 10000, "credentials the busy tenant creates at once (tenancy table)")
 	budgets := flag.String("tenancy-budgets", strings.Join(tenantBudgetNames, ","),
@@ -98,7 +102,9 @@ func main() {
 	ctrl.SetLogger(logr.Discard())
 	switch *only {
 	case "":
-		o.fleet, o.tenancy, o.failing = true, true, true
+		o.fleet, o.tenancy, o.failing, o.inventory = true, true, true, true
+	case "inventory":
+		o.inventory = true
 	case "fleet":
 		o.fleet = true
 	case "tenancy":
@@ -106,7 +112,7 @@ func main() {
 	case "failing":
 		o.failing = true
 	default:
-		fmt.Fprintf(os.Stderr, "bad --only %q: fleet, tenancy or failing\n", *only)
+		fmt.Fprintf(os.Stderr, "bad --only %q: fleet, tenancy, failing or inventory\n", *only)
 		os.Exit(2)
 	}
 	for _, b := range strings.Split(*budgets, ",") {
@@ -171,6 +177,17 @@ func main() {
 			fmt.Println()
 		}
 		printFailingTable([]failingResult{r})
+	}
+	if o.inventory {
+		runs, err := measureInventories(context.Background(), o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if o.fleet || o.tenancy || o.failing {
+			fmt.Println()
+		}
+		printInventoryTable(o, runs)
 	}
 }
 
@@ -330,39 +347,11 @@ const inventoryInterval = 15 * time.Minute
 func measureInventory(ctx context.Context, o options, cfg *rest.Config, k8s client.Client, kubeconfig, dir string, fake *tinestest.Server, spec v1alpha1.CredentialProviderSpec, res *result) error {
 	n := res.n
 	step("inventory: %d credentials of a provider with inventory on (every %s)", n, inventoryInterval)
-	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: inventoryInterval}}
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: inventoryNS}},
-		testenv.ProviderSecret(inventoryNS, "tines-api", map[string]string{"apiKey": apiKey}),
-		&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: inventoryNS, Name: "tines"}, Spec: spec},
-	} {
-		if err := k8s.Create(ctx, obj); err != nil {
-			return err
-		}
-	}
-	if err := createCredentials(ctx, k8s, inventoryNS, 1, n, time.Hour); err != nil {
-		return err
-	}
-	watch, err := newReadyWatch(ctx, cfg, inventoryNS)
+	cold, err := coldInventory(ctx, o, cfg, k8s, kubeconfig, dir, inventoryNS, fake, listKey, spec, "tines-api", map[string]string{"apiKey": apiKey}, n)
 	if err != nil {
 		return err
 	}
-	fake.ResetCalls()
-	mgr, err := startManager(ctx, o, kubeconfig, inventoryNS, filepath.Join(dir, "manager-inventory.log"))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = mgr.stop() }()
-	start := time.Now()
-	if err := watch.waitReady(ctx, inventoryNS, n, 15*time.Minute); err != nil {
-		return mgr.explain(err)
-	}
-	res.invCold = watch.lastReady(inventoryNS).Sub(start)
-	res.invColdLists, res.invColdGets = fake.ListCalls()-1, fake.TotalCalls()-fake.ListCalls() // less the key check
-	res.invPeakRSS = mgr.peakRSS()
-	if err := mgr.stop(); err != nil {
-		return err
-	}
+	res.invCold, res.invColdLists, res.invColdGets, res.invPeakRSS = cold.time, cold.lists, cold.gets, cold.peakRSS
 	step("inventory: restart over the %d synced credentials for a minute", n)
 	var lists int
 	if res.invRestartWrites, res.invRestartGets, lists, err = restartMinute(ctx, o, kubeconfig, inventoryNS, filepath.Join(dir, "manager-inventory-2.log"), fake); err != nil {
@@ -370,6 +359,69 @@ func measureInventory(ctx context.Context, o options, cfg *rest.Config, k8s clie
 	}
 	res.invRestartLists = lists - 1
 	return nil
+}
+
+// calls counts a fake vendor's requests.
+type calls interface {
+	ResetCalls()
+	TotalCalls() int
+	ListCalls() int
+	Calls(key string) int
+}
+
+// inventoryRun is what a cold start over a provider with inventory on
+// took: list calls (less the key check), GETs, time to all Ready, peak RSS.
+type inventoryRun struct {
+	lists, gets int
+	time        time.Duration
+	peakRSS     int64
+}
+
+// listKey is the fakes' key of list calls (tinestest.ListID, ...).
+const listKey = "list"
+
+// coldInventory creates, in ns, the provider of spec (its Secret
+// secretName holding secret) with inventory on and n RemoteCredentials of it (IDs 1..n,
+// refreshing hourly), starts a manager and measures until all are Ready.
+func coldInventory(ctx context.Context, o options, cfg *rest.Config, k8s client.Client, kubeconfig, dir, ns string, fake calls, keyCheckKey string, spec v1alpha1.CredentialProviderSpec, secretName string, secret map[string]string, n int) (inventoryRun, error) {
+	var run inventoryRun
+	spec.Inventory = &v1alpha1.Inventory{Interval: metav1.Duration{Duration: inventoryInterval}}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		testenv.ProviderSecret(ns, secretName, secret),
+		&v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: providerOf(ns)}, Spec: spec},
+	} {
+		if err := k8s.Create(ctx, obj); err != nil {
+			return run, err
+		}
+	}
+	if err := createCredentials(ctx, k8s, ns, 1, n, time.Hour); err != nil {
+		return run, err
+	}
+	watch, err := newReadyWatch(ctx, cfg, ns)
+	if err != nil {
+		return run, err
+	}
+	fake.ResetCalls()
+	mgr, err := startManager(ctx, o, kubeconfig, ns, filepath.Join(dir, "manager-"+ns+".log"))
+	if err != nil {
+		return run, err
+	}
+	defer func() { _ = mgr.stop() }()
+	start := time.Now()
+	if err := watch.waitReady(ctx, ns, n, 15*time.Minute); err != nil {
+		return run, mgr.explain(err)
+	}
+	run.time = watch.lastReady(ns).Sub(start)
+	// Less the key check: a list call (Tines) or a call of its own.
+	run.lists, run.gets = fake.ListCalls(), fake.TotalCalls()-fake.ListCalls()
+	if keyCheck := fake.Calls(keyCheckKey); keyCheckKey == listKey {
+		run.lists--
+	} else {
+		run.gets -= keyCheck
+	}
+	run.peakRSS = mgr.peakRSS()
+	return run, mgr.stop()
 }
 
 // checkProvider runs a manager over ns until its provider "tines" is
@@ -427,11 +479,22 @@ func restartMinute(ctx context.Context, o options, kubeconfig, ns, logPath strin
 
 func credentialName(i int) string { return fmt.Sprintf("credential-%05d", i) }
 
+// providerOf names the provider of ns's credentials: "tines" but in the
+// namespaces of other vendors' tables.
+func providerOf(ns string) string {
+	if p, ok := providers[ns]; ok {
+		return p
+	}
+	return "tines"
+}
+
+var providers = map[string]string{inventoryGitLabNS: "gitlab"}
+
 func newCredential(ns string, i int, refresh time.Duration) *v1alpha1.RemoteCredential {
 	return &v1alpha1.RemoteCredential{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentialName(i)},
 		Spec: v1alpha1.RemoteCredentialSpec{
-			ProviderRef:     v1alpha1.ProviderReference{Name: "tines"},
+			ProviderRef:     v1alpha1.ProviderReference{Name: providerOf(ns)},
 			ID:              strconv.Itoa(i),
 			RefreshInterval: &metav1.Duration{Duration: refresh},
 		},

@@ -138,7 +138,19 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string, statu
 		writeError(w, status)
 		return true
 	}
+	rateHeaders(w.Header(), time.Now(), 399)
 	return false
+}
+
+// rateHeaders sets the X-RateLimit-* headers of Datadog's answers: a
+// window of an hour (calendar aligned), the reset in seconds from now.
+func rateHeaders(h http.Header, now time.Time, remaining int) {
+	reset := now.Truncate(time.Hour).Add(time.Hour).Sub(now)
+	h.Set("X-RateLimit-Limit", "400")
+	h.Set("X-RateLimit-Period", "3600")
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(int(reset.Seconds())+1))
+	h.Set("X-RateLimit-Name", "api_keys")
 }
 
 // validate answers GET /api/v2/validate_keys: 200 {"status":"ok"} when
