@@ -178,6 +178,13 @@ type VendorKeyCheck struct {
 	// +kubebuilder:validation:MaxItems=8
 	// +listType=atomic
 	Paths []string `json:"paths"`
+	// Accepted is a CEL expression over `body` (the key check's 2xx
+	// answer) that says whether the key is usable: false makes the
+	// provider Unauthorized, as a 401 does (a vendor that answers 200 for
+	// a disabled key). Unset: any 2xx answer accepts the key.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Accepted string `json:"accepted,omitempty"`
 }
 
 // VendorGetCall reads one credential.

@@ -41,12 +41,13 @@ type HTTPAuth struct {
 
 // Vendor names of the built-in definitions.
 const (
-	DefinitionGitLab        = "gitlab"
-	DefinitionGitLabProject = "gitlab-project"
-	DefinitionGitLabGroup   = "gitlab-group"
-	DefinitionCloudflare    = "cloudflare"
-	DefinitionOkta          = "okta"
-	DefinitionDatadog       = "datadog"
-	DefinitionAtlassian     = "atlassian"
-	DefinitionGrafana       = "grafana"
+	DefinitionGitLab                = "gitlab"
+	DefinitionGitLabProject         = "gitlab-project"
+	DefinitionGitLabGroup           = "gitlab-group"
+	DefinitionCloudflare            = "cloudflare"
+	DefinitionOkta                  = "okta"
+	DefinitionDatadog               = "datadog"
+	DefinitionDatadogApplicationKey = "datadog-application-key"
+	DefinitionAtlassian             = "atlassian"
+	DefinitionGrafana               = "grafana"
 )

@@ -25,9 +25,10 @@ func newUnused(o *Options) *cobra.Command {
 		Short: "List the credentials nobody used for a while, oldest first, with their owner",
 		Long: `Lists every credential whose vendor says it was last used longer ago than
 --for, or never used and created longer ago than that, oldest first, with its
-owner, provider and namespace. Only vendors that report last use (the http
-definitions that map lastUsedAt: gitlab, cloudflare, okta, datadog, atlassian,
-grafana) can tell. The exit status is 1 when any is found, so it can gate a CI
+owner, provider and namespace. Only vendors that report last use can tell:
+the built-in definitions gitlab, gitlab-project, gitlab-group, cloudflare,
+datadog, datadog-application-key, atlassian and grafana, and CredentialVendors
+that map lastUsedAt. The exit status is 1 when any is found, so it can gate a CI
 job.`,
 		Example: `  kubectl credsync unused -A
   kubectl credsync unused --for 180d -n team-a -o csv > unused.csv`,

@@ -248,8 +248,23 @@ func (c *Client) Verify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.get(ctx, c.base+path)
-	return err
+	if c.def.accepted == nil {
+		_, err = c.get(ctx, c.base+path)
+		return err
+	}
+	resp, body, err := c.getJSON(ctx, c.base+path)
+	if err != nil {
+		return err
+	}
+	ok, err := evalBool(c.def.accepted, map[string]any{"body": body}, false)
+	if err != nil {
+		return c.caller.Invalid(resp, "%v", err)
+	}
+	if !ok {
+		return &vendors.Error{Class: vendors.ErrUnauthorized, Status: resp.Status,
+			Message: "the key check's answer says the key is not usable (keyCheck.accepted)"}
+	}
+	return nil
 }
 
 // Close releases the client's connections.

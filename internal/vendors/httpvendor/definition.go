@@ -31,8 +31,8 @@ type Definition struct {
 	// its definition's revision changes.
 	Revision string
 
-	getItem, listItems, next, total, errMessage *expr
-	fields                                      fieldExprs
+	getItem, listItems, next, total, errMessage, accepted *expr
+	fields                                                fieldExprs
 }
 
 // fieldExprs are the compiled fields.*.
@@ -83,6 +83,7 @@ func Compile(name string, spec *v1alpha1.CredentialVendorSpec) (*Definition, err
 		{&d.fields.lastUsedAt, "fields.lastUsedAt", f.LastUsedAt, itemVars},
 		{&d.fields.active, "fields.active", f.Active, itemVars},
 		{&d.errMessage, "errors.message", spec.Errors.Message, bodyVars},
+		{&d.accepted, "keyCheck.accepted", spec.KeyCheck.Accepted, bodyVars},
 	} {
 		e, err := c.compile(x.field, x.src, x.vars)
 		if err != nil {

@@ -100,6 +100,20 @@ func TestCloudflareGet(t *testing.T) {
 		InMessage: "Could not route to /user/tokens/" + cloudflareID(2)}.Check(t, err, cloudflareKey)
 	_, err = acctClient.Get(context.Background(), vendors.Ref{ID: cloudflareID(1)})
 	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "/accounts/" + cloudflareAccount + "/tokens/"}.Check(t, err, cloudflareKey)
+	// Every result field is optional: null or absent is none, not an
+	// error, and no status is not revoked.
+	for _, result := range []string{
+		`{"id":"` + cloudflareID(3) + `","name":null,"status":null,"issued_on":null,"modified_on":null,"last_used_on":null,"expires_on":null,"creator_email_at_creation":null}`,
+		`{"id":"` + cloudflareID(3) + `"}`,
+	} {
+		srv.FailNext(cloudflareID(3), vendortest.Fault{Status: http.StatusOK, ContentType: "application/json",
+			Body: `{"success":true,"errors":[],"messages":[],"result":` + result + `}`})
+		cred, err = userClient.Get(context.Background(), vendors.Ref{ID: cloudflareID(3)})
+		if err != nil || cred.Name != "" || cred.Owner != "" || cred.Revoked || !cred.ReportsUse || cred.CreatedAt != nil || cred.UpdatedAt != nil ||
+			cred.ExpiresAt != nil || cred.LastUsedAt != nil {
+			t.Errorf("result %s: %+v, %v", result, cred, err)
+		}
+	}
 	// A deleted token is gone.
 	srv.Delete(cloudflareID(3))
 	_, err = userClient.Get(context.Background(), vendors.Ref{ID: cloudflareID(3)})
@@ -266,7 +280,10 @@ func TestCloudflareErrors(t *testing.T) {
 		RetryAfter: 29 * time.Second}.Check(t, err)
 	srv.FailNext(cloudflareID(31), vendortest.ServerError)
 	_, err = c.Get(context.Background(), vendors.Ref{ID: cloudflareID(31)})
-	vendortest.WantError{Class: vendors.ErrUnavailable, InMessage: "HTTP 500", NotInMessage: "Internal server error"}.Check(t, err)
+	vendortest.WantError{Class: vendors.ErrUnavailable, InMessage: "HTTP 500"}.Check(t, err)
+	if err.Error() != "HTTP 500 Internal Server Error" { // a 5xx body is not the vendor speaking
+		t.Errorf("5xx error %q: want the status alone", err)
+	}
 	// A 401 for a token while the key check passes: the token is what is
 	// missing.
 	srv.FailNext(cloudflareID(31), vendortest.Unauthorized)
@@ -373,4 +390,19 @@ func cloudflareRequest(t *testing.T, u, key string) *http.Request {
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	return req
+}
+
+// The key check reads verify's answer: a disabled key gets a 200 whose
+// result.status is not active, and is refused (keyCheck.accepted).
+func TestCloudflareDisabledKey(t *testing.T) {
+	srv := cloudflaretest.NewServer(cloudflareKey)
+	defer srv.Close()
+	c := cloudflareClient(t, srv, nil)
+	if err := c.Verify(context.Background()); err != nil {
+		t.Fatalf("active key: %v", err)
+	}
+	key := cloudflaretest.Sample(cloudflaretest.KeyID, "credsync")
+	key.Revoked = true
+	srv.Put(key)
+	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "not usable"}.Check(t, c.Verify(context.Background()), cloudflareKey)
 }

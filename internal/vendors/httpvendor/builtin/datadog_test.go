@@ -252,3 +252,36 @@ func (w datadogWithKeyCheck) Clear(key string) {
 	w.Server.Clear(key)
 	w.Server.Clear("verify")
 }
+
+// Application keys: the built-in datadog-application-key reads them with
+// their GET and list, the owner from owned_by, last use from last_used_at;
+// an API key's ID is not an application key; the key itself lands nowhere.
+func TestDatadogApplicationKeys(t *testing.T) {
+	srv := datadogtest.NewServer(datadogAPIKey, datadogAppKey)
+	defer srv.Close()
+	used := time.Date(2026, 11, 2, 7, 0, 0, 0, time.UTC)
+	app := datadogtest.Sample(datadogID(31), "terraform")
+	app.ApplicationKey, app.LastUsedAt, app.Value = true, &used, "appkey-"+vendortest.Canary
+	srv.Put(app)
+	srv.Put(datadogtest.Sample(datadogID(32), "an-api-key"))
+	c := httpClient(t, v1alpha1.DefinitionDatadogApplicationKey, srv.URL, srv.CABundle(),
+		map[string]string{"apiKey": datadogAPIKey, "appKey": datadogAppKey}, nil)
+	cred, err := c.Get(context.Background(), vendors.Ref{ID: datadogID(31)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.Name != "terraform" || cred.Owner != "user "+datadogtest.SampleUser || cred.LastUsedAt == nil || !cred.LastUsedAt.Equal(used) || !cred.ReportsUse {
+		t.Errorf("application key: %+v", cred)
+	}
+	_, err = c.Get(context.Background(), vendors.Ref{ID: datadogID(32)})
+	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "Application key not found"}.Check(t, err)
+	page, err := c.ListPage(context.Background(), nil, "")
+	if err != nil || len(page.Items) != 1 || page.Items[0].Ref.ID != datadogID(31) {
+		t.Fatalf("list: %+v, %v", page, err)
+	}
+	for _, v := range []any{cred, page} {
+		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
+			t.Errorf("mapped answer holds the application key: %s", b)
+		}
+	}
+}

@@ -20,8 +20,11 @@ import (
 	"github.com/credsync/credsync/internal/vendors/vendortest"
 )
 
-// Token is one API key the fake holds.
+// Token is one API key (or application key) the fake holds.
 type Token struct {
+	// ApplicationKey: an application key (/api/v2/application_keys,
+	// owned_by, last_used_at), not an API key.
+	ApplicationKey bool
 	// ID is the key's UUID.
 	ID       string
 	Name     string
@@ -73,8 +76,10 @@ func NewServer(apiKey, appKey string) *Server {
 	s := &Server{apiKey: apiKey, appKey: appKey, tokens: map[string]Token{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v2/validate_keys", s.validate)
-	mux.HandleFunc("GET /api/v2/api_keys/{id}", s.get)
-	mux.HandleFunc("GET /api/v2/api_keys", s.list)
+	mux.HandleFunc("GET /api/v2/api_keys/{id}", s.get(false))
+	mux.HandleFunc("GET /api/v2/api_keys", s.list(false))
+	mux.HandleFunc("GET /api/v2/application_keys/{id}", s.get(true))
+	mux.HandleFunc("GET /api/v2/application_keys", s.list(true))
 	s.Listen(mux)
 	return s
 }
@@ -164,25 +169,35 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 
 // get answers GET /api/v2/api_keys/:id: the full key, attributes.key
 // included.
-func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if s.fault(w, r, id, http.StatusForbidden) {
-		return
+func (s *Server) get(app bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if s.fault(w, r, id, http.StatusForbidden) {
+			return
+		}
+		s.mu.Lock()
+		t, ok := s.tokens[id]
+		s.mu.Unlock()
+		if !ok || t.ApplicationKey != app {
+			msg := "API key not found"
+			if app {
+				msg = "Application key not found"
+			}
+			writeJSONError(w, http.StatusNotFound, msg)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"data": render(t, true)})
 	}
-	s.mu.Lock()
-	t, ok := s.tokens[id]
-	s.mu.Unlock()
-	if !ok {
-		writeJSONError(w, http.StatusNotFound, "API key not found")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": render(t, true)})
 }
 
 // list answers GET /api/v2/api_keys: keys by creation (then ID), a page
 // of page[size] (default 10, at most 100) numbered from 0, and meta with
 // max_allowed and page.total_filtered_count.
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+func (s *Server) list(app bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.listKind(w, r, app) }
+}
+
+func (s *Server) listKind(w http.ResponseWriter, r *http.Request, app bool) {
 	if s.fault(w, r, ListID, http.StatusForbidden) {
 		return
 	}
@@ -210,7 +225,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	all := make([]Token, 0, len(s.tokens))
 	for _, t := range s.tokens {
-		all = append(all, t)
+		if t.ApplicationKey == app {
+			all = append(all, t)
+		}
 	}
 	echo := s.echoValues
 	s.mu.Unlock()
@@ -270,6 +287,16 @@ func render(t Token, withKey bool) map[string]any {
 			return map[string]any{"data": nil}
 		}
 		return map[string]any{"data": map[string]any{"id": id, "type": "users"}}
+	}
+	if t.ApplicationKey {
+		// An application key: scopes, last_used_at, owned_by; no
+		// category, modified_at or remote config.
+		app := map[string]any{"name": t.Name, "last4": last4, "created_at": attrs["created_at"], "last_used_at": lastUsed, "scopes": nil}
+		if withKey {
+			app["key"] = t.Value
+		}
+		return map[string]any{"id": t.ID, "type": "application_keys", "attributes": app,
+			"relationships": map[string]any{"owned_by": user(t.Owner)}}
 	}
 	return map[string]any{
 		"id": t.ID, "type": "api_keys", "attributes": attrs,
