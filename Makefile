@@ -139,7 +139,7 @@ demo-check: ## Run the demo once, non-interactively, and fail unless every sampl
 	GO=$(GO) LOCALBIN=$(LOCALBIN) bash hack/demo.sh --once
 
 .PHONY: bench
-bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000), tenant fairness and a restart over failing credentials (~45 min; BENCH_ARGS="--only failing" for one table); see docs/benchmarks.md.
+bench: build ## Benchmark the manager against the floor of its job (N=1000 and 10000), tenant fairness and a restart over failing credentials (~50 min; BENCH_ARGS="--only failing" (or fleet, tenancy, inventory) for one table); see docs/benchmarks.md.
 	$(GO) build -o $(LOCALBIN)/bench ./hack/bench
 	$(LOCALBIN)/bench --manager $(LOCALBIN)/manager $(BENCH_ARGS)
 
