@@ -170,6 +170,9 @@ func TestBuiltinDefinitions(t *testing.T) {
 			}
 			provider("vendor", key, &v1alpha1.Inventory{Interval: metav1.Duration{Duration: time.Hour}})
 			provider("wrong-key", "not-"+key, nil)
+			// Without inventory: its reads are GETs (the sweep serves the
+			// first sync of the inventoried provider's credentials).
+			provider("plain", key, nil)
 			waitProviderValid(t, ns, "vendor")
 
 			rc := func(name, id, provider string) *v1alpha1.RemoteCredential {
@@ -188,8 +191,8 @@ func TestBuiltinDefinitions(t *testing.T) {
 				// token's GET do not apply.
 				f.sc.Set(ids[1], vendortest.Forbidden)
 				f.sc.Set(ids[2], f.rateLimited(time.Now(), 120))
-				create(t, rc("forbidden", ids[1], "vendor"))
-				create(t, rc("limited", ids[2], "vendor"))
+				create(t, rc("forbidden", ids[1], "plain"))
+				create(t, rc("limited", ids[2], "plain"))
 				want["forbidden"], want["limited"] = v1alpha1.ReasonForbidden, v1alpha1.ReasonRateLimited
 			}
 			for name, reason := range want {
