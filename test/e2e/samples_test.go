@@ -94,7 +94,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 	wide := kubectlRun(t, kubectl, nil, "get", "-n", samplesNS, "remotecredentials", "-o", "wide")
 	// One NAME column: the vendor's name of the credential is VENDOR NAME.
 	g.Expect(strings.Fields(firstLine(wide))).To(gomega.Equal([]string{
-		"NAME", "PROVIDER", "VENDOR", "ID", "READY", "REASON", "EXPIRES", "VENDOR", "NAME", "DESCRIPTION", "AGE"}))
+		"NAME", "PROVIDER", "VENDOR", "ID", "READY", "REASON", "EXPIRES", "VENDOR", "NAME", "DESCRIPTION", "OWNER", "LAST", "USED", "AGE"}))
 	g.Expect(firstLine(wide)).To(gomega.ContainSubstring("VENDOR NAME"))
 	g.Expect(rowOf(wide, "github-token")).To(gomega.HavePrefix("github-token"))
 	g.Expect(strings.Fields(rowOf(wide, "github-token"))[1:6]).To(gomega.Equal([]string{"tines-prod", "tines", "4821", "True", "Synced"}))
