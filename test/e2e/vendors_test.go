@@ -67,7 +67,7 @@ spec:
 	kubectlRun(t, kubectl, []byte(strings.Join(docs, "---\n")), "apply", "-f", "-")
 
 	ca := base64.StdEncoding.EncodeToString(srv.CABundle())
-	docs = []string{fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys-api\n  labels: {credsync.io/provider-secret: \"true\"}\nstringData: {token: e2e-gitlab-token}\n")}
+	docs = []string{"apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys-api\n  labels: {credsync.io/provider-secret: \"true\"}\nstringData: {token: e2e-gitlab-token}\n"}
 	for name := range vendors {
 		docs = append(docs, fmt.Sprintf(`apiVersion: credsync.io/v1alpha1
 kind: CredentialProvider

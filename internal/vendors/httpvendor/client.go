@@ -419,7 +419,7 @@ func nextLink(h http.Header, u string) (string, error) {
 					base, err := url.Parse(u)
 					next, nerr := url.Parse(target[1 : len(target)-1])
 					if err != nil || nerr != nil {
-						return "", errors.New("Link header: next is not a URL")
+						return "", errors.New("the Link header's next is not a URL")
 					}
 					return base.ResolveReference(next).String(), nil
 				}

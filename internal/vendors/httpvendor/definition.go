@@ -154,7 +154,7 @@ func check(spec *v1alpha1.CredentialVendorSpec) error {
 	}
 	checkPath := func(field, path string, allowed ...string) error {
 		if !strings.HasPrefix(path, "/") || strings.Contains(path, "#") || strings.Contains(path, "..") {
-			return fmt.Errorf("%s %q: must start with / and hold no # or ..", field, path)
+			return fmt.Errorf("%s %q: must start with / and hold no # or dot-dot", field, path)
 		}
 		if _, err := url.Parse(placeholder.ReplaceAllString(path, "x")); err != nil {
 			return fmt.Errorf("%s %q: not a URL path", field, path)
