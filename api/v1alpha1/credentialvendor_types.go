@@ -316,12 +316,19 @@ type VendorErrors struct {
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Code is a CEL expression over `body` giving the vendor's error code
+	// (Okta's E0000007, Cloudflare's 7003), which conditions carry with
+	// the message; unset, or failing on an answer, no code is said.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Code string `json:"code,omitempty"`
 }
 
 // Reset kinds of VendorRateLimitHeaders.
 const (
 	ResetEpochSeconds = "EpochSeconds"
 	ResetSeconds      = "Seconds"
+	ResetDate         = "Date"
 )
 
 // VendorRateLimitHeaders name a vendor's rate-limit headers.
@@ -334,8 +341,9 @@ type VendorRateLimitHeaders struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	Reset string `json:"reset"`
-	// ResetKind: EpochSeconds (a Unix time) or Seconds (from now).
-	// +kubebuilder:validation:Enum=EpochSeconds;Seconds
+	// ResetKind: EpochSeconds (a Unix time), Seconds (from now) or Date
+	// (an RFC 3339 or HTTP date).
+	// +kubebuilder:validation:Enum=EpochSeconds;Seconds;Date
 	ResetKind string `json:"resetKind"`
 }
 

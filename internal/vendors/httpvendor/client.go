@@ -142,7 +142,18 @@ func rateLimitReader(h *v1alpha1.VendorRateLimitHeaders) func(get func(string) s
 		if strings.TrimSpace(get(h.Remaining)) != "0" {
 			return 0, false
 		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(get(h.Reset)), 64)
+		reset := strings.TrimSpace(get(h.Reset))
+		if h.ResetKind == v1alpha1.ResetDate {
+			t, err := time.Parse(time.RFC3339, reset)
+			if err != nil {
+				if t, err = http.ParseTime(reset); err != nil {
+					return 0, false
+				}
+			}
+			d := t.Sub(now)
+			return d, d > 0
+		}
+		n, err := strconv.ParseFloat(reset, 64)
 		if err != nil || n < 0 || n > 1e11 {
 			return 0, false
 		}
@@ -545,24 +556,21 @@ func (c *Client) get(ctx context.Context, u string) (*vendors.Response, error) {
 		c.token = "" // fetch a new one next time
 		c.mu.Unlock()
 	}
-	return nil, c.caller.Fail(resp, "", c.errorMessage(resp))
+	return nil, c.fail(resp)
 }
 
-// errorMessage is the vendor's message in an error answer, as the
-// definition reads it; "" when it cannot.
-func (c *Client) errorMessage(resp *vendors.Response) string {
-	if c.def.errMessage == nil || resp.Truncated {
-		return ""
+// fail is the error of a non-2xx answer, with the vendor's code and
+// message as the definition reads them from it.
+func (c *Client) fail(resp *vendors.Response) error {
+	var code, msg string
+	if (c.def.errMessage != nil || c.def.errCode != nil) && !resp.Truncated {
+		if body, err := decodeJSON(resp.Body); err == nil {
+			vars := map[string]any{"body": body}
+			msg, _ = evalString(c.def.errMessage, vars) // failing: no message
+			code, _ = evalString(c.def.errCode, vars)
+		}
 	}
-	body, err := decodeJSON(resp.Body)
-	if err != nil {
-		return ""
-	}
-	msg, err := evalString(c.def.errMessage, map[string]any{"body": body})
-	if err != nil {
-		return ""
-	}
-	return msg
+	return c.caller.Fail(resp, code, msg)
 }
 
 // authorize sets the request's credentials.
@@ -613,7 +621,7 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !resp.OK() {
-		return "", c.caller.Fail(resp, "", c.errorMessage(resp))
+		return "", c.fail(resp)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`

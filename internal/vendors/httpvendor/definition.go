@@ -31,7 +31,7 @@ type Definition struct {
 	// its definition's revision changes.
 	Revision string
 
-	getItem, listItems, next, total, errMessage, accepted *expr
+	getItem, listItems, next, total, errMessage, errCode, accepted *expr
 	fields                                                fieldExprs
 }
 
@@ -83,6 +83,7 @@ func Compile(name string, spec *v1alpha1.CredentialVendorSpec) (*Definition, err
 		{&d.fields.lastUsedAt, "fields.lastUsedAt", f.LastUsedAt, itemVars},
 		{&d.fields.active, "fields.active", f.Active, itemVars},
 		{&d.errMessage, "errors.message", spec.Errors.Message, bodyVars},
+		{&d.errCode, "errors.code", spec.Errors.Code, bodyVars},
 		{&d.accepted, "keyCheck.accepted", spec.KeyCheck.Accepted, bodyVars},
 	} {
 		e, err := c.compile(x.field, x.src, x.vars)
@@ -224,8 +225,8 @@ func check(spec *v1alpha1.CredentialVendorSpec) error {
 			return fmt.Errorf("hosts: %v", err)
 		}
 	}
-	if h := spec.RateLimitHeaders; h != nil && h.ResetKind != v1alpha1.ResetEpochSeconds && h.ResetKind != v1alpha1.ResetSeconds {
-		return fmt.Errorf("rateLimitHeaders.resetKind %q: must be EpochSeconds or Seconds", h.ResetKind)
+	if h := spec.RateLimitHeaders; h != nil && h.ResetKind != v1alpha1.ResetEpochSeconds && h.ResetKind != v1alpha1.ResetSeconds && h.ResetKind != v1alpha1.ResetDate {
+		return fmt.Errorf("rateLimitHeaders.resetKind %q: must be EpochSeconds, Seconds or Date", h.ResetKind)
 	}
 	return nil
 }

@@ -251,7 +251,7 @@ func TestCloudflareErrors(t *testing.T) {
 		t.Fatalf("key check made %d verify calls", srv.Calls(cloudflaretest.VerifyID))
 	}
 	wrong := httpClient(t, v1alpha1.DefinitionCloudflare, srv.URL, srv.CABundle(), map[string]string{"token": "cfut_wrong-key"}, nil)
-	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: Invalid API Token"}.
+	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: 1000: Invalid API Token"}.
 		Check(t, wrong.Verify(context.Background()), "cfut_wrong-key")
 	_, err := wrong.ListPage(context.Background(), nil, "")
 	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "Invalid access token"}.Check(t, err, "cfut_wrong-key")
@@ -265,7 +265,7 @@ func TestCloudflareErrors(t *testing.T) {
 	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "Invalid API Token"}.Check(t, c.Verify(context.Background()), cloudflareKey)
 	// ... and cannot read the user's tokens.
 	_, err = c.Get(context.Background(), vendors.Ref{ID: cloudflareID(31)})
-	vendortest.WantError{Class: vendors.ErrForbidden, Reason: v1alpha1.ReasonForbidden, InMessage: "HTTP 403 Forbidden: Authentication error"}.Check(t, err, cloudflareKey)
+	vendortest.WantError{Class: vendors.ErrForbidden, Reason: v1alpha1.ReasonForbidden, InMessage: "HTTP 403 Forbidden: 10000: Authentication error"}.Check(t, err, cloudflareKey)
 	srv.SetKeyAccount("")
 
 	srv.FailNext(cloudflareID(31), vendortest.Forbidden)

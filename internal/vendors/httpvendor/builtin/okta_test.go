@@ -92,7 +92,7 @@ func TestOktaGet(t *testing.T) {
 	// A token that does not exist.
 	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(99)})
 	vendortest.WantError{Class: vendors.ErrNotFound, Reason: v1alpha1.ReasonNotFound,
-		InMessage: "HTTP 404 Not Found: Not found: Resource not found: " + oktaID(99) + " (ApiToken)"}.Check(t, err, oktaKey)
+		InMessage: "HTTP 404 Not Found: E0000007: Not found: Resource not found: " + oktaID(99) + " (ApiToken)"}.Check(t, err, oktaKey)
 	if srv.Deletes() != 0 {
 		t.Errorf("%d DELETE requests: a client must only GET", srv.Deletes())
 	}
@@ -189,7 +189,7 @@ func TestOktaErrors(t *testing.T) {
 		t.Fatalf("key check made %d calls of /users/me", srv.Calls(oktatest.VerifyID))
 	}
 	wrong := httpClient(t, v1alpha1.DefinitionOkta, srv.URL, srv.CABundle(), map[string]string{"token": "00wrong-key"}, nil)
-	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: Invalid token provided"}.
+	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: E0000011: Invalid token provided"}.
 		Check(t, wrong.Verify(context.Background()), "00wrong-key")
 	_, err := wrong.ListPage(context.Background(), nil, "")
 	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "Invalid token provided"}.Check(t, err, "00wrong-key")
@@ -200,7 +200,7 @@ func TestOktaErrors(t *testing.T) {
 	srv.FailNext(oktaID(31), vendortest.Forbidden)
 	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(31)})
 	vendortest.WantError{Class: vendors.ErrForbidden, Reason: v1alpha1.ReasonForbidden,
-		InMessage: "HTTP 403 Forbidden: You do not have permission to perform the requested action"}.Check(t, err)
+		InMessage: "HTTP 403 Forbidden: E0000006: You do not have permission to perform the requested action"}.Check(t, err)
 	srv.FailNext(oktatest.ListID, vendortest.Forbidden)
 	_, err = c.ListPage(context.Background(), nil, "")
 	vendortest.WantError{Class: vendors.ErrForbidden, InMessage: "You do not have permission"}.Check(t, err)
