@@ -45,6 +45,46 @@ when any has expired, so it can gate a CI job.`,
 }
 
 func (o *Options) expiring(window time.Duration, allNamespaces bool, output string) error {
+	now := o.Clock.Now()
+	var found []v1alpha1.RemoteCredential
+	err := o.report(allNamespaces, output, func(all []v1alpha1.RemoteCredential) report {
+		found = expiringWithin(all, now.Add(window))
+		return report{
+			found: found,
+			empty: fmt.Sprintf("No credential expires within %s.\n", duration.HumanDuration(window)),
+			table: func() *metav1.Table { return expiringTable(found, allNamespaces, now) },
+			csv:   func(w *csv.Writer) error { return expiringCSV(w, found, now) },
+		}
+	})
+	if err != nil {
+		return err
+	}
+	expired := 0
+	for i := range found {
+		if !found[i].Status.ExpiresAt.After(now) {
+			expired++
+		}
+	}
+	if expired > 0 {
+		return finding{msg: fmt.Sprintf("%d credentials have expired", expired)}
+	}
+	return nil
+}
+
+// report is what a listing command found, and how it prints it.
+type report struct {
+	found []v1alpha1.RemoteCredential
+	// empty is printed when nothing was found (table output).
+	empty string
+	table func() *metav1.Table
+	csv   func(w *csv.Writer) error
+}
+
+// report lists the RemoteCredentials of the namespace (or all), lets
+// pick choose among them, and prints what it found in output: a table
+// (columns expiringShrink gives way on a narrow terminal), csv, or the
+// objects as json or yaml.
+func (o *Options) report(allNamespaces bool, output string, pick func([]v1alpha1.RemoteCredential) report) error {
 	c, err := o.Client()
 	if err != nil {
 		return err
@@ -63,36 +103,25 @@ func (o *Options) expiring(window time.Duration, allNamespaces bool, output stri
 	if err := c.List(ctx, list, opts...); err != nil {
 		return friendly(err, "")
 	}
-	now := o.Clock.Now()
-	found := expiringWithin(list.Items, now.Add(window))
+	r := pick(list.Items)
 	switch output {
 	case "":
-		if len(found) == 0 {
-			fmt.Fprintf(o.Out, "No credential expires within %s.\n", duration.HumanDuration(window))
-		} else if err := printTable(o.Out, o.Width, expiringTable(found, allNamespaces, now), expiringShrink...); err != nil {
-			return err
+		if len(r.found) == 0 {
+			fmt.Fprint(o.Out, r.empty)
+			return nil
 		}
+		return printTable(o.Out, o.Width, r.table(), expiringShrink...)
 	case "csv":
-		if err := expiringCSV(o, found, now); err != nil {
+		w := csv.NewWriter(o.Out)
+		if err := r.csv(w); err != nil {
 			return err
 		}
-	default:
-		// An empty list prints as items: [], not null.
-		items := &v1alpha1.RemoteCredentialList{Items: append([]v1alpha1.RemoteCredential{}, found...)}
-		if err := printObjects(o.Out, output, items); err != nil {
-			return err
-		}
+		w.Flush()
+		return w.Error()
 	}
-	expired := 0
-	for i := range found {
-		if !found[i].Status.ExpiresAt.After(now) {
-			expired++
-		}
-	}
-	if expired > 0 {
-		return finding{msg: fmt.Sprintf("%d credentials have expired", expired)}
-	}
-	return nil
+	// An empty list prints as items: [], not null.
+	items := &v1alpha1.RemoteCredentialList{Items: append([]v1alpha1.RemoteCredential{}, r.found...)}
+	return printObjects(o.Out, output, items)
 }
 
 // expiringWithin are the credentials that expire before until (or have
@@ -142,8 +171,7 @@ func dash(s string) string {
 	return s
 }
 
-func expiringCSV(o *Options, rcs []v1alpha1.RemoteCredential, now time.Time) error {
-	w := csv.NewWriter(o.Out)
+func expiringCSV(w *csv.Writer, rcs []v1alpha1.RemoteCredential, now time.Time) error {
 	if err := w.Write([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name", "expires_at", "expired"}); err != nil {
 		return err
 	}
@@ -153,6 +181,5 @@ func expiringCSV(o *Options, rcs []v1alpha1.RemoteCredential, now time.Time) err
 			return err
 		}
 	}
-	w.Flush()
-	return w.Error()
+	return nil
 }

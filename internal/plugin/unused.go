@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 )
@@ -48,42 +47,19 @@ job.`,
 }
 
 func (o *Options) unused(window time.Duration, allNamespaces bool, output string) error {
-	c, err := o.Client()
+	now := o.Clock.Now()
+	var found []v1alpha1.RemoteCredential
+	err := o.report(allNamespaces, output, func(all []v1alpha1.RemoteCredential) report {
+		found = unusedSince(all, now.Add(-window))
+		return report{
+			found: found,
+			empty: fmt.Sprintf("No credential went unused for %s.\n", duration.HumanDuration(window)),
+			table: func() *metav1.Table { return unusedTable(found, allNamespaces, now) },
+			csv:   func(w *csv.Writer) error { return unusedCSV(w, found) },
+		}
+	})
 	if err != nil {
 		return err
-	}
-	var opts []client.ListOption
-	if !allNamespaces {
-		ns, err := o.Namespace()
-		if err != nil {
-			return err
-		}
-		opts = append(opts, client.InNamespace(ns))
-	}
-	ctx, cancel := ctx()
-	defer cancel()
-	list := &v1alpha1.RemoteCredentialList{}
-	if err := c.List(ctx, list, opts...); err != nil {
-		return friendly(err, "")
-	}
-	now := o.Clock.Now()
-	found := unusedSince(list.Items, now.Add(-window))
-	switch output {
-	case "":
-		if len(found) == 0 {
-			fmt.Fprintf(o.Out, "No credential went unused for %s.\n", duration.HumanDuration(window))
-		} else if err := printTable(o.Out, o.Width, unusedTable(found, allNamespaces, now), expiringShrink...); err != nil {
-			return err
-		}
-	case "csv":
-		if err := unusedCSV(o, found); err != nil {
-			return err
-		}
-	default:
-		items := &v1alpha1.RemoteCredentialList{Items: append([]v1alpha1.RemoteCredential{}, found...)}
-		if err := printObjects(o.Out, output, items); err != nil {
-			return err
-		}
 	}
 	if len(found) > 0 {
 		return finding{msg: fmt.Sprintf("%d credentials went unused for %s", len(found), duration.HumanDuration(window))}
@@ -145,8 +121,7 @@ func unusedTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.T
 	return t
 }
 
-func unusedCSV(o *Options, rcs []v1alpha1.RemoteCredential) error {
-	w := csv.NewWriter(o.Out)
+func unusedCSV(w *csv.Writer, rcs []v1alpha1.RemoteCredential) error {
 	if err := w.Write([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name", "last_used_at", "created_at"}); err != nil {
 		return err
 	}
@@ -162,6 +137,5 @@ func unusedCSV(o *Options, rcs []v1alpha1.RemoteCredential) error {
 			return err
 		}
 	}
-	w.Flush()
-	return w.Error()
+	return nil
 }
