@@ -119,6 +119,12 @@ func describe(w io.Writer, rc *v1alpha1.RemoteCredential, evs []eventsv1.Event, 
 	} else if st.Vendor != "" {
 		add("Expires", "never (the vendor reports no expiry)")
 	}
+	switch {
+	case st.LastUsedAt != nil:
+		add("Last used", timeAndAgo(st.LastUsedAt, now)+" (to the hour)")
+	case st.NeverUsed:
+		add("Last used", "never")
+	}
 	add("Token lifetime", st.TokenDuration)
 	for _, kv := range vendorDetails(st) {
 		add(kv[0], kv[1])
