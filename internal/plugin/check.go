@@ -20,9 +20,10 @@ import (
 // crds are the CRDs this plugin knows, with a field each must have for the
 // version it was built for (an older install lacks it).
 var crds = []struct{ name, field string }{
-	{"remotecredentials.credsync.io", "status.lastHandledSyncRequest"},
-	{"credentialproviders.credsync.io", "status.inventory"},
-	{"clustercredentialproviders.credsync.io", "status.inventory"},
+	{"remotecredentials.credsync.io", "status.lastUsedAt"},
+	{"credentialproviders.credsync.io", "spec.http"},
+	{"clustercredentialproviders.credsync.io", "spec.http"},
+	{"credentialvendors.credsync.io", "spec.fields"},
 }
 
 // operatorSelector labels the operator's Deployment (config/manager and
