@@ -61,3 +61,17 @@ func TestSharedCodeNamesNoVendor(t *testing.T) {
 		}
 	}
 }
+
+// The default host list holds every built-in definition's public hosts,
+// once each.
+func TestDefaultHostsHoldTheBuiltins(t *testing.T) {
+	got := all.Registry().DefaultNamespacedHosts().String()
+	for _, h := range []string{"*.tines.com", "gitlab.com", "api.cloudflare.com", "*.okta.com", "api.datadoghq.eu", "api.atlassian.com", "*.grafana.net"} {
+		if !strings.Contains(","+got+",", ","+h+",") {
+			t.Errorf("default namespaced hosts %q lack %s", got, h)
+		}
+	}
+	if strings.Count(got, "gitlab.com") != 1 {
+		t.Errorf("gitlab.com listed %d times: %s", strings.Count(got, "gitlab.com"), got)
+	}
+}
