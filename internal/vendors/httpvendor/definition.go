@@ -32,7 +32,7 @@ type Definition struct {
 	Revision string
 
 	getItem, listItems, next, total, errMessage, errCode, accepted *expr
-	fields                                                fieldExprs
+	fields                                                         fieldExprs
 }
 
 // fieldExprs are the compiled fields.*.

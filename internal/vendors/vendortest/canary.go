@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -163,6 +164,40 @@ type Runner[T any] interface {
 type Faulter interface {
 	Set(id string, f Fault)
 	Clear(id string)
+}
+
+// WithKeyCheck is srv setting each fault on the key check's requests
+// (keyCheck) too: a client reads a 401 for a token as Unauthorized only
+// when the key check fails as well (otherwise the token is what is
+// missing).
+func WithKeyCheck(srv Faulter, keyCheck string) Faulter { return withKeyCheck{srv, keyCheck} }
+
+type withKeyCheck struct {
+	Faulter
+	keyCheck string
+}
+
+func (w withKeyCheck) Set(id string, f Fault) {
+	w.Faulter.Set(id, f)
+	if id != w.keyCheck {
+		w.Faulter.Set(w.keyCheck, f)
+	}
+}
+
+func (w withKeyCheck) Clear(id string) {
+	w.Faulter.Clear(id)
+	w.Faulter.Clear(w.keyCheck)
+}
+
+// NoCanaryIn fails t when any of values (what a client mapped: a
+// Credential, a Page), marshalled to JSON, holds Canary.
+func NoCanaryIn(t TB, values ...any) {
+	t.Helper()
+	for _, v := range values {
+		if b, _ := json.Marshal(v); strings.Contains(string(b), Canary) {
+			t.Errorf("mapped answer holds the canary: %s", b)
+		}
+	}
 }
 
 // CanaryCall is one client call of the fault matrix's canary rows: Key is

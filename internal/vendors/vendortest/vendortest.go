@@ -7,6 +7,7 @@ package vendortest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -205,6 +206,21 @@ func (s *Scenarios) Record(id string) (Fault, bool) {
 // ErrorBody renders a vendor's error answer for a status.
 type ErrorBody func(status int) (contentType, body string)
 
+// Intercept records a request for id and carries out its fault (Record,
+// Apply): true when it answered, and the fake answers no more.
+func (s *Scenarios) Intercept(w http.ResponseWriter, r *http.Request, id string, errorBody ErrorBody) bool {
+	f, ok := s.Record(id)
+	return ok && Apply(w, r, f, errorBody)
+}
+
+// WriteError answers status with errorBody's body for it.
+func WriteError(w http.ResponseWriter, status int, errorBody ErrorBody) {
+	ct, body := errorBody(status)
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
 // Apply carries out f on w. It returns true when it answered, false when
 // the fake should give its normal answer (a pure delay).
 func Apply(w http.ResponseWriter, r *http.Request, f Fault, errorBody ErrorBody) bool {
@@ -292,11 +308,17 @@ func HTTPClient(caBundle []byte) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-// JSON writes v as a JSON answer.
+// JSON writes body as a JSON answer.
 func JSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// WriteJSON writes v, marshalled, as a JSON answer.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	JSON(w, status, b)
 }
 
 // NewClient builds vendor v's client for spec through a registry, as the

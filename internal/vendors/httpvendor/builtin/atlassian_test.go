@@ -98,9 +98,7 @@ func TestAtlassianRevoked(t *testing.T) {
 	if cred, err := c.Get(context.Background(), vendors.Ref{ID: atlassianID(21)}); err != nil || !cred.Revoked {
 		t.Fatalf("blocked token: %+v, %v", cred, err)
 	}
-	if cred, err := c.Get(context.Background(), vendors.Ref{ID: atlassianID(22)}); err != nil || cred.Revoked || !cred.ExpiresAt.Equal(past) {
-		t.Fatalf("expired token: %+v, %v", cred, err)
-	}
+	wantExpired(t, c, atlassianID(22), past)
 }
 
 // The list follows links.next through the pages (7 a page here), every
@@ -115,36 +113,20 @@ func TestAtlassianListPagination(t *testing.T) {
 	srv.SetMaxPerPage(7)
 	c := atlassianClient(t, srv)
 	for _, bare := range []bool{false, true} {
-		srv.SetBareCursor(bare)
-		srv.ResetCalls()
-		seen := map[string]bool{}
-		cursor, pages := "", 0
-		for {
-			page, err := c.ListPage(context.Background(), nil, cursor)
-			if err != nil {
-				t.Fatalf("bare cursor %v, page %d: %v", bare, pages+1, err)
-			}
-			pages++
-			for _, it := range page.Items {
-				if seen[it.Ref.ID] || it.Partial() || it.Credential.Owner != "user "+atlassiantest.SampleUser {
-					t.Fatalf("item %s twice, partial or not mapped: %+v", it.Ref.ID, it.Credential)
+		t.Run(fmt.Sprint("bare cursor ", bare), func(t *testing.T) {
+			srv.SetBareCursor(bare)
+			srv.ResetCalls()
+			seen, pages := vendortest.WalkList(t, c, func(next string) {
+				if !strings.HasPrefix(next, srv.URL+"/admin/api-access/v1/orgs/"+atlassianOrg+"/api-tokens?") || !strings.Contains(next, "cursor=") {
+					t.Fatalf("next page %q", next)
 				}
-				seen[it.Ref.ID] = true
+			})
+			wantOwned(t, seen, "user "+atlassiantest.SampleUser)
+			// 17 pages of 7 and one of 1; the last has no next.
+			if len(seen) != 120 || pages != 18 || srv.ListCalls() != 18 {
+				t.Fatalf("listed %d tokens in %d pages (%d calls), want 120 in 18", len(seen), pages, srv.ListCalls())
 			}
-			if cursor = page.Next; cursor == "" {
-				break
-			}
-			if !strings.HasPrefix(cursor, srv.URL+"/admin/api-access/v1/orgs/"+atlassianOrg+"/api-tokens?") || !strings.Contains(cursor, "cursor=") {
-				t.Fatalf("next page %q", cursor)
-			}
-			if pages > 100 {
-				t.Fatalf("list does not end")
-			}
-		}
-		// 17 pages of 7 and one of 1; the last has no next.
-		if len(seen) != 120 || pages != 18 || srv.ListCalls() != 18 {
-			t.Fatalf("bare cursor %v: listed %d tokens in %d pages (%d calls), want 120 in 18", bare, len(seen), pages, srv.ListCalls())
-		}
+		})
 	}
 }
 
@@ -156,12 +138,7 @@ func TestAtlassianErrors(t *testing.T) {
 	defer srv.Close()
 	srv.Put(atlassiantest.Sample(atlassianID(31), "x"))
 	c := atlassianClient(t, srv)
-	if err := c.Verify(context.Background()); err != nil {
-		t.Fatalf("key check: %v", err)
-	}
-	if srv.Calls("verify") != 1 {
-		t.Fatalf("key check made %d calls of .../count", srv.Calls("verify"))
-	}
+	verifyOnce(t, c, srv, "verify")
 	wrong := httpClient(t, v1alpha1.DefinitionAtlassian, srv.URL, srv.CABundle(), map[string]string{"token": "ATCTT-wrong"},
 		map[string]string{"orgId": atlassianOrg})
 	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: Unauthorized"}.
@@ -212,35 +189,14 @@ func TestAtlassianCanaries(t *testing.T) {
 	srv.Put(tok)
 	srv.SetEchoValues(true)
 	c := atlassianClient(t, srv)
-	cred, err := c.Get(context.Background(), vendors.Ref{ID: atlassianID(41)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.ListPage(context.Background(), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Items) != 1 || cred.Name != "x" {
+	if cred, page := getAndList(t, c, atlassianID(41)); len(page.Items) != 1 || cred.Name != "x" {
 		t.Fatalf("get %+v, list %+v", cred, page)
-	}
-	for _, v := range []any{cred, page} {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the token's value: %s", b)
-		}
-	}
-	calls := []vendortest.CanaryCall{
-		{Name: "get", Key: atlassiantest.ListID, Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: atlassianID(41)}); return err }},
-		{Name: "list", Key: atlassiantest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
-		{Name: "verify", Key: "verify", Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
 	}
 	documented := func(m string) string {
 		b, _ := json.Marshal(map[string]any{"errors": []any{map[string]string{"code": "ADMIN-500", "status": "500", "title": m, "detail": m}}})
 		return string(b)
 	}
-	vendortest.CheckCanaries(t, srv, calls, vendortest.CanaryFaults(documented), nil)
-	vendortest.CheckTransport(t, atlassianKey, func(t *testing.T, url string, caBundle []byte) []error {
-		c := httpClient(t, v1alpha1.DefinitionAtlassian, url, caBundle, map[string]string{"token": atlassianKey}, map[string]string{"orgId": atlassianOrg})
-		_, err := c.Get(context.Background(), vendors.Ref{ID: atlassianID(1)})
-		return []error{err, c.Verify(context.Background())}
-	})
+	vendortest.CheckCanaries(t, srv, canaryCalls(c, atlassianID(41), atlassiantest.ListID, atlassiantest.ListID, "verify"), vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, atlassianKey, transport(v1alpha1.DefinitionAtlassian, map[string]string{"token": atlassianKey},
+		map[string]string{"orgId": atlassianOrg}, atlassianID(1)))
 }

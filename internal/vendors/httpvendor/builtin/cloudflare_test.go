@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -136,36 +135,7 @@ func TestCloudflareRevoked(t *testing.T) {
 	if cred, err := c.Get(context.Background(), vendors.Ref{ID: cloudflareID(21)}); err != nil || !cred.Revoked {
 		t.Fatalf("disabled token: %+v, %v", cred, err)
 	}
-	if cred, err := c.Get(context.Background(), vendors.Ref{ID: cloudflareID(22)}); err != nil || cred.Revoked || cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(past) {
-		t.Fatalf("expired token: %+v, %v", cred, err)
-	}
-}
-
-// cloudflareListAll walks c's list from the first page: the items by ID, and the
-// number of pages.
-func cloudflareListAll(t *testing.T, c vendors.Client) (map[string]vendors.Item, int) {
-	t.Helper()
-	seen := map[string]vendors.Item{}
-	cursor, pages := "", 0
-	for {
-		page, err := c.ListPage(context.Background(), nil, cursor)
-		if err != nil {
-			t.Fatalf("page %d: %v", pages+1, err)
-		}
-		pages++
-		for _, it := range page.Items {
-			if _, dup := seen[it.Ref.ID]; dup || it.Partial() {
-				t.Fatalf("item %s twice or partial", it.Ref.ID)
-			}
-			seen[it.Ref.ID] = it
-		}
-		if cursor = page.Next; cursor == "" {
-			return seen, pages
-		}
-		if pages > 1000 {
-			t.Fatalf("list does not end")
-		}
-	}
+	wantExpired(t, c, cloudflareID(22), past)
 }
 
 // The list goes page by page through the page size Cloudflare forces (7
@@ -194,7 +164,7 @@ func TestCloudflareListPagination(t *testing.T) {
 	}
 	srv.SetMaxPerPage(7)
 	c := cloudflareClient(t, srv, nil)
-	seen, pages := cloudflareListAll(t, c)
+	seen, pages := vendortest.WalkList(t, c, nil)
 	// 120 = 17 pages of 7 and one of 1.
 	if len(seen) != 120 || pages != 18 || srv.ListCalls() != 18 {
 		t.Fatalf("listed %d tokens in %d pages (%d calls), want 120 in 18", len(seen), pages, srv.ListCalls())
@@ -216,7 +186,7 @@ func TestCloudflareListPagination(t *testing.T) {
 		srv.Delete(cloudflareID(100 + i))
 	}
 	srv.ResetCalls()
-	seen, pages = cloudflareListAll(t, c)
+	seen, pages = vendortest.WalkList(t, c, nil)
 	if len(seen) != 100 || pages != 2 || srv.ListCalls() != 2 {
 		t.Fatalf("listed %d tokens in %d pages (%d calls), want 100 in 2", len(seen), pages, srv.ListCalls())
 	}
@@ -226,7 +196,7 @@ func TestCloudflareListPagination(t *testing.T) {
 	srv.SetKeyAccount(cloudflareAccount)
 	srv.SetMaxPerPage(5)
 	srv.ResetCalls()
-	seen, pages = cloudflareListAll(t, cloudflareClient(t, srv, map[string]string{"accountId": cloudflareAccount}))
+	seen, pages = vendortest.WalkList(t, cloudflareClient(t, srv, map[string]string{"accountId": cloudflareAccount}), nil)
 	if len(seen) != 12 || pages != 3 || srv.ListCalls() != 3 {
 		t.Fatalf("account list: %d tokens in %d pages (%d calls), want 12 in 3", len(seen), pages, srv.ListCalls())
 	}
@@ -244,12 +214,7 @@ func TestCloudflareErrors(t *testing.T) {
 	defer srv.Close()
 	srv.Put(cloudflaretest.Sample(cloudflareID(31), "x"))
 	c := cloudflareClient(t, srv, nil)
-	if err := c.Verify(context.Background()); err != nil {
-		t.Fatalf("key check: %v", err)
-	}
-	if srv.Calls(cloudflaretest.VerifyID) != 1 {
-		t.Fatalf("key check made %d verify calls", srv.Calls(cloudflaretest.VerifyID))
-	}
+	verifyOnce(t, c, srv, cloudflaretest.VerifyID)
 	wrong := httpClient(t, v1alpha1.DefinitionCloudflare, srv.URL, srv.CABundle(), map[string]string{"token": "cfut_wrong-key"}, nil)
 	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: 1000: Invalid API Token"}.
 		Check(t, wrong.Verify(context.Background()), "cfut_wrong-key")
@@ -278,17 +243,7 @@ func TestCloudflareErrors(t *testing.T) {
 	_, err = c.Get(context.Background(), vendors.Ref{ID: cloudflareID(31)})
 	vendortest.WantError{Class: vendors.ErrRateLimited, Reason: v1alpha1.ReasonRateLimited, InMessage: "Please wait and consider throttling your request speed",
 		RetryAfter: 29 * time.Second}.Check(t, err)
-	srv.FailNext(cloudflareID(31), vendortest.ServerError)
-	_, err = c.Get(context.Background(), vendors.Ref{ID: cloudflareID(31)})
-	vendortest.WantError{Class: vendors.ErrUnavailable, InMessage: "HTTP 500"}.Check(t, err)
-	if err.Error() != "HTTP 500 Internal Server Error" { // a 5xx body is not the vendor speaking
-		t.Errorf("5xx error %q: want the status alone", err)
-	}
-	// A 401 for a token while the key check passes: the token is what is
-	// missing.
-	srv.FailNext(cloudflareID(31), vendortest.Unauthorized)
-	_, err = c.Get(context.Background(), vendors.Ref{ID: cloudflareID(31)})
-	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "accepts the key"}.Check(t, err)
+	wantReadFaults(t, srv, c, cloudflareID(31))
 }
 
 // A canary in the token's value (which creation answers carry, and the
@@ -306,90 +261,35 @@ func TestCloudflareCanaries(t *testing.T) {
 	srv.SetEchoValues(true)
 	c := cloudflareClient(t, srv, nil)
 	ac := cloudflareClient(t, srv, map[string]string{"accountId": cloudflareAccount})
-	var mapped []any
 	for _, x := range []struct {
 		c  vendors.Client
 		id string
 	}{{c, cloudflareID(41)}, {ac, cloudflareID(42)}} {
-		cred, err := x.c.Get(context.Background(), vendors.Ref{ID: x.id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		page, err := x.c.ListPage(context.Background(), nil, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Items) != 1 || page.Items[0].Ref.ID != x.id {
+		if _, page := getAndList(t, x.c, x.id); len(page.Items) != 1 || page.Items[0].Ref.ID != x.id {
 			t.Fatalf("page %+v", page)
-		}
-		mapped = append(mapped, cred, page)
-	}
-	for _, v := range mapped {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the token's value: %s", b)
 		}
 	}
 	// The fake did echo it: the check above can fail.
-	resp, err := vendortest.HTTPClient(srv.CABundle()).Do(cloudflareRequest(t, srv.URL+"/user/tokens/"+cloudflareID(41), cloudflareKey))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var body struct {
 		Result struct {
 			Value string `json:"value"`
 		} `json:"result"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	_ = resp.Body.Close()
+	_ = json.Unmarshal(rawGet(t, srv.CABundle(), srv.URL+"/user/tokens/"+cloudflareID(41), map[string]string{"Authorization": "Bearer " + cloudflareKey}), &body)
 	if body.Result.Value != tok.Value {
 		t.Fatalf("fake does not echo the value: %q", body.Result.Value)
 	}
 
-	calls := []vendortest.CanaryCall{
-		{Name: "get", Key: cloudflareID(41), Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: cloudflareID(41)}); return err }},
-		{Name: "list", Key: cloudflaretest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
-		{Name: "verify", Key: cloudflaretest.VerifyID, Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
-	}
 	documented := func(m string) string {
 		b, _ := json.Marshal(map[string]any{"success": false, "errors": []any{map[string]any{"code": 10000, "message": m}},
 			"messages": []any{}, "result": nil})
 		return string(b)
 	}
-	vendortest.CheckCanaries(t, cloudflareWithKeyCheck{srv}, calls, vendortest.CanaryFaults(documented), nil)
-	vendortest.CheckTransport(t, cloudflareKey, func(t *testing.T, url string, caBundle []byte) []error {
-		c := httpClient(t, v1alpha1.DefinitionCloudflare, url, caBundle, map[string]string{"token": cloudflareKey}, nil)
-		_, err := c.Get(context.Background(), vendors.Ref{ID: cloudflareID(1)})
-		_, lerr := c.ListPage(context.Background(), nil, "")
-		return []error{err, lerr, c.Verify(context.Background())}
-	})
-}
-
-// cloudflareWithKeyCheck faults the key check with every token: a 401 for
-// a token is only Unauthorized when the key check fails too (otherwise the
-// token is missing, TestCloudflareErrors).
-type cloudflareWithKeyCheck struct{ *cloudflaretest.Server }
-
-func (w cloudflareWithKeyCheck) Set(key string, f vendortest.Fault) {
-	w.Server.Set(key, f)
-	if key != cloudflaretest.VerifyID {
-		w.Server.Set(cloudflaretest.VerifyID, f)
-	}
-}
-
-func (w cloudflareWithKeyCheck) Clear(key string) {
-	w.Server.Clear(key)
-	w.Server.Clear(cloudflaretest.VerifyID)
-}
-
-// cloudflareRequest is a GET of u with Cloudflare's bearer auth.
-func cloudflareRequest(t *testing.T, u, key string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	return req
+	// A 401 for a token is only Unauthorized when the key check fails too
+	// (otherwise the token is missing, TestCloudflareErrors).
+	vendortest.CheckCanaries(t, vendortest.WithKeyCheck(srv, cloudflaretest.VerifyID),
+		canaryCalls(c, cloudflareID(41), cloudflareID(41), cloudflaretest.ListID, cloudflaretest.VerifyID), vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, cloudflareKey, transport(v1alpha1.DefinitionCloudflare, map[string]string{"token": cloudflareKey}, nil, cloudflareID(1)))
 }
 
 // The key check reads verify's answer: a disabled key gets a 200 whose

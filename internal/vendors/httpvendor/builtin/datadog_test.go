@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -100,29 +98,11 @@ func TestDatadogListPagination(t *testing.T) {
 		srv.Put(datadogtest.Sample(datadogID(100+i), fmt.Sprintf("key-%d", i)))
 	}
 	c := datadogClient(t, srv)
-	walk := func() (map[string]bool, int) {
+	walk := func() (map[string]vendors.Item, int) {
 		t.Helper()
-		seen := map[string]bool{}
-		cursor, pages := "", 0
-		for {
-			page, err := c.ListPage(context.Background(), nil, cursor)
-			if err != nil {
-				t.Fatalf("page %d: %v", pages+1, err)
-			}
-			pages++
-			for _, it := range page.Items {
-				if seen[it.Ref.ID] || it.Partial() || it.Credential.Owner != "user "+datadogtest.SampleUser || it.Credential.CreatedAt == nil {
-					t.Fatalf("item %s twice, partial or not mapped: %+v", it.Ref.ID, it.Credential)
-				}
-				seen[it.Ref.ID] = true
-			}
-			if cursor = page.Next; cursor == "" {
-				return seen, pages
-			}
-			if pages > 100 {
-				t.Fatalf("list does not end")
-			}
-		}
+		seen, pages := vendortest.WalkList(t, c, nil)
+		wantOwned(t, seen, "user "+datadogtest.SampleUser)
+		return seen, pages
 	}
 	srv.SetMaxPerPage(7)
 	// 17 full pages, one of 1, and the empty page that ends the list.
@@ -150,9 +130,7 @@ func TestDatadogErrors(t *testing.T) {
 	defer srv.Close()
 	srv.Put(datadogtest.Sample(datadogID(31), "x"))
 	c := datadogClient(t, srv)
-	if err := c.Verify(context.Background()); err != nil {
-		t.Fatalf("key check: %v", err)
-	}
+	verifyOnce(t, c, srv, "verify")
 	for _, secret := range []map[string]string{
 		{"apiKey": datadogAPIKey, "appKey": "dd-app-wrong"},
 		{"apiKey": "dd-api-wrong", "appKey": datadogAppKey},
@@ -176,10 +154,7 @@ func TestDatadogErrors(t *testing.T) {
 	srv.FailNext(datadogtest.ListID, datadogtest.RateLimited(time.Now(), 7))
 	_, err = c.ListPage(context.Background(), nil, "")
 	vendortest.WantError{Class: vendors.ErrRateLimited, RetryAfter: 7 * time.Second}.Check(t, err)
-	// A 401 for one key while the key check passes: the key is missing.
-	srv.FailNext(datadogID(31), vendortest.Unauthorized)
-	_, err = c.Get(context.Background(), vendors.Ref{ID: datadogID(31)})
-	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "accepts the key"}.Check(t, err)
+	wantReadFaults(t, srv, c, datadogID(31))
 }
 
 // The full key Datadog's GET answers carry (a canary here, and in list
@@ -193,64 +168,20 @@ func TestDatadogCanaries(t *testing.T) {
 	srv.Put(tok)
 	srv.SetEchoValues(true)
 	// The fake does carry the key: the checks below can fail.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v2/api_keys/"+datadogID(41), nil)
-	req.Header.Set("DD-API-KEY", datadogAPIKey)
-	req.Header.Set("DD-APPLICATION-KEY", datadogAppKey)
-	resp, err := vendortest.HTTPClient(srv.CABundle()).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	raw := rawGet(t, srv.CABundle(), srv.URL+"/api/v2/api_keys/"+datadogID(41), map[string]string{"DD-API-KEY": datadogAPIKey, "DD-APPLICATION-KEY": datadogAppKey})
 	if !strings.Contains(string(raw), `"key":"ddkey-`+vendortest.Canary) {
 		t.Fatalf("fake's GET answer lacks the key: %s", raw)
 	}
 	c := datadogClient(t, srv)
-	cred, err := c.Get(context.Background(), vendors.Ref{ID: datadogID(41)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.ListPage(context.Background(), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Items) != 1 || cred.Name != "x" {
+	if cred, page := getAndList(t, c, datadogID(41)); len(page.Items) != 1 || cred.Name != "x" {
 		t.Fatalf("get %+v, list %+v", cred, page)
 	}
-	for _, v := range []any{cred, page} {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the key's value: %s", b)
-		}
-	}
-	calls := []vendortest.CanaryCall{
-		{Name: "get", Key: datadogID(41), Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: datadogID(41)}); return err }},
-		{Name: "list", Key: datadogtest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
-		{Name: "verify", Key: "verify", Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
-	}
 	documented := func(m string) string { b, _ := json.Marshal(map[string][]string{"errors": {m}}); return string(b) }
-	vendortest.CheckCanaries(t, datadogWithKeyCheck{srv}, calls, vendortest.CanaryFaults(documented), nil)
-	vendortest.CheckTransport(t, datadogAppKey, func(t *testing.T, url string, caBundle []byte) []error {
-		c := httpClient(t, v1alpha1.DefinitionDatadog, url, caBundle, map[string]string{"apiKey": datadogAPIKey, "appKey": datadogAppKey}, nil)
-		_, err := c.Get(context.Background(), vendors.Ref{ID: datadogID(1)})
-		_, lerr := c.ListPage(context.Background(), nil, "")
-		return []error{err, lerr, c.Verify(context.Background())}
-	})
-}
-
-// datadogWithKeyCheck faults the key check with every key: a 401 for a
-// key is only Unauthorized when the key check fails too.
-type datadogWithKeyCheck struct{ *datadogtest.Server }
-
-func (w datadogWithKeyCheck) Set(key string, f vendortest.Fault) {
-	w.Server.Set(key, f)
-	if key != "verify" {
-		w.Server.Set("verify", f)
-	}
-}
-
-func (w datadogWithKeyCheck) Clear(key string) {
-	w.Server.Clear(key)
-	w.Server.Clear("verify")
+	// A 401 for a key is only Unauthorized when the key check fails too.
+	vendortest.CheckCanaries(t, vendortest.WithKeyCheck(srv, "verify"), canaryCalls(c, datadogID(41), datadogID(41), datadogtest.ListID, "verify"),
+		vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, datadogAppKey, transport(v1alpha1.DefinitionDatadog,
+		map[string]string{"apiKey": datadogAPIKey, "appKey": datadogAppKey}, nil, datadogID(1)))
 }
 
 // Application keys: the built-in datadog-application-key reads them with
@@ -266,22 +197,13 @@ func TestDatadogApplicationKeys(t *testing.T) {
 	srv.Put(datadogtest.Sample(datadogID(32), "an-api-key"))
 	c := httpClient(t, v1alpha1.DefinitionDatadogApplicationKey, srv.URL, srv.CABundle(),
 		map[string]string{"apiKey": datadogAPIKey, "appKey": datadogAppKey}, nil)
-	cred, err := c.Get(context.Background(), vendors.Ref{ID: datadogID(31)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred, page := getAndList(t, c, datadogID(31))
 	if cred.Name != "terraform" || cred.Owner != "user "+datadogtest.SampleUser || cred.LastUsedAt == nil || !cred.LastUsedAt.Equal(used) || !cred.ReportsUse {
 		t.Errorf("application key: %+v", cred)
 	}
-	_, err = c.Get(context.Background(), vendors.Ref{ID: datadogID(32)})
+	if len(page.Items) != 1 || page.Items[0].Ref.ID != datadogID(31) {
+		t.Fatalf("list: %+v", page)
+	}
+	_, err := c.Get(context.Background(), vendors.Ref{ID: datadogID(32)})
 	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "Application key not found"}.Check(t, err)
-	page, err := c.ListPage(context.Background(), nil, "")
-	if err != nil || len(page.Items) != 1 || page.Items[0].Ref.ID != datadogID(31) {
-		t.Fatalf("list: %+v, %v", page, err)
-	}
-	for _, v := range []any{cred, page} {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the application key: %s", b)
-		}
-	}
 }

@@ -3,7 +3,8 @@ package builtin_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -54,6 +55,114 @@ func gitlabClient(t *testing.T, srv *gitlabtest.Server, params map[string]string
 		def = v1alpha1.DefinitionGitLabGroup
 	}
 	return httpClient(t, def, srv.URL, srv.CABundle(), map[string]string{"token": gitlabKey}, params)
+}
+
+// verifyOnce fails t unless c's key check passes, in one request that
+// srv keys verifyKey.
+func verifyOnce(t *testing.T, c vendors.Client, srv interface{ Calls(id string) int }, verifyKey string) {
+	t.Helper()
+	if err := c.Verify(context.Background()); err != nil {
+		t.Fatalf("key check: %v", err)
+	}
+	if n := srv.Calls(verifyKey); n != 1 {
+		t.Fatalf("key check made %d calls of %s", n, verifyKey)
+	}
+}
+
+// getAndList is c's read of id and its first list page. It fails t on an
+// error, and on a canary in either (vendortest.NoCanaryIn).
+func getAndList(t *testing.T, c vendors.Client, id string) (*vendors.Credential, *vendors.Page) {
+	t.Helper()
+	cred, err := c.Get(context.Background(), vendors.Ref{ID: id})
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	page, err := c.ListPage(context.Background(), nil, "")
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	vendortest.NoCanaryIn(t, cred, page)
+	return cred, page
+}
+
+// wantExpired fails t unless c reads id as not revoked, expiring at exp.
+func wantExpired(t *testing.T, c vendors.Client, id string, exp time.Time) {
+	t.Helper()
+	if cred, err := c.Get(context.Background(), vendors.Ref{ID: id}); err != nil || cred.Revoked || cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(exp) {
+		t.Fatalf("expired token: %+v, %v", cred, err)
+	}
+}
+
+// wantReadFaults fails t unless c's read of id, which srv fails once with
+// each fault, reads a 5xx as the status alone (its body is not the
+// vendor speaking), and a 401 while the key check passes as the token
+// missing.
+func wantReadFaults(t *testing.T, srv interface {
+	FailNext(id string, faults ...vendortest.Fault)
+}, c vendors.Client, id string) {
+	t.Helper()
+	srv.FailNext(id, vendortest.ServerError)
+	_, err := c.Get(context.Background(), vendors.Ref{ID: id})
+	vendortest.WantError{Class: vendors.ErrUnavailable, InMessage: "HTTP 500"}.Check(t, err)
+	if err.Error() != "HTTP 500 Internal Server Error" {
+		t.Errorf("5xx error %q: want the status alone", err)
+	}
+	srv.FailNext(id, vendortest.Unauthorized)
+	_, err = c.Get(context.Background(), vendors.Ref{ID: id})
+	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "accepts the key"}.Check(t, err)
+}
+
+// wantOwned fails t unless each of items is mapped with owner and a
+// creation time.
+func wantOwned(t *testing.T, items map[string]vendors.Item, owner string) {
+	t.Helper()
+	for id, it := range items {
+		if it.Credential.Owner != owner || it.Credential.CreatedAt == nil {
+			t.Fatalf("item %s not mapped: %+v", id, it.Credential)
+		}
+	}
+}
+
+// canaryCalls are the canary rows (vendortest.CheckCanaries) of c: its
+// read of id, its first list page and its key check, whose requests the
+// fake keys getKey, listKey and verifyKey.
+func canaryCalls(c vendors.Client, id, getKey, listKey, verifyKey string) []vendortest.CanaryCall {
+	return []vendortest.CanaryCall{
+		{Name: "get", Key: getKey, Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: id}); return err }},
+		{Name: "list", Key: listKey, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
+		{Name: "verify", Key: verifyKey, Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
+	}
+}
+
+// rawGet is the body of a GET of u with header by a plain client that
+// trusts caBundle: what a fake answers, without a vendor client.
+func rawGet(t *testing.T, caBundle []byte, u string, header map[string]string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := vendortest.HTTPClient(caBundle).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	return body
+}
+
+// transport is the connect of vendortest.CheckTransport for the built-in
+// def: a client's read of id, first list page and key check.
+func transport(def string, secret, params map[string]string, id string) func(t *testing.T, url string, caBundle []byte) []error {
+	return func(t *testing.T, url string, caBundle []byte) []error {
+		c := httpClient(t, def, url, caBundle, secret, params)
+		_, err := c.Get(context.Background(), vendors.Ref{ID: id})
+		_, lerr := c.ListPage(context.Background(), nil, "")
+		return []error{err, lerr, c.Verify(context.Background())}
+	}
 }
 
 // Personal, project and group tokens read with their GETs, every field
@@ -122,9 +231,7 @@ func TestGitLabRevoked(t *testing.T) {
 	if cred, err := c.Get(context.Background(), vendors.Ref{ID: "21"}); err != nil || !cred.Revoked {
 		t.Fatalf("revoked token: %+v, %v", cred, err)
 	}
-	if cred, err := c.Get(context.Background(), vendors.Ref{ID: "22"}); err != nil || cred.Revoked || !cred.ExpiresAt.Equal(past) {
-		t.Fatalf("expired token: %+v, %v", cred, err)
-	}
+	wantExpired(t, c, "22", past)
 }
 
 // The list follows the Link header through the pages GitLab forces (7 a
@@ -136,25 +243,7 @@ func TestGitLabListPagination(t *testing.T) {
 		srv.Put(gitlabtest.Sample(int64(100+i), "t"))
 	}
 	srv.SetMaxPerPage(7)
-	c := gitlabClient(t, srv, nil)
-	seen := map[string]bool{}
-	cursor, pages := "", 0
-	for {
-		page, err := c.ListPage(context.Background(), nil, cursor)
-		if err != nil {
-			t.Fatalf("page %d: %v", pages+1, err)
-		}
-		pages++
-		for _, it := range page.Items {
-			if seen[it.Ref.ID] || it.Partial() {
-				t.Fatalf("item %s twice or partial", it.Ref.ID)
-			}
-			seen[it.Ref.ID] = true
-		}
-		if cursor = page.Next; cursor == "" {
-			break
-		}
-	}
+	seen, pages := vendortest.WalkList(t, gitlabClient(t, srv, nil), nil)
 	if len(seen) != 250 || pages != 36 || srv.ListCalls() != 36 {
 		t.Fatalf("listed %d tokens in %d pages (%d calls), want 250 in 36", len(seen), pages, srv.ListCalls())
 	}
@@ -167,14 +256,13 @@ func TestGitLabErrors(t *testing.T) {
 	defer srv.Close()
 	srv.Put(gitlabtest.Sample(31, "x"))
 	c := gitlabClient(t, srv, nil)
-	if err := c.Verify(context.Background()); err != nil {
-		t.Fatalf("key check: %v", err)
-	}
+	verifyOnce(t, c, srv, "self")
 	wrong := httpClient(t, v1alpha1.DefinitionGitLab, srv.URL, srv.CABundle(), map[string]string{"token": "glpat-wrong-key"}, nil)
 	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "401 Unauthorized"}.Check(t, wrong.Verify(context.Background()), "glpat-wrong-key")
 	srv.FailNext("31", vendortest.Forbidden)
 	_, err := c.Get(context.Background(), vendors.Ref{ID: "31"})
 	vendortest.WantError{Class: vendors.ErrForbidden, Reason: v1alpha1.ReasonForbidden, InMessage: "403 Forbidden"}.Check(t, err)
+	wantReadFaults(t, srv, c, "31")
 	srv.FailNext("31", gitlabtest.RateLimited(time.Now(), 30))
 	_, err = c.Get(context.Background(), vendors.Ref{ID: "31"})
 	vendortest.WantError{Class: vendors.ErrRateLimited, Reason: v1alpha1.ReasonRateLimited, RetryAfter: 29 * time.Second}.Check(t, err)
@@ -197,46 +285,11 @@ func TestGitLabCanaries(t *testing.T) {
 	srv.Put(tok)
 	srv.SetEchoValues(true)
 	c := gitlabClient(t, srv, nil)
-	cred, err := c.Get(context.Background(), vendors.Ref{ID: "41"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.ListPage(context.Background(), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []any{cred, page} {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the token's value: %s", b)
-		}
-	}
-	calls := []vendortest.CanaryCall{
-		{Name: "get", Key: "41", Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: "41"}); return err }},
-		{Name: "list", Key: gitlabtest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
-		{Name: "verify", Key: "self", Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
-	}
+	getAndList(t, c, "41")
 	documented := func(m string) string { b, _ := json.Marshal(map[string]string{"message": m}); return string(b) }
-	vendortest.CheckCanaries(t, withKeyCheck{srv}, calls, vendortest.CanaryFaults(documented), nil)
-	vendortest.CheckTransport(t, gitlabKey, func(t *testing.T, url string, caBundle []byte) []error {
-		c := httpClient(t, v1alpha1.DefinitionGitLab, url, caBundle, map[string]string{"token": gitlabKey}, nil)
-		_, err := c.Get(context.Background(), vendors.Ref{ID: "1"})
-		return []error{err, c.Verify(context.Background())}
-	})
-}
-
-// withKeyCheck faults the key check with every token: a 401 for a token
-// is only Unauthorized when the key check fails too (otherwise the token
-// is missing, TestGitLabGet).
-type withKeyCheck struct{ *gitlabtest.Server }
-
-func (w withKeyCheck) Set(key string, f vendortest.Fault) {
-	w.Server.Set(key, f)
-	if key != "self" {
-		w.Server.Set("self", f)
-	}
-}
-
-func (w withKeyCheck) Clear(key string) {
-	w.Server.Clear(key)
-	w.Server.Clear("self")
+	// A 401 for a token is only Unauthorized when the key check fails too
+	// (otherwise the token is missing, TestGitLabGet).
+	vendortest.CheckCanaries(t, vendortest.WithKeyCheck(srv, "self"), canaryCalls(c, "41", "41", gitlabtest.ListID, "self"),
+		vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, gitlabKey, transport(v1alpha1.DefinitionGitLab, map[string]string{"token": gitlabKey}, nil, "1"))
 }

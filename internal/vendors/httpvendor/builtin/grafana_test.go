@@ -108,9 +108,7 @@ func TestGrafanaRevoked(t *testing.T) {
 	if cred, err := c.Get(context.Background(), vendors.Ref{ID: "21"}); err != nil || !cred.Revoked {
 		t.Fatalf("revoked token: %+v, %v", cred, err)
 	}
-	if cred, err := c.Get(context.Background(), vendors.Ref{ID: "22"}); err != nil || cred.Revoked || cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(past) {
-		t.Fatalf("expired token: %+v, %v", cred, err)
-	}
+	wantExpired(t, c, "22", past)
 }
 
 // The list is one page: every token of the account, in one call.
@@ -123,19 +121,10 @@ func TestGrafanaList(t *testing.T) {
 	other := grafanatest.Sample("999", "other")
 	other.Owner = "4"
 	srv.Put(other)
-	page, err := grafanaClient(t, srv, grafanatest.SampleAccount).ListPage(context.Background(), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, it := range page.Items {
-		if seen[it.Ref.ID] || it.Partial() || it.Credential.Owner != "service account 3" || it.Credential.CreatedAt == nil {
-			t.Fatalf("item %s twice, partial or not mapped: %+v", it.Ref.ID, it.Credential)
-		}
-		seen[it.Ref.ID] = true
-	}
-	if len(seen) != 150 || seen["999"] || page.Next != "" || srv.ListCalls() != 1 {
-		t.Fatalf("listed %d tokens (next %q, %d calls), want the account's 150 in one", len(seen), page.Next, srv.ListCalls())
+	seen, pages := vendortest.WalkList(t, grafanaClient(t, srv, grafanatest.SampleAccount), nil)
+	wantOwned(t, seen, "service account 3")
+	if _, other := seen["999"]; len(seen) != 150 || other || pages != 1 || srv.ListCalls() != 1 {
+		t.Fatalf("listed %d tokens in %d pages (%d calls), want the account's 150 in one", len(seen), pages, srv.ListCalls())
 	}
 }
 
@@ -146,12 +135,7 @@ func TestGrafanaErrors(t *testing.T) {
 	defer srv.Close()
 	srv.Put(grafanatest.Sample("31", "x"))
 	c := grafanaClient(t, srv, grafanatest.SampleAccount)
-	if err := c.Verify(context.Background()); err != nil {
-		t.Fatalf("key check: %v", err)
-	}
-	if srv.Calls("verify") != 1 {
-		t.Fatalf("key check made %d searches", srv.Calls("verify"))
-	}
+	verifyOnce(t, c, srv, "verify")
 	wrong := httpClient(t, v1alpha1.DefinitionGrafana, srv.URL, srv.CABundle(), map[string]string{"token": "glsa_wrong"},
 		map[string]string{"serviceAccountId": grafanatest.SampleAccount})
 	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: grafanatest.InvalidAPIKey}.
@@ -185,36 +169,14 @@ func TestGrafanaCanaries(t *testing.T) {
 	srv.Put(tok)
 	srv.SetEchoValues(true)
 	c := grafanaClient(t, srv, grafanatest.SampleAccount)
-	cred, err := c.Get(context.Background(), vendors.Ref{ID: "41"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.ListPage(context.Background(), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Items) != 1 || cred.Name != "x" {
+	if cred, page := getAndList(t, c, "41"); len(page.Items) != 1 || cred.Name != "x" {
 		t.Fatalf("get %+v, list %+v", cred, page)
-	}
-	for _, v := range []any{cred, page} {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the token's value: %s", b)
-		}
-	}
-	calls := []vendortest.CanaryCall{
-		{Name: "get", Key: grafanatest.ListID, Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: "41"}); return err }},
-		{Name: "list", Key: grafanatest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
-		{Name: "verify", Key: "verify", Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
 	}
 	documented := func(m string) string {
 		b, _ := json.Marshal(map[string]any{"extra": nil, "message": m, "messageId": "internal", "statusCode": 500, "traceID": ""})
 		return string(b)
 	}
-	vendortest.CheckCanaries(t, srv, calls, vendortest.CanaryFaults(documented), nil)
-	vendortest.CheckTransport(t, grafanaKey, func(t *testing.T, url string, caBundle []byte) []error {
-		c := httpClient(t, v1alpha1.DefinitionGrafana, url, caBundle, map[string]string{"token": grafanaKey},
-			map[string]string{"serviceAccountId": grafanatest.SampleAccount})
-		_, err := c.Get(context.Background(), vendors.Ref{ID: "1"})
-		return []error{err, c.Verify(context.Background())}
-	})
+	vendortest.CheckCanaries(t, srv, canaryCalls(c, "41", grafanatest.ListID, grafanatest.ListID, "verify"), vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, grafanaKey, transport(v1alpha1.DefinitionGrafana, map[string]string{"token": grafanaKey},
+		map[string]string{"serviceAccountId": grafanatest.SampleAccount}, "1"))
 }

@@ -112,9 +112,7 @@ func TestOktaRevoked(t *testing.T) {
 	c := oktaClient(t, srv)
 	_, err := c.Get(context.Background(), vendors.Ref{ID: oktaID(21)})
 	vendortest.WantError{Class: vendors.ErrNotFound, Reason: v1alpha1.ReasonNotFound, InMessage: "Resource not found"}.Check(t, err)
-	if cred, err := c.Get(context.Background(), vendors.Ref{ID: oktaID(22)}); err != nil || cred.Revoked || cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(past) {
-		t.Fatalf("expired token: %+v, %v", cred, err)
-	}
+	wantExpired(t, c, oktaID(22), past)
 }
 
 // The list follows the Link header's rel="next" (an after cursor) through
@@ -130,27 +128,11 @@ func TestOktaListPagination(t *testing.T) {
 	}
 	srv.SetMaxPerPage(7)
 	c := oktaClient(t, srv)
-	seen := map[string]vendors.Item{}
-	cursor, pages := "", 0
-	for {
-		page, err := c.ListPage(context.Background(), nil, cursor)
-		if err != nil {
-			t.Fatalf("page %d: %v", pages+1, err)
+	seen, pages := vendortest.WalkList(t, c, func(next string) {
+		if !strings.Contains(next, "after=") {
+			t.Fatalf("next page %q", next)
 		}
-		pages++
-		for _, it := range page.Items {
-			if _, dup := seen[it.Ref.ID]; dup || it.Partial() {
-				t.Fatalf("item %s twice or partial", it.Ref.ID)
-			}
-			seen[it.Ref.ID] = it
-		}
-		if cursor = page.Next; cursor == "" {
-			break
-		}
-		if !strings.Contains(cursor, "after=") || pages > 100 {
-			t.Fatalf("next page %q", cursor)
-		}
-	}
+	})
 	// 120 active tokens = 17 pages of 7 and one of 1.
 	if len(seen) != 120 || pages != 18 || srv.ListCalls() != 18 {
 		t.Fatalf("listed %d tokens in %d pages (%d calls), want 120 in 18", len(seen), pages, srv.ListCalls())
@@ -182,12 +164,7 @@ func TestOktaErrors(t *testing.T) {
 	defer srv.Close()
 	srv.Put(oktatest.Sample(oktaID(31), "x"))
 	c := oktaClient(t, srv)
-	if err := c.Verify(context.Background()); err != nil {
-		t.Fatalf("key check: %v", err)
-	}
-	if srv.Calls(oktatest.VerifyID) != 1 {
-		t.Fatalf("key check made %d calls of /users/me", srv.Calls(oktatest.VerifyID))
-	}
+	verifyOnce(t, c, srv, oktatest.VerifyID)
 	wrong := httpClient(t, v1alpha1.DefinitionOkta, srv.URL, srv.CABundle(), map[string]string{"token": "00wrong-key"}, nil)
 	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 401 Unauthorized: E0000011: Invalid token provided"}.
 		Check(t, wrong.Verify(context.Background()), "00wrong-key")
@@ -207,17 +184,7 @@ func TestOktaErrors(t *testing.T) {
 	srv.FailNext(oktaID(31), vendortest.NotFound)
 	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(31)})
 	vendortest.WantError{Class: vendors.ErrNotFound, Reason: v1alpha1.ReasonNotFound, InMessage: "Resource not found: " + oktaID(31)}.Check(t, err)
-	srv.FailNext(oktaID(31), vendortest.ServerError)
-	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(31)})
-	vendortest.WantError{Class: vendors.ErrUnavailable, InMessage: "HTTP 500"}.Check(t, err)
-	if err.Error() != "HTTP 500 Internal Server Error" { // a 5xx body is not the vendor speaking
-		t.Errorf("5xx error %q: want the status alone", err)
-	}
-	// A 401 for a token while the key check passes: the token is what is
-	// missing.
-	srv.FailNext(oktaID(31), vendortest.Unauthorized)
-	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(31)})
-	vendortest.WantError{Class: vendors.ErrNotFound, InMessage: "accepts the key"}.Check(t, err)
+	wantReadFaults(t, srv, c, oktaID(31))
 
 	// 429 without Retry-After (Okta sends none): X-Rate-Limit-Reset, a
 	// Unix time 30 s ahead, says how long. Last: the client then holds
@@ -242,70 +209,29 @@ func TestOktaCanaries(t *testing.T) {
 	srv.Put(tok)
 	srv.SetEchoValues(true)
 	c := oktaClient(t, srv)
-	cred, err := c.Get(context.Background(), vendors.Ref{ID: oktaID(41)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.ListPage(context.Background(), nil, "")
-	if err != nil || len(page.Items) != 1 {
-		t.Fatalf("page %+v, %v", page, err)
-	}
-	for _, v := range []any{cred, page} {
-		if b, _ := json.Marshal(v); strings.Contains(string(b), vendortest.Canary) {
-			t.Errorf("mapped answer holds the token's value: %s", b)
-		}
+	if _, page := getAndList(t, c, oktaID(41)); len(page.Items) != 1 {
+		t.Fatalf("page %+v", page)
 	}
 	// The fake did echo it: the check above can fail.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/api-tokens/"+oktaID(41), nil)
-	req.Header.Set("Authorization", "SSWS "+oktaKey)
-	resp, err := vendortest.HTTPClient(srv.CABundle()).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var body struct {
 		TokenValue string `json:"tokenValue"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	_ = resp.Body.Close()
+	_ = json.Unmarshal(rawGet(t, srv.CABundle(), srv.URL+"/api/v1/api-tokens/"+oktaID(41), map[string]string{"Authorization": "SSWS " + oktaKey}), &body)
 	if body.TokenValue != tok.Value {
 		t.Fatalf("fake does not echo the value: %q", body.TokenValue)
 	}
 
-	calls := []vendortest.CanaryCall{
-		{Name: "get", Key: oktaID(41), Call: func() error { _, err := c.Get(context.Background(), vendors.Ref{ID: oktaID(41)}); return err }},
-		{Name: "list", Key: oktatest.ListID, Call: func() error { _, err := c.ListPage(context.Background(), nil, ""); return err }},
-		{Name: "verify", Key: oktatest.VerifyID, Call: func() error { return c.Verify(context.Background()) }, AnyOK: true},
-	}
 	documented := func(m string) string {
 		b, _ := json.Marshal(map[string]any{"errorCode": "E0000009", "errorSummary": m, "errorLink": "E0000009",
 			"errorId": "oae" + m, "errorCauses": []any{map[string]any{"errorSummary": m}}})
 		return string(b)
 	}
-	vendortest.CheckCanaries(t, oktaWithKeyCheck{srv}, calls, vendortest.CanaryFaults(documented), nil)
-	vendortest.CheckTransport(t, oktaKey, func(t *testing.T, url string, caBundle []byte) []error {
-		c := httpClient(t, v1alpha1.DefinitionOkta, url, caBundle, map[string]string{"token": oktaKey}, nil)
-		_, err := c.Get(context.Background(), vendors.Ref{ID: oktaID(1)})
-		_, lerr := c.ListPage(context.Background(), nil, "")
-		return []error{err, lerr, c.Verify(context.Background())}
-	})
+	// A 401 for a token is only Unauthorized when the key check fails too
+	// (otherwise the token is missing, TestOktaErrors).
+	vendortest.CheckCanaries(t, vendortest.WithKeyCheck(srv, oktatest.VerifyID),
+		canaryCalls(c, oktaID(41), oktaID(41), oktatest.ListID, oktatest.VerifyID), vendortest.CanaryFaults(documented), nil)
+	vendortest.CheckTransport(t, oktaKey, transport(v1alpha1.DefinitionOkta, map[string]string{"token": oktaKey}, nil, oktaID(1)))
 	if srv.Deletes() != 0 {
 		t.Errorf("%d DELETE requests: a client must only GET", srv.Deletes())
 	}
-}
-
-// oktaWithKeyCheck faults the key check with every token: a 401 for a
-// token is only Unauthorized when the key check fails too (otherwise the
-// token is missing, TestOktaErrors).
-type oktaWithKeyCheck struct{ *oktatest.Server }
-
-func (w oktaWithKeyCheck) Set(key string, f vendortest.Fault) {
-	w.Server.Set(key, f)
-	if key != oktatest.VerifyID {
-		w.Server.Set(oktatest.VerifyID, f)
-	}
-}
-
-func (w oktaWithKeyCheck) Clear(key string) {
-	w.Server.Clear(key)
-	w.Server.Clear(oktatest.VerifyID)
 }

@@ -20,7 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credsync/credsync/internal/vendors/vendortest"
@@ -56,25 +56,26 @@ const ListID = "list"
 // confirmed.
 const DefaultPageSize = 20
 
-// Server is a fake Atlassian admin API for one organization.
+// Server is a fake Atlassian admin API for one organization. Its tokens
+// are filed by ID; Delete is Atlassian's revocation (it deletes a revoked
+// token); SetEchoValues puts each token's value in token, which
+// Atlassian's read answers never carry (only the creation of an API key
+// answers one); SetMaxPerPage forces a page size below DefaultPageSize.
 type Server struct {
 	vendortest.Scenarios
 	vendortest.HTTPS
+	*vendortest.Store[string, Token]
+	vendortest.Paging
 
-	mu         sync.Mutex
-	key        string
 	orgID      string
-	tokens     map[string]Token
-	maxPerPage int
-	echoValues bool
-	bareCursor bool
-	noScope    bool
+	bareCursor atomic.Bool
+	noScope    atomic.Bool
 }
 
 // NewServer starts a fake Atlassian admin API that accepts the
 // organization API key key for the organization orgID.
 func NewServer(key, orgID string) *Server {
-	s := &Server{key: key, orgID: orgID, tokens: map[string]Token{}}
+	s := &Server{Store: vendortest.NewStore(key, func(t Token) string { return t.ID }), orgID: orgID}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/api-access/v1/orgs/{orgId}/api-tokens/count", s.count)
 	mux.HandleFunc("GET /admin/api-access/v1/orgs/{orgId}/api-tokens", s.list)
@@ -82,61 +83,14 @@ func NewServer(key, orgID string) *Server {
 	return s
 }
 
-// SetKey changes the accepted key (a rotation of the organization API key).
-func (s *Server) SetKey(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.key = k
-}
-
-// Put adds or replaces a token.
-func (s *Server) Put(t Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[t.ID] = t
-}
-
-// Delete removes a token (Atlassian deletes a revoked token): it leaves
-// the list.
-func (s *Server) Delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, id)
-}
-
-// SetMaxPerPage makes lists hand back at most n tokens a page; n <= 0
-// restores DefaultPageSize.
-func (s *Server) SetMaxPerPage(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxPerPage = n
-}
-
-// SetEchoValues makes list items carry each token's value in token.
-// Atlassian's read answers never do (only the creation of an API key
-// answers one): this is for tests that prove a client copies it nowhere.
-func (s *Server) SetEchoValues(echo bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.echoValues = echo
-}
-
 // SetBareCursor makes links.next the bare cursor, not the next page's
 // URL: Atlassian's admin APIs do both (ID-8618). A bare cursor comes back
 // as the query parameter cursor.
-func (s *Server) SetBareCursor(bare bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bareCursor = bare
-}
+func (s *Server) SetBareCursor(bare bool) { s.bareCursor.Store(bare) }
 
 // SetInsufficientScope makes the key one without read:tokens:admin:
 // Atlassian answers 401 ADMIN-401-2.
-func (s *Server) SetInsufficientScope(noScope bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.noScope = noScope
-}
+func (s *Server) SetInsufficientScope(noScope bool) { s.noScope.Store(noScope) }
 
 // ListCalls returns how many list requests arrived.
 func (s *Server) ListCalls() int { return s.Calls(ListID) }
@@ -145,21 +99,18 @@ func (s *Server) ListCalls() int { return s.Calls(ListID) }
 // without the scope (401 ADMIN-401-2) or another organization (404, not
 // confirmed): true when it answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool {
-	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, errorBody) {
+	if s.Intercept(w, r, key, errorBody) {
 		return true
 	}
-	s.mu.Lock()
 	tok, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	authorized := bearer && s.key != "" && tok == s.key
-	noScope, org := s.noScope, s.orgID
-	s.mu.Unlock()
+	accepted := s.Key()
 	switch {
-	case !authorized:
-		writeError(w, http.StatusUnauthorized)
-	case noScope:
-		writeJSON(w, http.StatusUnauthorized, errorsBody("ADMIN-401-2", http.StatusUnauthorized, "INSUFFICIENT_SCOPE", InsufficientScope))
-	case r.PathValue("orgId") != org:
-		writeError(w, http.StatusNotFound)
+	case !bearer || accepted == "" || tok != accepted:
+		vendortest.WriteError(w, http.StatusUnauthorized, errorBody)
+	case s.noScope.Load():
+		vendortest.WriteJSON(w, http.StatusUnauthorized, errorsBody("ADMIN-401-2", http.StatusUnauthorized, "INSUFFICIENT_SCOPE", InsufficientScope))
+	case r.PathValue("orgId") != s.orgID:
+		vendortest.WriteError(w, http.StatusNotFound, errorBody)
 	default:
 		rateHeaders(w.Header(), time.Now(), 99)
 		return false
@@ -173,19 +124,13 @@ const InsufficientScope = "Insufficient scope. Create a new API Key for your Org
 // matching are the tokens the request's q and status filters select, in
 // the list's order (creation, then ID).
 func (s *Server) matching(q url.Values) []Token {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	text, status := strings.ToLower(q.Get("q")), q.Get("status")
-	var out []Token
-	for _, t := range s.tokens {
+	out := s.Select(func(t Token) bool {
 		if text != "" && !strings.Contains(strings.ToLower(t.Name+"\n"+t.OwnerName+"\n"+t.OwnerEmail), text) {
-			continue
+			return false
 		}
-		if status != "" && statusOf(t) != status {
-			continue
-		}
-		out = append(out, t)
-	}
+		return status == "" || statusOf(t) == status
+	})
 	slices.SortFunc(out, func(a, b Token) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
@@ -213,28 +158,22 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if c := q.Get("cursor"); c != "" {
 		var ok bool
 		if offset, ok = decodeCursor(c); !ok {
-			writeJSON(w, http.StatusBadRequest, errorsBody("ADMIN-400-1", http.StatusBadRequest, "BAD_REQUEST", "Invalid cursor."))
+			vendortest.WriteJSON(w, http.StatusBadRequest, errorsBody("ADMIN-400-1", http.StatusBadRequest, "BAD_REQUEST", "Invalid cursor."))
 			return
 		}
 	}
 	all := s.matching(q)
-	s.mu.Lock()
-	size := DefaultPageSize
-	if s.maxPerPage > 0 {
-		size = min(size, s.maxPerPage)
-	}
-	echo, bare := s.echoValues, s.bareCursor
-	s.mu.Unlock()
+	size := s.PerPage(DefaultPageSize)
+	echo, bare := s.EchoValues(), s.bareCursor.Load()
 	start := min(offset, len(all))
 	end := min(start+size, len(all))
-	items := make([]map[string]any, 0, end-start)
-	for _, t := range all[start:end] {
+	items := vendortest.Render(all[start:end], func(t Token) map[string]any {
 		item := render(t, r.PathValue("orgId"))
 		if echo {
 			item["token"] = t.Value
 		}
-		items = append(items, item)
-	}
+		return item
+	})
 	at := func(offset int) string {
 		c := encodeCursor(offset)
 		if bare {
@@ -251,7 +190,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if start > 0 {
 		links["prev"] = at(max(start-size, 0))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": items, "links": links})
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{"data": items, "links": links})
 }
 
 // encodeCursor is an opaque cursor for a page starting at offset.
@@ -337,13 +276,6 @@ func errorBody(status int) (string, string) {
 	return "application/json", string(b)
 }
 
-func writeError(w http.ResponseWriter, status int) {
-	ct, body := errorBody(status)
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 // rateHeaders sets the X-RateLimit-* headers every api-access answer
 // carries: the reset is the ISO 8601 date of the next minute's window.
 func rateHeaders(h http.Header, now time.Time, remaining int) {
@@ -365,11 +297,6 @@ func RateLimited(now time.Time, retryAfterSeconds int) vendortest.Fault {
 			"X-Ratelimit-Remaining": {"0"},
 			"X-Ratelimit-Reset":     {now.UTC().Add(time.Duration(retryAfterSeconds) * time.Second).Format(time.RFC3339)},
 		}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	vendortest.JSON(w, status, b)
 }
 
 // Sample returns an ALLOWED token with realistic defaults: Jane Doe's

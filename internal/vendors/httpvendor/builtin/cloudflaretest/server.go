@@ -13,7 +13,6 @@
 package cloudflaretest
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -22,7 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credsync/credsync/internal/vendors/vendortest"
@@ -85,23 +84,23 @@ const (
 	RateLimitWindow = 300
 )
 
-// Server is a fake Cloudflare API.
+// Server is a fake Cloudflare API. Its tokens are filed by ID;
+// SetEchoValues puts each token's value in result.value, as Cloudflare's
+// creation answers do; SetMaxPerPage forces a page size (result_info.per_page
+// says it) below MaxPerPage.
 type Server struct {
 	vendortest.Scenarios
 	vendortest.HTTPS
+	*vendortest.Store[string, Token]
+	vendortest.Paging
 
-	mu         sync.Mutex
-	key        string
-	keyAccount string
-	tokens     map[string]Token
-	maxPerPage int
-	echoValues bool
+	keyAccount atomic.Value // string
 }
 
 // NewServer starts a fake Cloudflare that accepts the user API token key
 // (token ID KeyID).
 func NewServer(key string) *Server {
-	s := &Server{key: key, tokens: map[string]Token{}}
+	s := &Server{Store: vendortest.NewStore(key, func(t Token) string { return t.ID })}
 	mux := http.NewServeMux()
 	for _, prefix := range []string{BasePath + "/user", BasePath + "/accounts/{account}"} {
 		mux.HandleFunc("GET "+prefix+"/tokens/verify", s.verify)
@@ -118,53 +117,10 @@ func NewServer(key string) *Server {
 	return s
 }
 
-// SetKey changes the accepted key (a rotation of the provider's token).
-func (s *Server) SetKey(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.key = k
-}
-
 // SetKeyAccount makes the key an account API token of account (a user API
 // token when ""): an account token is refused by the user endpoints, and
 // by other accounts' endpoints; a user token may read any account's tokens.
-func (s *Server) SetKeyAccount(account string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.keyAccount = account
-}
-
-// Put adds or replaces a token.
-func (s *Server) Put(t Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[t.ID] = t
-}
-
-// Delete removes a token: later requests get 404.
-func (s *Server) Delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, id)
-}
-
-// SetMaxPerPage makes lists hand back at most n tokens a page whatever
-// per_page asks (result_info.per_page says n); n <= 0 restores
-// Cloudflare's MaxPerPage.
-func (s *Server) SetMaxPerPage(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxPerPage = n
-}
-
-// SetEchoValues makes every token answer carry the token's value in
-// result.value, as Cloudflare's creation answers do: a client must copy
-// it nowhere.
-func (s *Server) SetEchoValues(echo bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.echoValues = echo
-}
+func (s *Server) SetKeyAccount(account string) { s.keyAccount.Store(account) }
 
 // ListCalls returns how many list requests arrived.
 func (s *Server) ListCalls() int { return s.Calls(ListID) }
@@ -250,7 +206,7 @@ func writeError(w http.ResponseWriter, status int, body string) {
 // a 403 (on verify, "Invalid API Token" too). True when it answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool {
 	s.rateHeaders(w)
-	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, errorBody(r)) {
+	if s.Intercept(w, r, key, errorBody(r)) {
 		return true
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -258,9 +214,9 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool 
 		writeError(w, http.StatusBadRequest, badHeadersBody)
 		return true
 	}
-	s.mu.Lock()
-	validKey, keyAccount := s.key != "" && tok == s.key, s.keyAccount
-	s.mu.Unlock()
+	accepted := s.Key()
+	validKey := accepted != "" && tok == accepted
+	keyAccount, _ := s.keyAccount.Load().(string)
 	verify := key == VerifyID
 	account := r.PathValue("account")
 	switch {
@@ -292,9 +248,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if s.fault(w, r, VerifyID) {
 		return
 	}
-	s.mu.Lock()
-	t, ok := s.tokens[KeyID]
-	s.mu.Unlock()
+	t, ok := s.Get(KeyID)
 	if !ok {
 		t = Token{ID: KeyID, CreatedAt: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	}
@@ -305,29 +259,29 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if t.ExpiresAt != nil {
 		result["expires_on"] = timestamp(*t.ExpiresAt)
 	}
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Result: result,
+	vendortest.WriteJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Result: result,
 		Messages: []message{{Code: 10000, Message: "This API Token is valid and active"}}})
 }
 
-// lookup returns the token id of the path's kind (user or account).
-func (s *Server) lookup(r *http.Request, id string) (Token, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.tokens[id]
-	return t, ok && t.AccountID == r.PathValue("account")
+// token answers a request for the path's token with a fault, or a 404
+// when the path's kind (user or account) has no token of its ID; ok when
+// it did not answer.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) (t Token, ok bool) {
+	id := r.PathValue("id")
+	if s.fault(w, r, id) {
+		return t, false
+	}
+	if t, ok = s.Get(id); !ok || t.AccountID != r.PathValue("account") {
+		writeError(w, http.StatusNotFound, routeError(r))
+		return t, false
+	}
+	return t, true
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if s.fault(w, r, id) {
-		return
+	if t, ok := s.token(w, r); ok {
+		vendortest.WriteJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: s.render(t)})
 	}
-	t, ok := s.lookup(r, id)
-	if !ok {
-		writeError(w, http.StatusNotFound, routeError(r))
-		return
-	}
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: s.render(t)})
 }
 
 // list answers a list: tokens by ID (direction asc or desc), expired ones
@@ -340,30 +294,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	includeExpired := q.Get("include_expired") == "true"
-	s.mu.Lock()
-	var all []Token
-	for _, t := range s.tokens {
-		if t.AccountID == r.PathValue("account") && (includeExpired || status(t) != "expired") {
-			all = append(all, t)
-		}
-	}
-	perPage := min(max(positive(q.Get("per_page"), DefaultPerPage), MinPerPage), MaxPerPage)
-	if s.maxPerPage > 0 {
-		perPage = min(perPage, s.maxPerPage)
-	}
-	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b Token) int { return cmp.Compare(a.ID, b.ID) })
+	all := s.Select(func(t Token) bool {
+		return t.AccountID == r.PathValue("account") && (includeExpired || status(t) != "expired")
+	})
+	perPage := s.PerPage(min(max(vendortest.Positive(q.Get("per_page"), DefaultPerPage), MinPerPage), MaxPerPage))
 	if q.Get("direction") == "desc" {
 		slices.Reverse(all)
 	}
-	page := positive(q.Get("page"), 1)
-	start := min((page-1)*perPage, len(all))
-	end := min(start+perPage, len(all))
-	items := make([]map[string]any, 0, end-start)
-	for _, t := range all[start:end] {
-		items = append(items, s.render(t))
-	}
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: items,
+	page := vendortest.Positive(q.Get("page"), 1)
+	items := vendortest.Render(vendortest.Page(all, (page-1)*perPage, perPage), s.render)
+	vendortest.WriteJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: items,
 		ResultInfo: &resultInfo{Page: page, PerPage: perPage, Count: len(items), TotalCount: len(all)}})
 }
 
@@ -389,24 +329,19 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	s.Put(t)
 	out := render(t)
 	out["value"] = t.Value
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: out})
+	vendortest.WriteJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: out})
 }
 
 // roll answers PUT .../tokens/{id}/value: a new value for the token, the
 // bare secret as result.
 func (s *Server) roll(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if s.fault(w, r, id) {
-		return
-	}
-	t, ok := s.lookup(r, id)
+	t, ok := s.token(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, routeError(r))
 		return
 	}
 	t.Value, t.UpdatedAt = newValue(t.AccountID != ""), time.Now().UTC().Truncate(time.Second)
 	s.Put(t)
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: t.Value})
+	vendortest.WriteJSON(w, http.StatusOK, envelope{Success: true, Errors: []errorItem{}, Messages: []message{}, Result: t.Value})
 }
 
 // status is a token's status: disabled, expired or active.
@@ -423,9 +358,7 @@ func status(t Token) string {
 // render is s's answer for t: with its value when echoing.
 func (s *Server) render(t Token) map[string]any {
 	out := render(t)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.echoValues {
+	if s.EchoValues() {
 		out["value"] = t.Value
 	}
 	return out
@@ -493,19 +426,6 @@ func RateLimited(now time.Time, retryAfter int) vendortest.Fault {
 			"Ratelimit":        {fmt.Sprintf(`"default";r=0;t=%d`, retryAfter)},
 			"Ratelimit-Policy": {fmt.Sprintf(`"default";q=%d;w=%d`, RateLimitQuota, RateLimitWindow)},
 		}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	vendortest.JSON(w, status, b)
-}
-
-func positive(v string, def int) int {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return def
-	}
-	return n
 }
 
 func randomHex(n int) string {

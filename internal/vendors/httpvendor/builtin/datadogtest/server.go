@@ -14,7 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credsync/credsync/internal/vendors/vendortest"
@@ -57,23 +57,26 @@ const (
 	MaxAllowed = 200
 )
 
-// Server is a fake Datadog site.
+// Server is a fake Datadog site. Its keys are filed by ID; Delete is
+// Datadog's revocation; SetEchoValues puts each key's value in the list
+// items' attributes.key too (Datadog's list items are partial objects
+// without it; its GET answers always carry it); SetMaxPerPage forces a
+// page size below MaxPageSize.
 type Server struct {
 	vendortest.Scenarios
 	vendortest.HTTPS
+	// Store's key is the API key (SetKey changes it alone).
+	*vendortest.Store[string, Token]
+	vendortest.Paging
 
-	mu         sync.Mutex
-	apiKey     string
-	appKey     string
-	tokens     map[string]Token
-	maxPerPage int
-	echoValues bool
+	appKey atomic.Value // string
 }
 
 // NewServer starts a fake Datadog site that accepts the API key apiKey
 // with the application key appKey.
 func NewServer(apiKey, appKey string) *Server {
-	s := &Server{apiKey: apiKey, appKey: appKey, tokens: map[string]Token{}}
+	s := &Server{Store: vendortest.NewStore(apiKey, func(t Token) string { return t.ID })}
+	s.appKey.Store(appKey)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v2/validate_keys", s.validate)
 	mux.HandleFunc("GET /api/v2/api_keys/{id}", s.get(false))
@@ -86,61 +89,27 @@ func NewServer(apiKey, appKey string) *Server {
 
 // SetKeys changes the accepted keys (a rotation of the provider's keys).
 func (s *Server) SetKeys(apiKey, appKey string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.apiKey, s.appKey = apiKey, appKey
-}
-
-// Put adds or replaces a key.
-func (s *Server) Put(t Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[t.ID] = t
-}
-
-// Delete removes a key (Datadog's revocation): later requests get 404.
-func (s *Server) Delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, id)
-}
-
-// SetMaxPerPage makes lists hand back at most n keys a page whatever
-// page[size] asks; n <= 0 restores Datadog's MaxPageSize.
-func (s *Server) SetMaxPerPage(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxPerPage = n
-}
-
-// SetEchoValues makes list items carry each key's value in
-// attributes.key too. Datadog's list items are partial objects without
-// it (its GET answers always carry it): this is for tests that prove a
-// client copies it nowhere.
-func (s *Server) SetEchoValues(echo bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.echoValues = echo
+	s.SetKey(apiKey)
+	s.appKey.Store(appKey)
 }
 
 // ListCalls returns how many list requests arrived.
 func (s *Server) ListCalls() int { return s.Calls(ListID) }
 
 func (s *Server) authorized(r *http.Request) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.apiKey != "" && s.appKey != "" &&
-		r.Header.Get("DD-API-KEY") == s.apiKey && r.Header.Get("DD-APPLICATION-KEY") == s.appKey
+	apiKey, appKey := s.Key(), s.appKey.Load().(string)
+	return apiKey != "" && appKey != "" &&
+		r.Header.Get("DD-API-KEY") == apiKey && r.Header.Get("DD-APPLICATION-KEY") == appKey
 }
 
 // fault applies a scenario for key, or answers a wrong key with status
 // (Datadog: 401 from validate_keys, 403 elsewhere): true when it answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string, status int) bool {
-	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, errorBody) {
+	if s.Intercept(w, r, key, errorBody) {
 		return true
 	}
 	if !s.authorized(r) {
-		writeError(w, status)
+		vendortest.WriteError(w, status, errorBody)
 		return true
 	}
 	rateHeaders(w.Header(), time.Now(), 399)
@@ -164,7 +133,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if s.fault(w, r, "verify", http.StatusUnauthorized) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 }
 
 // get answers GET /api/v2/api_keys/:id: the full key, attributes.key
@@ -175,9 +144,7 @@ func (s *Server) get(app bool) http.HandlerFunc {
 		if s.fault(w, r, id, http.StatusForbidden) {
 			return
 		}
-		s.mu.Lock()
-		t, ok := s.tokens[id]
-		s.mu.Unlock()
+		t, ok := s.Get(id)
 		if !ok || t.ApplicationKey != app {
 			msg := "API key not found"
 			if app {
@@ -186,7 +153,7 @@ func (s *Server) get(app bool) http.HandlerFunc {
 			writeJSONError(w, http.StatusNotFound, msg)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"data": render(t, true)})
+		vendortest.WriteJSON(w, http.StatusOK, map[string]any{"data": render(t, true)})
 	}
 }
 
@@ -219,28 +186,14 @@ func (s *Server) listKind(w http.ResponseWriter, r *http.Request, app bool) {
 		}
 		number = n
 	}
-	s.mu.Lock()
-	if s.maxPerPage > 0 {
-		size = min(size, s.maxPerPage)
-	}
-	all := make([]Token, 0, len(s.tokens))
-	for _, t := range s.tokens {
-		if t.ApplicationKey == app {
-			all = append(all, t)
-		}
-	}
-	echo := s.echoValues
-	s.mu.Unlock()
+	size = s.PerPage(size)
+	all := s.Select(func(t Token) bool { return t.ApplicationKey == app })
 	slices.SortFunc(all, func(a, b Token) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	start := min(number*size, len(all))
-	end := min(start+size, len(all))
-	items := make([]map[string]any, 0, end-start)
-	for _, t := range all[start:end] {
-		items = append(items, render(t, echo))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	echo := s.EchoValues()
+	items := vendortest.Render(vendortest.Page(all, number*size, size), func(t Token) map[string]any { return render(t, echo) })
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{
 		"data": items,
 		"meta": map[string]any{"max_allowed": MaxAllowed, "page": map[string]any{"total_filtered_count": len(all)}},
 	})
@@ -323,15 +276,8 @@ func errorBody(status int) (string, string) {
 	return "application/json", string(b)
 }
 
-func writeError(w http.ResponseWriter, status int) {
-	ct, body := errorBody(status)
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 func writeJSONError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"errors": []string{msg}})
+	vendortest.WriteJSON(w, status, map[string]any{"errors": []string{msg}})
 }
 
 // RateLimited is Datadog's 429: {"errors":["Too many requests"]} and its
@@ -348,11 +294,6 @@ func RateLimited(now time.Time, retryAfterSeconds int) vendortest.Fault {
 		"X-Ratelimit-Reset":     {strconv.Itoa(retryAfterSeconds)},
 		"X-Ratelimit-Name":      {"api_keys"},
 	}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	vendortest.JSON(w, status, b)
 }
 
 // Sample returns an API key with realistic defaults: created by user

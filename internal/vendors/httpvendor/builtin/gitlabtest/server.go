@@ -8,15 +8,12 @@
 package gitlabtest
 
 import (
-	"cmp"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credsync/credsync/internal/vendors/vendortest"
@@ -58,25 +55,27 @@ const (
 	MaxPerPage     = 100
 )
 
-// Server is a fake GitLab.
+// Server is a fake GitLab. Its tokens are filed by ID; SetEchoValues
+// puts each token's value in token, as GitLab's creation and rotation
+// answers do; SetMaxPerPage forces a page size below MaxPerPage.
 type Server struct {
 	vendortest.Scenarios
 	vendortest.HTTPS
+	*vendortest.Store[int64, Token]
+	vendortest.Paging
 
-	mu         sync.Mutex
-	key        string
-	selfID     int64
-	tokens     map[int64]Token
-	maxPerPage int
-	nextID     int64
-	echoValues bool
-	nonAdmin   bool
+	nextID   atomic.Int64
+	nonAdmin atomic.Bool
 }
+
+// selfID is the ID of the personal access token the key is.
+const selfID = 1
 
 // NewServer starts a fake GitLab that accepts the token key (as the
 // personal access token selfID).
 func NewServer(key string) *Server {
-	s := &Server{key: key, selfID: 1, tokens: map[int64]Token{}, nextID: 1000}
+	s := &Server{Store: vendortest.NewStore(key, func(t Token) int64 { return t.ID })}
+	s.nextID.Store(1000)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v4/personal_access_tokens/self", s.self)
 	mux.HandleFunc("GET /api/v4/personal_access_tokens/{id}", s.get(Personal))
@@ -90,50 +89,10 @@ func NewServer(key string) *Server {
 	return s
 }
 
-// SetKey changes the accepted key (a rotation of the provider's token).
-func (s *Server) SetKey(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.key = k
-}
-
-// Put adds or replaces a token.
-func (s *Server) Put(t Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[t.ID] = t
-}
-
-// Delete removes a token: later requests get 404.
-func (s *Server) Delete(id int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, id)
-}
-
-// SetMaxPerPage makes lists hand back at most n tokens a page whatever
-// per_page asks; n <= 0 restores GitLab's MaxPerPage.
-func (s *Server) SetMaxPerPage(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxPerPage = n
-}
-
-// SetEchoValues makes every answer carry each token's value in token, as
-// GitLab's creation and rotation answers do: a client must copy it
-// nowhere.
-func (s *Server) SetEchoValues(echo bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.echoValues = echo
-}
-
 // render is t as s answers it: with its value when echoing.
 func (s *Server) render(t Token) map[string]any {
 	out := render(t)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.echoValues {
+	if s.EchoValues() {
 		out["token"] = t.Value
 	}
 	return out
@@ -141,32 +100,27 @@ func (s *Server) render(t Token) map[string]any {
 
 // SetNonAdmin makes the key a non-admin's: GitLab then answers 401, not
 // 404, for a personal access token that does not exist.
-func (s *Server) SetNonAdmin(nonAdmin bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.nonAdmin = nonAdmin
-}
+func (s *Server) SetNonAdmin(nonAdmin bool) { s.nonAdmin.Store(nonAdmin) }
 
 // ListCalls returns how many list requests arrived.
 func (s *Server) ListCalls() int { return s.Calls(ListID) }
 
 func (s *Server) authorized(r *http.Request) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	key := s.Key()
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return tok == s.key
+		return tok == key
 	}
-	return s.key != "" && r.Header.Get("PRIVATE-TOKEN") == s.key
+	return key != "" && r.Header.Get("PRIVATE-TOKEN") == key
 }
 
 // fault applies a scenario for key, or answers 401 to a wrong key: true
 // when it answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool {
-	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, s.errorBody) {
+	if s.Intercept(w, r, key, errorBody) {
 		return true
 	}
 	if !s.authorized(r) {
-		s.writeError(w, http.StatusUnauthorized)
+		vendortest.WriteError(w, http.StatusUnauthorized, errorBody)
 		return true
 	}
 	return false
@@ -176,14 +130,12 @@ func (s *Server) self(w http.ResponseWriter, r *http.Request) {
 	if s.fault(w, r, "self") {
 		return
 	}
-	s.mu.Lock()
-	t, ok := s.tokens[s.selfID]
-	s.mu.Unlock()
+	t, ok := s.Get(selfID)
 	if !ok {
-		t = Token{ID: s.selfID, Kind: Personal, Name: "credsync", Scopes: []string{"read_api"}, UserID: 1,
+		t = Token{ID: selfID, Kind: Personal, Name: "credsync", Scopes: []string{"read_api"}, UserID: 1,
 			CreatedAt: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	}
-	writeJSON(w, http.StatusOK, render(t))
+	vendortest.WriteJSON(w, http.StatusOK, render(t))
 }
 
 func (s *Server) get(kind string) http.HandlerFunc {
@@ -192,20 +144,16 @@ func (s *Server) get(kind string) http.HandlerFunc {
 			return
 		}
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		s.mu.Lock()
-		t, ok := s.tokens[id]
-		s.mu.Unlock()
+		t, ok := s.Get(id)
 		if err != nil || !ok || t.Kind != kind || t.Resource != r.PathValue("resource") {
-			s.mu.Lock()
 			status := http.StatusNotFound
-			if s.nonAdmin && kind == Personal {
+			if s.nonAdmin.Load() && kind == Personal {
 				status = http.StatusUnauthorized
 			}
-			s.mu.Unlock()
-			s.writeError(w, status)
+			vendortest.WriteError(w, status, errorBody)
 			return
 		}
-		writeJSON(w, http.StatusOK, s.render(t))
+		vendortest.WriteJSON(w, http.StatusOK, s.render(t))
 	}
 }
 
@@ -218,27 +166,11 @@ func (s *Server) list(kind string) http.HandlerFunc {
 			return
 		}
 		q := r.URL.Query()
-		s.mu.Lock()
-		var all []Token
-		for _, t := range s.tokens {
-			if t.Kind == kind && t.Resource == r.PathValue("resource") {
-				all = append(all, t)
-			}
-		}
-		perPage := min(positive(q.Get("per_page"), DefaultPerPage), MaxPerPage)
-		if s.maxPerPage > 0 {
-			perPage = min(perPage, s.maxPerPage)
-		}
-		s.mu.Unlock()
-		slices.SortFunc(all, func(a, b Token) int { return cmp.Compare(a.ID, b.ID) })
-		page := positive(q.Get("page"), 1)
+		all := s.Select(func(t Token) bool { return t.Kind == kind && t.Resource == r.PathValue("resource") })
+		perPage := s.PerPage(min(vendortest.Positive(q.Get("per_page"), DefaultPerPage), MaxPerPage))
+		page := vendortest.Positive(q.Get("page"), 1)
 		pages := max((len(all)+perPage-1)/perPage, 1)
-		start := min((page-1)*perPage, len(all))
-		end := min(start+perPage, len(all))
-		items := make([]map[string]any, 0, end-start)
-		for _, t := range all[start:end] {
-			items = append(items, s.render(t))
-		}
+		items := vendortest.Render(vendortest.Page(all, (page-1)*perPage, perPage), s.render)
 		at := func(p int) string {
 			q := r.URL.Query()
 			q.Set("page", strconv.Itoa(p))
@@ -260,7 +192,7 @@ func (s *Server) list(kind string) http.HandlerFunc {
 			links = append([]string{fmt.Sprintf(`<%s>; rel="prev"`, at(page-1))}, links...)
 		}
 		h.Set("Link", strings.Join(links, ", "))
-		writeJSON(w, http.StatusOK, items)
+		vendortest.WriteJSON(w, http.StatusOK, items)
 	}
 }
 
@@ -271,24 +203,17 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.mu.Lock()
-	t, ok := s.tokens[id]
-	if ok {
-		t.Revoked = true
-		s.tokens[id] = t
-		s.nextID++
-		t.ID, t.Revoked, t.CreatedAt = s.nextID, false, time.Now().UTC()
-		t.Value = fmt.Sprintf("glpat-rotated%d", t.ID)
-		s.tokens[t.ID] = t
-	}
-	s.mu.Unlock()
+	t, ok := s.Update(id, func(t *Token) { t.Revoked = true })
 	if !ok {
-		s.writeError(w, http.StatusNotFound)
+		vendortest.WriteError(w, http.StatusNotFound, errorBody)
 		return
 	}
+	t.ID, t.Revoked, t.CreatedAt = s.nextID.Add(1), false, time.Now().UTC()
+	t.Value = fmt.Sprintf("glpat-rotated%d", t.ID)
+	s.Put(t)
 	body := render(t)
 	body["token"] = t.Value
-	writeJSON(w, http.StatusOK, body)
+	vendortest.WriteJSON(w, http.StatusOK, body)
 }
 
 // render is a token as GitLab answers it (without its value).
@@ -318,7 +243,7 @@ func render(t Token) map[string]any {
 	return out
 }
 
-func (s *Server) errorBody(status int) (string, string) {
+func errorBody(status int) (string, string) {
 	switch status {
 	case http.StatusUnauthorized:
 		return "application/json", `{"message":"401 Unauthorized"}`
@@ -332,13 +257,6 @@ func (s *Server) errorBody(status int) (string, string) {
 	return "application/json", `{"message":"500 Internal Server Error"}`
 }
 
-func (s *Server) writeError(w http.ResponseWriter, status int) {
-	ct, body := s.errorBody(status)
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 // RateLimited is GitLab's 429: its RateLimit-* headers (reset as a Unix
 // time) and Retry-After in seconds.
 func RateLimited(now time.Time, retryAfter int) vendortest.Fault {
@@ -350,19 +268,6 @@ func RateLimited(now time.Time, retryAfter int) vendortest.Fault {
 		"Ratelimit-Reset":     {strconv.FormatInt(reset.Unix(), 10)},
 		"Ratelimit-Resettime": {reset.UTC().Format(http.TimeFormat)},
 	}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	vendortest.JSON(w, status, b)
-}
-
-func positive(v string, def int) int {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return def
-	}
-	return n
 }
 
 // Sample returns a personal access token with realistic defaults.

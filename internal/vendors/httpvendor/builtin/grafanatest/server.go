@@ -65,35 +65,29 @@ const ListID = "list"
 // positive number.
 const DefaultPerPage = 1000
 
-// Server is a fake Grafana with one organization (ID 1).
+// Server is a fake Grafana with one organization (ID 1). Its tokens are
+// filed by ID; Delete is Grafana's revocation (it deletes a token it
+// revokes); SetEchoValues puts each listed token's value in key, which
+// Grafana's list never carries (only the creation answer does).
 type Server struct {
 	vendortest.Scenarios
 	vendortest.HTTPS
+	*vendortest.Store[string, Token]
 
-	mu         sync.Mutex
-	key        string
-	accounts   map[int64]ServiceAccount
-	tokens     map[string]Token
-	echoValues bool
+	mu       sync.Mutex // guards accounts
+	accounts map[int64]ServiceAccount
 }
 
 // NewServer starts a fake Grafana that accepts the service account
 // token key.
 func NewServer(key string) *Server {
-	s := &Server{key: key, accounts: map[int64]ServiceAccount{}, tokens: map[string]Token{}}
+	s := &Server{Store: vendortest.NewStore(key, func(t Token) string { return t.ID }), accounts: map[int64]ServiceAccount{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/serviceaccounts/search", s.search)
 	mux.HandleFunc("GET /api/serviceaccounts/{sa}/tokens", s.list)
 	mux.HandleFunc("GET /api/serviceaccounts/{sa}", s.account)
 	s.Listen(mux)
 	return s
-}
-
-// SetKey changes the accepted token (a rotation of the provider's token).
-func (s *Server) SetKey(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.key = k
 }
 
 // PutServiceAccount adds or replaces a service account.
@@ -115,28 +109,11 @@ func (s *Server) Put(t Token) {
 		panic(fmt.Sprintf("grafanatest: token owner %q is not a service account ID", t.Owner))
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.accounts[owner]; !ok {
 		s.accounts[owner] = SampleServiceAccount(owner, fmt.Sprintf("sa-%d", owner))
 	}
-	s.tokens[t.ID] = t
-}
-
-// Delete removes a token (Grafana deletes a token it revokes): it leaves
-// the list.
-func (s *Server) Delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, id)
-}
-
-// SetEchoValues makes every listed token carry its value in key.
-// Grafana's list never does (only the creation answer carries key): this
-// is for tests that prove a client copies it nowhere.
-func (s *Server) SetEchoValues(echo bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.echoValues = echo
+	s.mu.Unlock()
+	s.Store.Put(t)
 }
 
 // ListCalls returns how many token list requests arrived.
@@ -145,15 +122,12 @@ func (s *Server) ListCalls() int { return s.Calls(ListID) }
 // fault applies a scenario for key, or answers a wrong token with
 // Grafana's 401: true when it answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool {
-	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, errorBody) {
+	if s.Intercept(w, r, key, errorBody) {
 		return true
 	}
-	s.mu.Lock()
 	tok, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	ok := bearer && s.key != "" && tok == s.key
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusUnauthorized)
+	if accepted := s.Key(); !bearer || accepted == "" || tok != accepted {
+		vendortest.WriteError(w, http.StatusUnauthorized, errorBody)
 		return true
 	}
 	return false
@@ -182,14 +156,7 @@ func (s *Server) lookup(ref string) (sa ServiceAccount, found bool) {
 
 // tokensOf are the service account's tokens by ID.
 func (s *Server) tokensOf(id int64) []Token {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Token
-	for _, t := range s.tokens {
-		if t.Owner == strconv.FormatInt(id, 10) {
-			out = append(out, t)
-		}
-	}
+	out := s.Select(func(t Token) bool { return t.Owner == strconv.FormatInt(id, 10) })
 	slices.SortFunc(out, func(a, b Token) int {
 		x, _ := strconv.ParseInt(a.ID, 10, 64)
 		y, _ := strconv.ParseInt(b.ID, 10, 64)
@@ -206,21 +173,18 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	sa, ok := s.lookup(r.PathValue("sa"))
 	if !ok {
-		writeError(w, http.StatusNotFound)
+		vendortest.WriteError(w, http.StatusNotFound, errorBody)
 		return
 	}
-	s.mu.Lock()
-	echo := s.echoValues
-	s.mu.Unlock()
-	items := []map[string]any{}
-	for _, t := range s.tokensOf(sa.ID) {
+	echo := s.EchoValues()
+	items := vendortest.Render(s.tokensOf(sa.ID), func(t Token) map[string]any {
 		item := render(t, time.Now())
 		if echo {
 			item["key"] = t.Value
 		}
-		items = append(items, item)
-	}
-	writeJSON(w, http.StatusOK, items)
+		return item
+	})
+	vendortest.WriteJSON(w, http.StatusOK, items)
 }
 
 // account answers GET /api/serviceaccounts/:sa: one account, with its
@@ -234,14 +198,14 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 	_, known := s.accounts[sa.ID]
 	s.mu.Unlock()
 	if !ok || !known {
-		writeError(w, http.StatusNotFound)
+		vendortest.WriteError(w, http.StatusNotFound, errorBody)
 		return
 	}
 	out := s.renderAccount(sa)
 	out["createdAt"], out["updatedAt"], out["teams"] = sa.CreatedAt, sa.CreatedAt, []string{}
 	delete(out, "accessControl")
 	delete(out, "isExternal")
-	writeJSON(w, http.StatusOK, out)
+	vendortest.WriteJSON(w, http.StatusOK, out)
 }
 
 // search answers GET /api/serviceaccounts/search: accounts by name, the
@@ -252,7 +216,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	perPage, page := positive(q.Get("perpage"), DefaultPerPage), positive(q.Get("page"), 1)
+	perPage, page := vendortest.Positive(q.Get("perpage"), DefaultPerPage), vendortest.Positive(q.Get("page"), 1)
 	now := time.Now()
 	s.mu.Lock()
 	var all []ServiceAccount
@@ -272,13 +236,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	slices.SortFunc(all, func(a, b ServiceAccount) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
-	start := min((page-1)*perPage, len(all))
-	end := min(start+perPage, len(all))
-	accounts := make([]map[string]any, 0, end-start)
-	for _, sa := range all[start:end] {
-		accounts = append(accounts, s.renderAccount(sa))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"totalCount": len(all), "serviceAccounts": accounts, "page": page, "perPage": perPage})
+	accounts := vendortest.Render(vendortest.Page(all, (page-1)*perPage, perPage), s.renderAccount)
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{"totalCount": len(all), "serviceAccounts": accounts, "page": page, "perPage": perPage})
 }
 
 // renderAccount is a service account as the search lists it.
@@ -349,13 +308,6 @@ func errorBody(status int) (string, string) {
 	return "application/json", string(b)
 }
 
-func writeError(w http.ResponseWriter, status int) {
-	ct, body := errorBody(status)
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 // RateLimited is a 429 with Retry-After in seconds: Grafana documents no
 // rate limit for this API, nor rate-limit headers; the body is its
 // {"message"} shape (not confirmed). now dates the answer.
@@ -363,19 +315,6 @@ func RateLimited(now time.Time, retryAfterSeconds int) vendortest.Fault {
 	_, body := errorBody(http.StatusTooManyRequests)
 	return vendortest.Fault{Status: http.StatusTooManyRequests, RetryAfter: strconv.Itoa(retryAfterSeconds),
 		ContentType: "application/json", Body: body, Header: http.Header{"Date": {now.UTC().Format(http.TimeFormat)}}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	vendortest.JSON(w, status, b)
-}
-
-func positive(v string, def int) int {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return def
-	}
-	return n
 }
 
 // SampleAccount is the service account of Sample's tokens.

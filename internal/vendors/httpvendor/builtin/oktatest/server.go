@@ -16,10 +16,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/credsync/credsync/internal/vendors/vendortest"
@@ -74,22 +72,21 @@ const (
 // differs per endpoint and org).
 const RateLimit = 1200
 
-// Server is a fake Okta org.
+// Server is a fake Okta org. Its tokens are filed by ID; SetEchoValues
+// puts each token's value in tokenValue, a field Okta does not have (a
+// stand-in for a secret an answer might carry one day); SetMaxPerPage
+// forces a page size below MaxLimit.
 type Server struct {
 	vendortest.Scenarios
 	vendortest.HTTPS
-
-	mu         sync.Mutex
-	key        string
-	tokens     map[string]Token
-	maxPerPage int
-	echoValues bool
+	*vendortest.Store[string, Token]
+	vendortest.Paging
 }
 
 // NewServer starts a fake Okta org that accepts the API token key (of
 // user KeyUserID).
 func NewServer(key string) *Server {
-	s := &Server{key: key, tokens: map[string]Token{}}
+	s := &Server{Store: vendortest.NewStore(key, func(t Token) string { return t.ID })}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/users/me", s.me)
 	mux.HandleFunc("GET /api/v1/api-tokens/{id}", s.get)
@@ -100,44 +97,6 @@ func NewServer(key string) *Server {
 	})
 	s.Listen(mux)
 	return s
-}
-
-// SetKey changes the accepted key (a rotation of the provider's token).
-func (s *Server) SetKey(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.key = k
-}
-
-// Put adds or replaces a token.
-func (s *Server) Put(t Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[t.ID] = t
-}
-
-// Delete removes a token: later requests get 404.
-func (s *Server) Delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, id)
-}
-
-// SetMaxPerPage makes lists hand back at most n tokens a page whatever
-// limit asks; n <= 0 restores MaxLimit.
-func (s *Server) SetMaxPerPage(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxPerPage = n
-}
-
-// SetEchoValues makes every token answer carry the token's value in
-// tokenValue, a field Okta does not have: a stand-in for a secret an
-// answer might carry one day, which a client must copy nowhere.
-func (s *Server) SetEchoValues(echo bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.echoValues = echo
 }
 
 // ListCalls returns how many list requests arrived.
@@ -209,13 +168,10 @@ func writeError(w http.ResponseWriter, status int, body string) {
 // the X-Rate-Limit-* headers.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool {
 	s.rateHeaders(w)
-	if f, ok := s.Record(key); ok && vendortest.Apply(w, r, f, errorBody(r)) {
+	if s.Intercept(w, r, key, errorBody(r)) {
 		return true
 	}
-	s.mu.Lock()
-	valid := s.key != "" && r.Header.Get("Authorization") == "SSWS "+s.key
-	s.mu.Unlock()
-	if !valid {
+	if accepted := s.Key(); accepted == "" || r.Header.Get("Authorization") != "SSWS "+accepted {
 		writeError(w, http.StatusUnauthorized, unauthorizedBody)
 		return true
 	}
@@ -240,7 +196,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	self := fmt.Sprintf("https://%s/api/v1/users/%s", r.Host, KeyUserID)
-	writeJSON(w, http.StatusOK, map[string]any{
+	vendortest.WriteJSON(w, http.StatusOK, map[string]any{
 		"id":              KeyUserID,
 		"status":          "ACTIVE",
 		"created":         "2025-06-02T09:11:00.000Z",
@@ -259,25 +215,17 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// lookup returns token id when Okta would answer it (not revoked).
-func (s *Server) lookup(id string) (Token, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.tokens[id]
-	return t, ok && !t.Revoked
-}
-
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if s.fault(w, r, id) {
 		return
 	}
-	t, ok := s.lookup(id)
-	if !ok {
+	t, ok := s.Get(id)
+	if !ok || t.Revoked { // Okta answers no revoked token
 		writeError(w, http.StatusNotFound, notFoundBody(id, "ApiToken"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.render(r, t))
+	vendortest.WriteJSON(w, http.StatusOK, s.render(r, t))
 }
 
 // list answers the list: active tokens by ID after the after cursor,
@@ -290,24 +238,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	after := q.Get("after")
-	s.mu.Lock()
-	var all []Token
-	for _, t := range s.tokens {
-		if !t.Revoked && t.ID > after {
-			all = append(all, t)
-		}
-	}
-	limit := min(positive(q.Get("limit"), DefaultLimit), MaxLimit)
-	if s.maxPerPage > 0 {
-		limit = min(limit, s.maxPerPage)
-	}
-	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b Token) int { return cmp.Compare(a.ID, b.ID) })
-	page := all[:min(limit, len(all))]
-	items := make([]map[string]any, 0, len(page))
-	for _, t := range page {
-		items = append(items, s.render(r, t))
-	}
+	all := s.Select(func(t Token) bool { return !t.Revoked && t.ID > after })
+	limit := s.PerPage(min(vendortest.Positive(q.Get("limit"), DefaultLimit), MaxLimit))
+	page := vendortest.Page(all, 0, limit)
+	items := vendortest.Render(page, func(t Token) map[string]any { return s.render(r, t) })
 	link := func(after string) string {
 		v := url.Values{"limit": {strconv.Itoa(limit)}}
 		if after != "" {
@@ -319,7 +253,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if len(all) > len(page) {
 		w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="next"`, link(page[len(page)-1].ID)))
 	}
-	writeJSON(w, http.StatusOK, items)
+	vendortest.WriteJSON(w, http.StatusOK, items)
 }
 
 // revoke answers DELETE /api/v1/api-tokens/{id} (and /current, the
@@ -329,17 +263,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	s.mu.Lock()
 	if id == "current" {
-		s.key = ""
+		s.SetKey("")
 	}
-	t, ok := s.tokens[id]
-	if ok {
-		t.Revoked = true
-		s.tokens[id] = t
-	}
-	s.mu.Unlock()
-	if !ok && id != "current" {
+	if _, ok := s.Update(id, func(t *Token) { t.Revoked = true }); !ok && id != "current" {
 		writeError(w, http.StatusNotFound, notFoundBody(id, "ApiToken"))
 		return
 	}
@@ -349,9 +276,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 // render is s's answer for t on r: with its value when echoing.
 func (s *Server) render(r *http.Request, t Token) map[string]any {
 	out := render(r.Host, t)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.echoValues {
+	if s.EchoValues() {
 		out["tokenValue"] = t.Value
 	}
 	return out
@@ -408,19 +333,6 @@ func RateLimited(now time.Time, retryAfter int) vendortest.Fault {
 			"X-Rate-Limit-Remaining": {"0"},
 			"X-Rate-Limit-Reset":     {strconv.FormatInt(reset.Unix(), 10)},
 		}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	vendortest.JSON(w, status, b)
-}
-
-func positive(v string, def int) int {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return def
-	}
-	return n
 }
 
 // Sample returns an API token with realistic defaults: created
