@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -107,6 +108,9 @@ type Client struct {
 	mu       sync.Mutex
 	token    string // OAuth2 access token
 	tokenExp time.Time
+	// issued is the last access token issued (a string), for redaction
+	// without the lock (an error of the token call itself holds it).
+	issued atomic.Value
 }
 
 var _ vendors.Client = (*Client)(nil)
@@ -570,6 +574,11 @@ func (c *Client) fail(resp *vendors.Response) error {
 			code, _ = evalString(c.def.errCode, vars)
 		}
 	}
+	// The Caller redacts the Secret's values; the OAuth2 access token
+	// (not in the Secret) is redacted here.
+	if tok, _ := c.issued.Load().(string); len(tok) >= 4 {
+		msg, code = strings.ReplaceAll(msg, tok, "[redacted]"), strings.ReplaceAll(code, tok, "[redacted]")
+	}
 	return c.caller.Fail(resp, code, msg)
 }
 
@@ -634,6 +643,7 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 		return "", c.caller.Invalid(resp, "token answer has no access_token")
 	}
 	c.token, c.tokenExp = tok.AccessToken, c.clock.Now().Add(time.Duration(max(tok.ExpiresIn, 60))*time.Second)
+	c.issued.Store(tok.AccessToken)
 	return c.token, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,8 +95,9 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 			return
 		}
 		n := calls.Add(1)
-		if r.Header.Get("Authorization") != "Bearer at-"+strconv.Itoa(int(tokens.Load())) || n == 3 { // the third call: the token was revoked
-			w.WriteHeader(http.StatusUnauthorized)
+		if tok := r.Header.Get("Authorization"); tok != "Bearer at-"+strconv.Itoa(int(tokens.Load())) || n == 3 { // the third call: the token was revoked
+			// A vendor that quotes the token it refuses.
+			vendortest.JSON(w, http.StatusUnauthorized, fmt.Appendf(nil, `{"error":"token %s revoked"}`, strings.TrimPrefix(tok, "Bearer ")))
 			return
 		}
 		vendortest.JSON(w, http.StatusOK, []byte(`{"id":"k1","name":"oauth"}`))
@@ -105,6 +107,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 auth: {type: OAuth2ClientCredentials, tokenPath: /oauth/token, scopes: [keys:read]}
 keyCheck: {paths: [/me]}
 get: {paths: ['/keys/{id}']}
+errors: {message: body.error}
 ` + itemFields
 	c := newTestClient(t, def, srv.URL, vendortest.CABundle(srv), map[string]string{"clientId": "client-1", "clientSecret": "s3cret-value"}, nil)
 	for range 2 {
@@ -117,11 +120,18 @@ get: {paths: ['/keys/{id}']}
 	}
 	// The third call gets a 401: the key check that follows fetches a new
 	// token and passes, so the credential is what is missing.
-	if _, err := c.Get(context.Background(), vendors.Ref{ID: "k1"}); err == nil {
+	_, err := c.Get(context.Background(), vendors.Ref{ID: "k1"})
+	if err == nil {
 		t.Fatal("third call: no error")
 	}
 	if tokens.Load() != 2 {
 		t.Fatalf("%d tokens after a 401, want 2", tokens.Load())
+	}
+	// The key check's 401 quotes the token: redacted.
+	c2 := newTestClient(t, def, srv.URL, vendortest.CABundle(srv), map[string]string{"clientId": "client-1", "clientSecret": "s3cret-value"}, nil)
+	calls.Store(2)
+	if err := c2.Verify(context.Background()); err == nil || strings.Contains(err.Error(), "at-") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("a 401 quoting the access token: %v", err)
 	}
 }
 
