@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,16 +51,11 @@ func (d *Definition) Vendor() vendors.Vendor {
 
 // checkRef refuses a userId where no GET path takes one.
 func (d *Definition) checkRef(ref vendors.Ref) error {
-	if ref.UserID == "" || d.Spec.Get == nil {
-		if ref.UserID != "" {
-			return fmt.Errorf("%w: spec.userId is not supported by %s providers", vendors.ErrInvalidSpec, d.Name)
-		}
+	if ref.UserID == "" {
 		return nil
 	}
-	for _, p := range d.Spec.Get.Paths {
-		if strings.Contains(p, "{userId}") {
-			return nil
-		}
+	if g := d.Spec.Get; g != nil && slices.ContainsFunc(g.Paths, func(p string) bool { return strings.Contains(p, "{userId}") }) {
+		return nil
 	}
 	return fmt.Errorf("%w: spec.userId is not supported by %s providers: their credentials are named by id alone", vendors.ErrInvalidSpec, d.Name)
 }
@@ -127,7 +124,7 @@ func (d *Definition) newClient(cfg vendors.Config) (vendors.Client, error) {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	c := &Client{def: d, base: base, params: cfg.Spec.HTTP.Params, caller: cfg.Caller, clock: clk, secret: cfg.Secret}
+	c := &Client{def: d, base: base, params: maps.Clone(cfg.Spec.HTTP.Params), caller: cfg.Caller, clock: clk, secret: cfg.Secret}
 	if h := d.Spec.RateLimitHeaders; h != nil {
 		cfg.Caller.SetRateLimitHeaders(rateLimitReader(h))
 	}
