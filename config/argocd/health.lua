@@ -1,5 +1,6 @@
--- Argo CD health for credsync.io RemoteCredential, CredentialProvider and
--- ClusterCredentialProvider: one script reading the conditions of API.md.
+-- Argo CD health for credsync.io RemoteCredential, CredentialProvider,
+-- ClusterCredentialProvider and CredentialVendor: one script reading the
+-- conditions of API.md.
 -- Argo CD runs custom checks with only the base and table libraries, so
 -- this uses no string, math or os functions.
 local function condition(t)

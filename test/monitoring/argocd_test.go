@@ -18,7 +18,7 @@ import (
 )
 
 // argoKinds are the kinds config/argocd/health.lua serves.
-var argoKinds = []string{"RemoteCredential", "CredentialProvider", "ClusterCredentialProvider"}
+var argoKinds = []string{"RemoteCredential", "CredentialProvider", "ClusterCredentialProvider", "CredentialVendor"}
 
 func TestArgoCDHealth(t *testing.T) {
 	script := string(readRepoFile(t, "config", "argocd", "health.lua"))
@@ -397,6 +397,62 @@ status:
 `,
 		status:  "Degraded",
 		message: []string{"InvalidSpec: caBundle holds no PEM certificate"},
+	}, {
+		name: "credential vendor whose CEL does not compile",
+		object: `
+apiVersion: credsync.io/v1alpha1
+kind: CredentialVendor
+metadata:
+  name: acme-keys
+  generation: 3
+spec:
+  auth: {type: Bearer}
+  keyCheck: {paths: [/me]}
+  get: {paths: ['/keys/{id}']}
+  fields: {id: "item.id +"}
+status:
+  observedGeneration: 3
+  conditions:
+  - type: Ready
+    status: "False"
+    reason: InvalidSpec
+    message: 'fields.id: "item.id +" does not compile: Syntax error'
+    observedGeneration: 3
+    lastTransitionTime: "2026-05-01T10:00:01Z"
+  - type: Stalled
+    status: "True"
+    reason: InvalidSpec
+    message: 'fields.id: "item.id +" does not compile: Syntax error'
+    observedGeneration: 3
+    lastTransitionTime: "2026-05-01T10:00:01Z"
+`,
+		status:  "Degraded",
+		message: []string{"does not compile"},
+	}, {
+		name: "credential vendor that compiles",
+		object: `
+apiVersion: credsync.io/v1alpha1
+kind: CredentialVendor
+metadata:
+  name: acme-keys
+  generation: 4
+spec:
+  auth: {type: Bearer}
+  keyCheck: {paths: [/me]}
+  get: {paths: ['/keys/{id}']}
+  fields: {id: "item.id"}
+status:
+  observedGeneration: 4
+  conditions:
+  - type: Ready
+    status: "True"
+    reason: Valid
+    message: the definition compiles
+    observedGeneration: 4
+    lastTransitionTime: "2026-05-01T10:00:01Z"
+`,
+		status:  "Healthy",
+		message: []string{"Valid"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
