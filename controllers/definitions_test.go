@@ -10,6 +10,7 @@ import (
 	"github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/yaml"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -140,6 +141,9 @@ func TestCredentialVendor(t *testing.T) {
 		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonInvalidSpec))
 		g.Expect(c.Message).To(gomega.ContainSubstring("fields.name"))
 	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	if s := kstatus(t, cv, "CredentialVendor"); s != status.FailedStatus {
+		t.Errorf("kstatus of a definition that does not compile: %s, want Failed", s)
+	}
 
 	gitlabProvider(t, ns, name, srv, nil)
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitlab"}}
@@ -165,6 +169,9 @@ func TestCredentialVendor(t *testing.T) {
 	get(g, cv)
 	if c := meta.FindStatusCondition(cv.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("fixed CredentialVendor: Ready %+v", c)
+	}
+	if s := kstatus(t, cv, "CredentialVendor"); s != status.CurrentStatus {
+		t.Errorf("kstatus of a definition that compiles: %s, want Current", s)
 	}
 
 	// A definition whose mapping costs more than its costLimit: the key
