@@ -92,27 +92,29 @@ func customVendors(c client.Reader) *httpvendor.Custom {
 // definitionRequests are the providers of kind naming the CredentialVendor
 // o: a change of it may make them usable, or not.
 func definitionRequests(ctx context.Context, c client.Reader, kind string, o client.Object) []ctrl.Request {
-	var out []ctrl.Request
-	switch kind {
-	case v1alpha1.CredentialProviderKind:
+	var specs []*v1alpha1.CredentialProviderSpec
+	var keys []client.ObjectKey
+	if kind == v1alpha1.CredentialProviderKind {
 		list := &v1alpha1.CredentialProviderList{}
 		if err := c.List(ctx, list); err != nil {
 			return nil
 		}
 		for i := range list.Items {
-			if h := list.Items[i].Spec.HTTP; h != nil && h.Definition == o.GetName() {
-				out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-			}
+			specs, keys = append(specs, list.Items[i].ProviderSpec()), append(keys, client.ObjectKeyFromObject(&list.Items[i]))
 		}
-	default:
+	} else {
 		list := &v1alpha1.ClusterCredentialProviderList{}
 		if err := c.List(ctx, list); err != nil {
 			return nil
 		}
 		for i := range list.Items {
-			if h := list.Items[i].Spec.HTTP; h != nil && h.Definition == o.GetName() {
-				out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-			}
+			specs, keys = append(specs, list.Items[i].ProviderSpec()), append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		}
+	}
+	var out []ctrl.Request
+	for i, spec := range specs {
+		if spec.HTTP != nil && spec.HTTP.Definition == o.GetName() {
+			out = append(out, ctrl.Request{NamespacedName: keys[i]})
 		}
 	}
 	return out

@@ -15,12 +15,7 @@ import (
 )
 
 func newExpiring(o *Options) *cobra.Command {
-	var (
-		within        string
-		allNamespaces bool
-		output        string
-	)
-	cmd := &cobra.Command{
+	return windowCommand(&cobra.Command{
 		Use:   "expiring",
 		Short: "List the credentials that expire within a window or have expired, soonest first, with their owner",
 		Long: `Lists every credential whose vendor reports an expiry within --within from
@@ -29,16 +24,26 @@ Elastic user, the PlainID owner), provider and namespace. The exit status is 1
 when any has expired, so it can gate a CI job.`,
 		Example: `  kubectl credsync expiring -A
   kubectl credsync expiring --within 90d -n team-a -o csv > expiring.csv`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			window, err := parseWindow(within)
-			if err != nil {
-				return fmt.Errorf("--within: %w", err)
-			}
-			return o.expiring(window, allNamespaces, output)
-		},
+	}, "within", "30d", "Window from now: 30d, 12h, 1d12h", o.expiring)
+}
+
+// windowCommand completes cmd, a listing command over a time window
+// (--flag, default def), with -A and -o, to call run.
+func windowCommand(cmd *cobra.Command, flag, def, usage string, run func(window time.Duration, allNamespaces bool, output string) error) *cobra.Command {
+	var (
+		window        string
+		allNamespaces bool
+		output        string
+	)
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(*cobra.Command, []string) error {
+		d, err := parseWindow(window)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", flag, err)
+		}
+		return run(d, allNamespaces, output)
 	}
-	cmd.Flags().StringVar(&within, "within", "30d", "Window from now: 30d, 12h, 1d12h")
+	cmd.Flags().StringVar(&window, flag, def, usage)
 	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "In every namespace")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: csv, json or yaml; default: a table")
 	return cmd

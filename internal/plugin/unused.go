@@ -14,12 +14,7 @@ import (
 )
 
 func newUnused(o *Options) *cobra.Command {
-	var (
-		forWindow     string
-		allNamespaces bool
-		output        string
-	)
-	cmd := &cobra.Command{
+	return windowCommand(&cobra.Command{
 		Use:   "unused",
 		Short: "List the credentials nobody used for a while, oldest first, with their owner",
 		Long: `Lists every credential whose vendor says it was last used longer ago than
@@ -31,19 +26,7 @@ that map lastUsedAt. The exit status is 1 when any is found, so it can gate a CI
 job.`,
 		Example: `  kubectl credsync unused -A
   kubectl credsync unused --for 180d -n team-a -o csv > unused.csv`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			window, err := parseWindow(forWindow)
-			if err != nil {
-				return fmt.Errorf("--for: %w", err)
-			}
-			return o.unused(window, allNamespaces, output)
-		},
-	}
-	cmd.Flags().StringVar(&forWindow, "for", "90d", "Not used for at least: 90d, 12h, 1d12h")
-	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "In every namespace")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: csv, json or yaml; default: a table")
-	return cmd
+	}, "for", "90d", "Not used for at least: 90d, 12h, 1d12h", o.unused)
 }
 
 func (o *Options) unused(window time.Duration, allNamespaces bool, output string) error {
