@@ -149,7 +149,12 @@ func TestMissingSecretThenCreated(t *testing.T) {
 	tinesFake.Put(tinestest.Sample(id, "secretless"))
 	rc := waitReason(t, createRC(t, newCredential(ns, "secretless", strconv.FormatInt(id, 10))), v1alpha1.ReasonProviderNotReady)
 	g := gomega.NewWithT(t)
-	g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("Secret " + ns + "/tines-api not found"))
+	// A manager whose cache has not seen the provider yet first says it is
+	// missing; its check (the Secret is missing) wakes the credential.
+	g.Eventually(func(g gomega.Gomega) {
+		get(g, rc)
+		g.Expect(condition(rc, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring("Secret " + ns + "/tines-api not found"))
+	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tines"}}
 	g.Eventually(func(g gomega.Gomega) {
 		get(g, provider)

@@ -50,8 +50,11 @@ const (
 	elasticKey    = "elastic-api-key-canary-e4d2"
 	elasticUser   = "u-credsync"
 	eventually    = 30 * time.Second
-	// vendorTimeout bounds one vendor request in tests.
-	vendorTimeout = 2 * time.Second
+	// vendorTimeout bounds one vendor request in tests: long enough that a
+	// fake's answer is not cut short on a machine busy compiling (make
+	// test runs lint and the race build alongside), short enough for the
+	// timeout cases to stay quick.
+	vendorTimeout = 4 * time.Second
 	// metricsLabel is the RemoteCredential label copied into metric labels.
 	metricsLabel = "team"
 	poll         = 100 * time.Millisecond
