@@ -67,8 +67,8 @@ envtest: ## Build (once) and print the envtest assets directory.
 # compile every package (vet compiles them all, for the rest to reuse);
 # then three lanes at once, for the tests spend most of their time waiting
 # on control planes and processes, not on the CPU:
-#   test-unit, helm-lint, test-e2e  |  demo-check, test-race  |  lint
-# the CPU-bound builds (test-race, lint) at a lower CPU priority. It prints each step's wall
+#   test-unit, helm-lint, test-e2e  |  demo-check  |  lint, test-race
+# the third (CPU-bound) at a lower CPU priority. It prints each step's wall
 # and CPU time, and a table of them at the end (docs/benchmarks.md).
 .PHONY: test
 test: ## Run every check: generated files and docs, gofmt, vet, lint, unit and envtest tests, the race detector over internal/, helm lint, the end-to-end suite, demo smoke run.

@@ -3,13 +3,11 @@
 # package (go vet compiles them all, tests included, for the rest to
 # reuse). Then three lanes at once, for the tests spend most of their time
 # waiting on control planes and processes, not on the CPU:
-#   test-unit, helm-lint, test-e2e  |  demo-check, test-race  |  lint
-# The CPU-bound steps (test-race builds the race detector's copy of every
-# package it tests, lint type-checks everything) run at a lower CPU
-# priority: they take what the tests leave idle. test-race follows the
-# short demo-check rather than lint, so that neither of the two long
-# builds waits for the other. A failed lane fails make test after all
-# three have finished. Each step's wall and CPU time is printed as it ends and as a
+#   test-unit, helm-lint, test-e2e  |  demo-check  |  lint, test-race
+# The third lane (CPU-bound: test-race builds the race detector's copy of
+# every package it tests) runs at a lower CPU priority: it takes what the
+# others leave idle. A failed lane fails make test after all three have
+# finished. Each step's wall and CPU time is printed as it ends and as a
 # table at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,14 +47,14 @@ if ! step verify-generated verify-api-docs verify-fmt vet; then
 fi
 step test-unit helm-lint test-e2e &
 tests=$!
-(step demo-check && nice -n 10 bash hack/test.sh lane test-race) &
+step demo-check &
 demo=$!
-nice -n 10 bash hack/test.sh lane lint &
-lint=$!
+nice -n 10 bash hack/test.sh lane lint test-race &
+race=$!
 failed=
 wait "$tests" || failed="$failed test-unit/helm-lint/test-e2e"
-wait "$demo" || failed="$failed demo-check/test-race"
-wait "$lint" || failed="$failed lint"
+wait "$demo" || failed="$failed demo-check"
+wait "$race" || failed="$failed lint/test-race"
 summary
 if [ -n "$failed" ]; then
   echo "make test failed:$failed" >&2
