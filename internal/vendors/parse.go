@@ -44,6 +44,17 @@ func BaseURL(vendor, raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
+// OnList reports whether u is a page of the list at list (a URL): the
+// same scheme, host (in any case, as DNS names are) and path, and no user
+// info or fragment. A next page a vendor names is followed only then: the
+// provider's key is sent to it.
+func OnList(u, list string) bool {
+	next, err := url.Parse(u)
+	first, ferr := url.Parse(list)
+	return err == nil && ferr == nil && next.Scheme == first.Scheme && strings.EqualFold(next.Host, first.Host) &&
+		next.User == nil && next.Fragment == "" && next.Path == first.Path
+}
+
 // Answer is a vendor's documented answer for one credential.
 type Answer interface {
 	// Credential maps the answer, field by field, for the credential id;

@@ -297,7 +297,7 @@ func (c *Client) ListPage(ctx context.Context, _ *v1alpha1.Inventory, cursor str
 	u := cursor
 	if u == "" {
 		u = c.firstPage()
-	} else if !c.onList(u) {
+	} else if !vendors.OnList(u, c.listBase) {
 		return nil, &vendors.Error{Class: vendors.ErrInvalidResponse, Message: "the next page's URL points away from the list: not followed"}
 	}
 	resp, body, err := c.getJSON(ctx, u)
@@ -458,15 +458,6 @@ func withQuery(u, param, value string) string {
 	q.Set(param, value)
 	p.RawQuery = q.Encode()
 	return p.String()
-}
-
-// onList reports whether u is a page of the list: the first page's
-// scheme, host (in any case) and path, no user info or fragment.
-func (c *Client) onList(u string) bool {
-	next, err := url.Parse(u)
-	first, ferr := url.Parse(c.listBase)
-	return err == nil && ferr == nil && next.Scheme == first.Scheme && strings.EqualFold(next.Host, first.Host) &&
-		next.User == nil && next.Fragment == "" && next.Path == first.Path
 }
 
 // paramValues are the provider's parameters for CEL: every declared one,

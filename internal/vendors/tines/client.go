@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/internal/vendors"
@@ -146,14 +144,8 @@ func listItem(raw json.RawMessage) (vendors.Item, error) {
 	return item, nil
 }
 
-// onList reports whether u is a page of the tenant's credentials list:
-// the base URL's scheme, host (in any case, as DNS names are) and path.
-func (c *Client) onList(u string) bool {
-	next, err := url.Parse(u)
-	base, berr := url.Parse(c.api.Base)
-	return err == nil && berr == nil && next.Scheme == base.Scheme && strings.EqualFold(next.Host, base.Host) &&
-		next.User == nil && next.Fragment == "" && next.Path == base.Path+credentialsPath
-}
+// onList reports whether u is a page of the tenant's credentials list.
+func (c *Client) onList(u string) bool { return vendors.OnList(u, c.api.Base+credentialsPath) }
 
 // get sends an authenticated GET of path and returns a 2xx answer, or the
 // error for any other.
