@@ -1,6 +1,7 @@
 package httpvendor
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -300,7 +301,7 @@ func toNative(v ref.Val) any {
 // lists, strings, bools, null, and numbers as int64 when whole (so that
 // string(item.id) is "4950", not "4950.0") else float64.
 func decodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {

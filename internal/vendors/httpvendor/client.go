@@ -98,6 +98,9 @@ type Client struct {
 	caller *vendors.Caller
 	clock  clock.PassiveClock
 	secret map[string]string
+	// paramVars are the provider's parameters as field expressions see
+	// them: every declared one, "" when unset.
+	paramVars map[string]string
 	// listBase is the list's first page URL (pages must stay on its path);
 	// "" when the definition has no list or its paths need what is unset.
 	listBase string
@@ -124,7 +127,8 @@ func (d *Definition) newClient(cfg vendors.Config) (vendors.Client, error) {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	c := &Client{def: d, base: base, params: maps.Clone(cfg.Spec.HTTP.Params), caller: cfg.Caller, clock: clk, secret: cfg.Secret}
+	params := maps.Clone(cfg.Spec.HTTP.Params)
+	c := &Client{def: d, base: base, params: params, paramVars: d.paramVars(params), caller: cfg.Caller, clock: clk, secret: cfg.Secret}
 	if h := d.Spec.RateLimitHeaders; h != nil {
 		cfg.Caller.SetRateLimitHeaders(rateLimitReader(h))
 	}
@@ -134,6 +138,16 @@ func (d *Definition) newClient(cfg vendors.Config) (vendors.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// paramVars are params as field expressions see them: every declared
+// parameter, "" when unset.
+func (d *Definition) paramVars(params map[string]string) map[string]string {
+	out := make(map[string]string, len(d.Spec.Params))
+	for _, p := range d.Spec.Params {
+		out[p.Name] = params[p.Name]
+	}
+	return out
 }
 
 // rateLimitReader reads a definition's rate-limit headers: how long to
@@ -460,19 +474,9 @@ func withQuery(u, param, value string) string {
 	return p.String()
 }
 
-// paramValues are the provider's parameters for CEL: every declared one,
-// "" when unset.
-func (c *Client) paramValues() map[string]string {
-	out := make(map[string]string, len(c.def.Spec.Params))
-	for _, p := range c.def.Spec.Params {
-		out[p.Name] = c.params[p.Name]
-	}
-	return out
-}
-
 // mapItem maps one item with the definition's fields.
 func (c *Client) mapItem(item any) (vendors.Item, error) {
-	vars := map[string]any{"item": item, "params": c.paramValues()}
+	vars := map[string]any{"item": item, "params": c.paramVars}
 	f := &c.def.fields
 	id, err := evalString(f.id, vars)
 	if err != nil {

@@ -62,7 +62,8 @@ func FuzzMapAnswer(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := &Client{def: d, params: map[string]string{"team": "platform"}}
+	params := map[string]string{"team": "platform"}
+	c := &Client{def: d, params: params, paramVars: d.paramVars(params)}
 	for _, seed := range []string{
 		`{"key":{"id":7,"name":"ci","owner":{"email":"a@example.com"},"created":"2026-01-02T03:04:05Z","expires":"2027-01-01","last_used":1767225600,"state":"active"}}`,
 		`{"key":{"id":"k-1","name":null,"created":"yesterday"}}`,
@@ -116,7 +117,7 @@ func TestCostLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Client{def: d}
+	c := &Client{def: d, paramVars: d.paramVars(nil)}
 	_, err = c.mapItem(map[string]any{"id": int64(1), "name": "x", "created": "2026-01-02T03:04:05Z", "state": "active"})
 	if err == nil || !strings.Contains(err.Error(), "fields.name exceeded the definition's CEL cost limit") {
 		t.Fatalf("err = %v, want the cost limit named", err)
@@ -124,7 +125,7 @@ func TestCostLimit(t *testing.T) {
 	// Without the limit it maps.
 	d.Spec.CostLimit = nil
 	d, _ = Compile("costly", d.Spec)
-	if it, err := (&Client{def: d}).mapItem(map[string]any{"id": int64(1), "name": "x", "created": "2026-01-02T03:04:05Z", "state": "active"}); err != nil || it.Credential.Name != "x" {
+	if it, err := (&Client{def: d, paramVars: d.paramVars(nil)}).mapItem(map[string]any{"id": int64(1), "name": "x", "created": "2026-01-02T03:04:05Z", "state": "active"}); err != nil || it.Credential.Name != "x" {
 		t.Fatalf("under the default limit: %+v, %v", it, err)
 	}
 }
