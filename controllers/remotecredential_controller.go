@@ -252,13 +252,9 @@ func setSynced(rc *v1alpha1.RemoteCredential, now time.Time) {
 // false when Unused is not timed: unusedAfter unset, or the vendor does
 // not report use (neither lastUsedAt nor neverUsed in status).
 func unusedSince(rc *v1alpha1.RemoteCredential) (at time.Time, ok bool) {
-	st := &rc.Status
-	if rc.Spec.UnusedAfter == nil || (st.LastUsedAt == nil && !st.NeverUsed) {
+	base, reported := rc.Status.LastUse()
+	if rc.Spec.UnusedAfter == nil || !reported {
 		return time.Time{}, false
-	}
-	base := st.LastUsedAt
-	if base == nil {
-		base = st.CreatedAt
 	}
 	if base == nil {
 		return time.Time{}, true // never used, creation unknown: unused now

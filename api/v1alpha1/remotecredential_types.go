@@ -222,3 +222,17 @@ type RemoteCredentialList struct {
 func init() {
 	register(&RemoteCredential{}, &RemoteCredentialList{})
 }
+
+// LastUse is when the credential was last used or, never used, created:
+// what "unused for" is measured from. reported is false when the vendor
+// does not report use; at is nil then, or for a never-used credential
+// whose creation the vendor does not report.
+func (s *RemoteCredentialStatus) LastUse() (at *metav1.Time, reported bool) {
+	switch {
+	case s.LastUsedAt != nil:
+		return s.LastUsedAt, true
+	case s.NeverUsed:
+		return s.CreatedAt, true
+	}
+	return nil, false
+}

@@ -54,13 +54,8 @@ func (o *Options) unused(window time.Duration, allNamespaces bool, output string
 // its vendor does not report use (or a never-used one has no creation
 // time).
 func lastUse(rc *v1alpha1.RemoteCredential) *metav1.Time {
-	if rc.Status.LastUsedAt != nil {
-		return rc.Status.LastUsedAt
-	}
-	if rc.Status.NeverUsed {
-		return rc.Status.CreatedAt
-	}
-	return nil
+	at, _ := rc.Status.LastUse()
+	return at
 }
 
 // unusedSince are the credentials last used (or, never used, created) at
