@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -26,6 +25,9 @@ type credentialVendorReconciler struct {
 	Recorder events.EventRecorder
 	// Reserved are the built-in definitions' names.
 	Reserved []string
+	// Vendors compiles CredentialVendors, once per generation for this
+	// status and the providers that name them.
+	Vendors *httpvendor.Custom
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialvendors,verbs=get;list;watch
@@ -41,12 +43,8 @@ func (r *credentialVendorReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if slices.Contains(r.Reserved, cv.Name) {
 		o = outcome{Reason: v1alpha1.ReasonInvalidSpec, Terminal: true,
 			Message: fmt.Sprintf("%s is a built-in definition's name: providers naming it get the built-in; rename this CredentialVendor", cv.Name)}
-	} else if _, err := httpvendor.Compile(cv.Name, &cv.Spec); err != nil {
+	} else if _, err := r.Vendors.Compiled(cv); err != nil {
 		o = outcome{Reason: v1alpha1.ReasonInvalidSpec, Terminal: true, Message: err.Error()}
-		var ce *httpvendor.CompileError
-		if errors.As(err, &ce) {
-			o.Message = ce.Error()
-		}
 	}
 	cv.Status.ObservedGeneration = cv.Generation
 	setOutcome(&cv.Status.Conditions, cv.Generation, o)

@@ -83,7 +83,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	refuseAPIServer(mgr, &dest)
 	registry.Destinations = &dest
-	registry.Definitions = customVendors(mgr.GetClient()).Vendor
+	custom := customVendors(mgr.GetClient())
+	registry.Definitions = custom.Vendor
 	opts.Registry = &registry
 	sched := &schedule{}
 	collector, err := metrics.NewCredentialCollector(cacheLister(mgr), sched, mgr.Elected(), opts.MetricsLabelAllowlist)
@@ -127,7 +128,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			return err
 		}
 	}
-	if err := (&credentialVendorReconciler{Client: mgr.GetClient(), Recorder: recorder, Reserved: opts.Registry.Names()}).SetupWithManager(mgr); err != nil {
+	if err := (&credentialVendorReconciler{Client: mgr.GetClient(), Recorder: recorder, Reserved: opts.Registry.Names(), Vendors: custom}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&remoteCredentialReconciler{

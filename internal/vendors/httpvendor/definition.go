@@ -288,15 +288,25 @@ func (c *Custom) Vendor(name string) (*vendors.Vendor, error) {
 	if cv == nil {
 		return nil, fmt.Errorf("%w: no vendor definition named %s: neither a built-in nor a CredentialVendor", vendors.ErrInvalidSpec, name)
 	}
+	v, err := c.Compiled(cv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CredentialVendor %s: %v", vendors.ErrInvalidSpec, name, err)
+	}
+	return v, nil
+}
+
+// Compiled is cv's registration, compiled once per UID and generation
+// (for the providers that name it and for its own status alike); its
+// error is Compile's, naming the field at fault.
+func (c *Custom) Compiled(cv *v1alpha1.CredentialVendor) (*vendors.Vendor, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.cache[name]; ok && e.uid == string(cv.UID) && e.generation == cv.Generation {
+	if e, ok := c.cache[cv.Name]; ok && e.uid == string(cv.UID) && e.generation == cv.Generation {
 		return e.vendor, e.err
 	}
 	e := customEntry{uid: string(cv.UID), generation: cv.Generation}
-	d, err := Compile(name, &cv.Spec)
-	if err != nil {
-		e.err = fmt.Errorf("%w: CredentialVendor %s: %v", vendors.ErrInvalidSpec, name, err)
+	if d, err := Compile(cv.Name, &cv.Spec); err != nil {
+		e.err = err
 	} else {
 		v := d.Vendor()
 		e.vendor = &v
@@ -304,6 +314,6 @@ func (c *Custom) Vendor(name string) (*vendors.Vendor, error) {
 	if c.cache == nil {
 		c.cache = map[string]customEntry{}
 	}
-	c.cache[name] = e
+	c.cache[cv.Name] = e
 	return e.vendor, e.err
 }
