@@ -7,7 +7,6 @@ import (
 	"embed"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 
@@ -18,20 +17,10 @@ import (
 //go:embed *.yaml
 var files embed.FS
 
-// Definitions returns every built-in definition, compiled (once), by
-// name. A definition that does not load is a programming error caught by
-// any test: it panics.
-func Definitions() []*httpvendor.Definition {
-	loadOnce.Do(func() { loaded = load() })
-	return loaded
-}
-
-var (
-	loadOnce sync.Once
-	loaded   []*httpvendor.Definition
-)
-
-func load() []*httpvendor.Definition {
+// definitions are every built-in definition, compiled once, by name (the
+// embedded files come sorted). A definition that does not load is a
+// programming error caught by any test: it panics.
+var definitions = sync.OnceValue(func() []*httpvendor.Definition {
 	entries, err := files.ReadDir(".")
 	if err != nil {
 		panic(err)
@@ -48,26 +37,15 @@ func load() []*httpvendor.Definition {
 		}
 		out = append(out, d)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
+})
 
 // Vendors returns the built-in definitions' registrations.
 func Vendors() []vendors.Vendor {
-	defs := Definitions()
+	defs := definitions()
 	out := make([]vendors.Vendor, 0, len(defs))
 	for _, d := range defs {
 		out = append(out, d.Vendor())
-	}
-	return out
-}
-
-// Names are the built-in definitions' names: a CredentialVendor cannot
-// take one.
-func Names() []string {
-	var out []string
-	for _, d := range Definitions() {
-		out = append(out, d.Name)
 	}
 	return out
 }
