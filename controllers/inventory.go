@@ -32,20 +32,26 @@ const eventUnmanaged = "UnmanagedCredentials"
 // writes what the last complete sweep found into status.inventory and the
 // Inventoried condition, counting managed credentials from the cache; with
 // adopt it creates a RemoteCredential for each unmanaged one. It returns
-// when to look again and the events to emit. A failed sweep changes
-// neither Ready nor the credentials.
-func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider, a *account.Account) (time.Duration, []eventSpec, error) {
+// when to look again (on r.Clock, zero for never: a time, not a wait, so
+// that the API writes after the sweep do not put the next one off) and
+// the events to emit. A failed sweep changes neither Ready nor the
+// credentials.
+func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider, a *account.Account) (time.Time, []eventSpec, error) {
 	if r.DisableInventory {
-		return 0, nil, nil
+		return time.Time{}, nil, nil
 	}
 	st := obj.ProviderStatus()
 	spec := obj.ProviderSpec().Inventory
 	if spec == nil || a == nil {
 		st.Inventory = nil
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionInventoried)
-		return 0, nil, nil
+		return time.Time{}, nil, nil
 	}
 	res := a.Sweep(ctx)
+	wake := time.Time{}
+	if res.Next > 0 {
+		wake = r.Clock.Now().Add(res.Next)
+	}
 	// The condition is worked out in full, then set once: setting it twice
 	// (Listed, then AdoptionFailed) would move its lastTransitionTime, and
 	// write status, at every reconcile.
@@ -65,11 +71,11 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 		if res.Err != nil {
 			setInventoried()
 		}
-		return res.Next, nil, nil
+		return wake, nil, nil
 	}
 	rcs, err := r.admitted(ctx, account.KeyOf(obj))
 	if err != nil {
-		return 0, nil, err
+		return time.Time{}, nil, err
 	}
 	before := st.Inventory
 	managed, unmanaged := classify(res.Listing, rcs)
@@ -87,10 +93,12 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 	if res.Err == nil {
 		status, reason, msg = metav1.ConditionTrue, v1alpha1.ReasonListed, counts
 	}
-	next, evs := res.Next, unmanagedEvents(before, st.Inventory)
+	evs := unmanagedEvents(before, st.Inventory)
 	if spec.Adopt {
 		if failure := r.adopt(ctx, obj, unmanaged); failure != "" {
-			next = min(next, adoptRetry)
+			if retry := r.Clock.Now().Add(adoptRetry); wake.IsZero() || retry.Before(wake) {
+				wake = retry
+			}
 			// A failed sweep is the more basic problem: the condition keeps
 			// saying so. The Warning goes with the condition turning to
 			// AdoptionFailed, once.
@@ -103,7 +111,7 @@ func (r *providerReconciler) inventory(ctx context.Context, obj account.Provider
 		}
 	}
 	setInventoried()
-	return next, evs, nil
+	return wake, evs, nil
 }
 
 // adoptRetry is how soon a failed adoption is tried again.

@@ -195,12 +195,12 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	ns, clk := clockedManager(t)
 	fake, ids := inventoryTines(t, ns, 5, 10*time.Second)
 	waitInventoried(t, ns, "tines", 5, 0)
-	// A sweep is due 10s ±10% after the last: time slows down from 9.5s,
-	// and crawls from 11s until the sweep has listed (the operator's
-	// wake-up comes later on the clock when it lags). On a loaded machine
-	// the operator may lag the clock's steps, and a refresh (15s, due
-	// 13.5s after the last sweep at the soonest) must not find the last
-	// sweep too old and GET because of that lag.
+	// A sweep is due 10s ±10% after the last one started (however long
+	// that one took): time slows down from 9.5s, and crawls from 11s until
+	// the sweep has listed. On a loaded machine the operator may lag the
+	// clock's steps, and a refresh (15s after the sweep that served the
+	// last one) must not find the last sweep too old and GET because of
+	// that lag.
 	sweeps, sweptAt := fake.ListCalls(), clk.Now()
 	step := func() {
 		if n := fake.ListCalls(); n > sweeps {

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,6 +29,8 @@ import (
 type providerReconciler struct {
 	client.Client
 	Accounts *account.Accounts
+	// Clock times the next sweep.
+	Clock clock.Clock
 	// Kind is CredentialProvider or ClusterCredentialProvider.
 	Kind string
 	// Recorder emits an event when Ready's reason changes; none when nil.
@@ -78,7 +81,7 @@ func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	next, evs, err := r.inventory(ctx, obj, lk.Account)
+	wake, evs, err := r.inventory(ctx, obj, lk.Account)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -90,8 +93,8 @@ func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	emit(r.Recorder, obj, evs)
 	requeue := st.Recheck
-	if next > 0 {
-		requeue = min(requeue, next)
+	if !wake.IsZero() {
+		requeue = min(requeue, wake.Sub(r.Clock.Now()))
 	}
 	return ctrl.Result{RequeueAfter: max(requeue, time.Second)}, nil
 }

@@ -120,7 +120,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	for _, kind := range []string{v1alpha1.CredentialProviderKind, v1alpha1.ClusterCredentialProviderKind} {
-		if err := (&providerReconciler{Client: mgr.GetClient(), Accounts: accounts, Kind: kind, Recorder: recorder,
+		if err := (&providerReconciler{Client: mgr.GetClient(), Accounts: accounts, Clock: opts.Clock, Kind: kind, Recorder: recorder,
 			Suspects: providerWake[kind], ClusterResourceNamespace: opts.ClusterResourceNamespace,
 			DisableInventory: opts.DisableInventory, WatchNamespaces: opts.WatchNamespaces, WatchLabelSelector: opts.WatchLabelSelector,
 			newQueue: queue,

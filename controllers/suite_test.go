@@ -295,8 +295,8 @@ func waitReasonWithin(t *testing.T, rc *v1alpha1.RemoteCredential, reason string
 func hasReason(g gomega.Gomega, rc *v1alpha1.RemoteCredential, reason string) {
 	get(g, rc)
 	c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionReady)
-	g.Expect(c).NotTo(gomega.BeNil())
-	g.Expect(c.Reason).To(gomega.Equal(reason), "Ready: %s", c.Message)
+	g.Expect(c).NotTo(gomega.BeNil(), "%s has no Ready condition; its status: %+v", rc.Name, rc.Status)
+	g.Expect(c.Reason).To(gomega.Equal(reason), "%s Ready: %s", rc.Name, c.Message)
 	g.Expect(rc.Status.ObservedGeneration).To(gomega.Equal(rc.Generation))
 }
 

@@ -61,8 +61,9 @@ type CredentialProviderSpec struct {
 // Inventory configures a provider's sweeps of its vendor account.
 // +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('10s')",message="inventory.interval must be at least 10s"
 type Inventory struct {
-	// Interval between sweeps (each carries a stable jitter of ±10%).
-	// At least 10s.
+	// Interval between the starts of two sweeps (each carries a stable
+	// jitter of ±10%), however long listing takes; a sweep that took
+	// longer than it is followed by a pause of a tenth of it. At least 10s.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	Interval metav1.Duration `json:"interval"`

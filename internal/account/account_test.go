@@ -831,3 +831,31 @@ func TestSweepCountsACredentialOnce(t *testing.T) {
 		t.Fatalf("items %v, want %v", got, want)
 	}
 }
+
+// The next sweep is due an interval after the last one started, however
+// long that one took to list, and a tenth of the interval after it
+// completed at the soonest.
+func TestNextSweep(t *testing.T) {
+	const interval = 10 * time.Minute
+	for _, tc := range []struct {
+		name     string
+		took     time.Duration
+		min, max time.Duration // from t0, the last sweep's start
+	}{
+		{"quick", time.Second, 9 * time.Minute, 11 * time.Minute},
+		{"slow", 4 * time.Minute, 9 * time.Minute, 11 * time.Minute},
+		{"longer than the interval", 20 * time.Minute, 21 * time.Minute, 21 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := nextSweep(t0, t0.Add(tc.took), interval, "CredentialProvider/ns/p")
+			if d := next.Sub(t0); d < tc.min || d > tc.max {
+				t.Fatalf("next sweep %s after the last started, want %s..%s", d, tc.min, tc.max)
+			}
+		})
+	}
+	// The jitter is the provider's own, the same at every sweep.
+	a, b := nextSweep(t0, t0, interval, "CredentialProvider/ns/p"), nextSweep(t0.Add(time.Hour), t0.Add(time.Hour), interval, "CredentialProvider/ns/p")
+	if b.Sub(a) != time.Hour {
+		t.Fatalf("jitter moved between sweeps: %s then %s", a.Sub(t0), b.Sub(t0.Add(time.Hour)))
+	}
+}

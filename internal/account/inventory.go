@@ -227,9 +227,23 @@ func (a *Account) swept(c vendors.Client, s *sweep, st *store, err error) SweepR
 	inv.listing = listing
 	inv.err, inv.fails = nil, 0
 	st.putSweep(s, 2*inv.spec.Interval.Duration)
-	interval := inv.spec.Interval.Duration
-	inv.nextAt = now.Add(backoff.Jitter(interval, a.key.String(), backoff.Sweep))
+	inv.nextAt = nextSweep(s.started, now, inv.spec.Interval.Duration, a.key.String())
 	return SweepResult{Listing: inv.listing, Completed: true, Unlisted: len(inv.unlisted), Next: inv.nextAt.Sub(now)}
+}
+
+// nextSweep is when the sweep after one that started at started and
+// completed at now is due: an interval (with its stable jitter) after
+// started, so that what sweeps serve is never older than an interval and
+// its jitter, however long listing takes (a slow sweep does not make the
+// refreshes that a sweep is due to serve GET); but a tenth of the interval
+// after now at the soonest, so that an account whose listing takes longer
+// than the interval is not listed back to back.
+func nextSweep(started, now time.Time, interval time.Duration, key string) time.Time {
+	next := started.Add(backoff.Jitter(interval, key, backoff.Sweep))
+	if floor := now.Add(interval / 10); next.Before(floor) {
+		return floor
+	}
+	return next
 }
 
 // unlisted maps the credentials before listed that the complete sweep
