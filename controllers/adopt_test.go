@@ -18,11 +18,11 @@ func TestAdoptRefusesWhatTheManagerCannotSee(t *testing.T) {
 	listed := []account.Listed{{Ref: vendors.Ref{ID: "7"}}}
 	cluster := &v1alpha1.ClusterCredentialProvider{ObjectMeta: metav1.ObjectMeta{Name: "ece"}}
 	for _, tc := range []struct {
-		r    providerReconciler
+		r    *providerReconciler
 		want string
 	}{
-		{providerReconciler{WatchLabelSelector: "shard=a"}, "--watch-label-selector=shard=a"},
-		{providerReconciler{ClusterResourceNamespace: "credsync-system", WatchNamespaces: []string{"team-a"}}, "namespace credsync-system"},
+		{&providerReconciler{WatchLabelSelector: "shard=a"}, "--watch-label-selector=shard=a"},
+		{&providerReconciler{ClusterResourceNamespace: "credsync-system", WatchNamespaces: []string{"team-a"}}, "namespace credsync-system"},
 	} {
 		if got := tc.r.adopt(context.Background(), cluster, listed); !strings.Contains(got, tc.want) {
 			t.Errorf("adopt = %q, want it to name %q", got, tc.want)

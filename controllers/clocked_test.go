@@ -18,6 +18,7 @@ import (
 
 	"github.com/credsync/credsync/api/v1alpha1"
 	"github.com/credsync/credsync/controllers"
+	"github.com/credsync/credsync/internal/metrics"
 	"github.com/credsync/credsync/internal/testenv"
 	"github.com/credsync/credsync/internal/vendors/tines/tinestest"
 )
@@ -67,6 +68,38 @@ func labelClocked(obj client.Object) {
 	obj.SetLabels(l)
 }
 
+// clockedRegistries maps a clocked manager's first namespace to the
+// registry of its metrics.
+var clockedRegistries sync.Map
+
+// lastSweep reads credsync_inventory_last_sweep_timestamp_seconds of the
+// provider ns/name from the metrics of ns's clocked manager: when its last
+// complete sweep started (to the second), zero before the first.
+func lastSweep(t *testing.T, ns, name string) time.Time {
+	t.Helper()
+	reg, ok := clockedRegistries.Load(ns)
+	if !ok {
+		t.Fatalf("%s has no clocked manager", ns)
+	}
+	families, err := reg.(*prometheus.Registry).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != metrics.InventoryLastSweep {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "provider" && l.GetValue() == v1alpha1.ProviderName(ns, name) {
+					return time.Unix(int64(m.GetGauge().GetValue()), 0)
+				}
+			}
+		}
+	}
+	return time.Time{}
+}
+
 // clockedManager creates a namespace and starts a manager of the test's
 // own for it, on a fake clock set to now; the manager stops when the test
 // ends. It returns the namespace and the clock.
@@ -88,6 +121,8 @@ func clockedManagerIn(t *testing.T, ns string, more ...string) *clocktesting.Fak
 		namespaces[n] = cache.Config{}
 	}
 	clk := clocktesting.NewFakeClock(time.Now())
+	reg := prometheus.NewRegistry()
+	clockedRegistries.Store(ns, reg)
 	own := labels.SelectorFromSet(labels.Set{managerLabel: ns})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 testenv.Scheme(),
@@ -116,7 +151,7 @@ func clockedManagerIn(t *testing.T, ns string, more ...string) *clocktesting.Fak
 		ClusterResourceNamespace: ns,
 		MetricsLabelAllowlist:    []string{metricsLabel},
 		Clock:                    clk,
-		Metrics:                  prometheus.NewRegistry(),
+		Metrics:                  reg,
 	}); err != nil {
 		t.Fatal(err)
 	}

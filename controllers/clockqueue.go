@@ -5,8 +5,20 @@ import (
 
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
+
+// minWake is the soonest a reconciler asks to be woken again.
+const minWake = time.Second
+
+// wakeAt is the Result that wakes a reconciler's object at the time at of
+// clk, a second from now at the soonest. The wait is reckoned as the
+// reconcile returns, not when it decided: the API writes between the two
+// (slow on a loaded API server) do not put the wake-up off.
+func wakeAt(clk clock.PassiveClock, at time.Time) ctrl.Result {
+	return ctrl.Result{RequeueAfter: max(at.Sub(clk.Now()), minWake)}
+}
 
 // The reconcilers' time-based wake-ups (a RequeueAfter, a provider's
 // recount) are delayed adds to their work queue, and controller-runtime's

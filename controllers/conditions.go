@@ -23,12 +23,17 @@ type outcome struct {
 
 // patchStatusIfChanged writes obj's status as a merge patch against
 // before, and only when the status (given by status) changed: a reconcile
-// that finds nothing new writes nothing.
-func patchStatusIfChanged[T client.Object](ctx context.Context, c client.Client, before, obj T, status func(T) any) error {
+// that finds nothing new writes nothing. w records the write, for the
+// next reconcile of obj to read it (statusWrites.get).
+func patchStatusIfChanged[T client.Object](ctx context.Context, c client.Client, w *statusWrites, before, obj T, status func(T) any) error {
 	if equality.Semantic.DeepEqual(status(before), status(obj)) {
 		return nil
 	}
-	return c.Status().Patch(ctx, obj, client.MergeFrom(before))
+	if err := c.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		return err
+	}
+	w.wrote(obj, before.GetResourceVersion())
+	return nil
 }
 
 // setCondition sets a condition with the object's generation; the

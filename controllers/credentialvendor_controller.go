@@ -28,6 +28,8 @@ type credentialVendorReconciler struct {
 	// Vendors compiles CredentialVendors, once per generation for this
 	// status and the providers that name them.
 	Vendors *httpvendor.Custom
+
+	writes statusWrites
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialvendors,verbs=get;list;watch
@@ -35,7 +37,7 @@ type credentialVendorReconciler struct {
 
 func (r *credentialVendorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	cv := &v1alpha1.CredentialVendor{}
-	if err := r.Get(ctx, req.NamespacedName, cv); err != nil {
+	if err := r.writes.get(ctx, r.Client, req.NamespacedName, cv); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := cv.DeepCopy()
@@ -48,7 +50,7 @@ func (r *credentialVendorReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	cv.Status.ObservedGeneration = cv.Generation
 	setOutcome(&cv.Status.Conditions, cv.Generation, o)
-	if err := patchStatusIfChanged(ctx, r.Client, before, cv, func(o *v1alpha1.CredentialVendor) any { return o.Status }); err != nil {
+	if err := patchStatusIfChanged(ctx, r.Client, &r.writes, before, cv, func(o *v1alpha1.CredentialVendor) any { return o.Status }); err != nil {
 		return ctrl.Result{}, err
 	}
 	emit(r.Recorder, cv, vendorEvents(before, cv))

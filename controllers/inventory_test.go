@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,17 +195,37 @@ func TestInventoryServesRefreshes(t *testing.T) {
 	t.Parallel()
 	ns, clk := clockedManager(t)
 	fake, ids := inventoryTines(t, ns, 5, 10*time.Second)
+	fake.SetClock(clk.Now)
+	start := clk.Now()
 	waitInventoried(t, ns, "tines", 5, 0)
+	// timeline says, on a failure, when (fake time from the start) the
+	// sweeps listed and the credentials were read by GET.
+	timeline := func() string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "now %s; lists at", clk.Since(start))
+		for _, at := range fake.CallTimes(tinestest.ListID) {
+			fmt.Fprintf(&b, " %s", at.Sub(start))
+		}
+		for i, id := range ids {
+			for _, at := range fake.CallTimes(strconv.FormatInt(id, 10)) {
+				fmt.Fprintf(&b, "; GET of cred-%d at %s", i, at.Sub(start))
+			}
+		}
+		return b.String()
+	}
 	// A sweep is due 10s ±10% after the last one started (however long
 	// that one took): time slows down from 9.5s, and crawls from 11s until
-	// the sweep has listed. On a loaded machine the operator may lag the
-	// clock's steps, and a refresh (15s after the sweep that served the
-	// last one) must not find the last sweep too old and GET because of
-	// that lag.
-	sweeps, sweptAt := fake.ListCalls(), clk.Now()
+	// the sweep has listed; while a sweep that listed has not completed
+	// (its start is not yet the manager's last-sweep metric), it stands
+	// still. On a loaded machine the operator may lag the clock's steps,
+	// and a refresh (15s ±10% after the sweep that served the last one)
+	// must not find the last sweep too old and GET because of that lag.
+	sweeps, sweptAt := fake.ListCalls(), lastSweep(t, ns, "tines")
 	step := func() {
-		if n := fake.ListCalls(); n > sweeps {
-			sweeps, sweptAt = n, clk.Now()
+		if at := lastSweep(t, ns, "tines"); !at.Equal(sweptAt) {
+			sweeps, sweptAt = fake.ListCalls(), at
+		} else if fake.ListCalls() > sweeps {
+			return
 		}
 		switch since := clk.Since(sweptAt); {
 		case since >= 11*time.Second:
@@ -249,12 +270,12 @@ func TestInventoryServesRefreshes(t *testing.T) {
 		g.Expect(p.Status.Inventory.Total).To(gomega.Equal(int32(5)))
 		g.Expect(p.Status.Inventory.Managed).To(gomega.Equal(int32(5)))
 	}).WithTimeout(eventually).WithPolling(stepPoll).Should(gomega.Succeed())
-	g.Expect(gets()).To(gomega.Equal(0), "GETs of sweep-served credentials")
+	g.Expect(gets()).To(gomega.Equal(0), func() string { return "GETs of sweep-served credentials: " + timeline() })
 	// Two refreshes each (15s) over 35s: all from sweeps (every 10s).
 	for end := clk.Now().Add(35 * time.Second); clk.Now().Before(end); {
 		step()
 		time.Sleep(stepPoll)
-		g.Expect(gets()).To(gomega.Equal(0), "GETs of sweep-served credentials")
+		g.Expect(gets()).To(gomega.Equal(0), func() string { return "GETs of sweep-served credentials: " + timeline() })
 	}
 	g.Expect(logLines("vendor read", `"RemoteCredential": {"name":"cred-0","namespace":"`+ns+`"}`)).To(gomega.BeNumerically(">=", 2), "cred-0 refreshed")
 

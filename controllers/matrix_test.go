@@ -243,9 +243,15 @@ func TestNothingReflected(t *testing.T) {
 		g.Expect(msg).To(gomega.ContainSubstring(tc.message))
 		_, port, _ := net.SplitHostPort(strings.TrimPrefix(tc.url, "https://"))
 		g.Expect(msg).NotTo(gomega.Or(gomega.ContainSubstring("127.0.0.1"), gomega.ContainSubstring(":"+port), gomega.ContainSubstring("refused")))
-		p := &v1alpha1.CredentialProvider{}
-		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: tc.name}, p)).To(gomega.Succeed())
-		g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Message).To(gomega.ContainSubstring(tc.message))
+		// The provider's status is written after its account's check,
+		// which the credential may have read first.
+		g.Eventually(func(g gomega.Gomega) {
+			p := &v1alpha1.CredentialProvider{}
+			g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: tc.name}, p)).To(gomega.Succeed())
+			ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(gomega.BeNil(), "the provider has no Ready condition")
+			g.Expect(ready.Message).To(gomega.ContainSubstring(tc.message))
+		}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	}
 	assertNoSecrets(t)
 }

@@ -29,7 +29,7 @@ import (
 type providerReconciler struct {
 	client.Client
 	Accounts *account.Accounts
-	// Clock times the next sweep.
+	// Clock times the next check and sweep.
 	Clock clock.Clock
 	// Kind is CredentialProvider or ClusterCredentialProvider.
 	Kind string
@@ -53,6 +53,7 @@ type providerReconciler struct {
 	// newQueue builds the work queue; controller-runtime's when nil
 	// (clockqueue.go).
 	newQueue queueFunc
+	writes   statusWrites
 }
 
 // +kubebuilder:rbac:groups=credsync.io,resources=credentialproviders;clustercredentialproviders,verbs=get;list;watch
@@ -61,13 +62,14 @@ type providerReconciler struct {
 // Reconcile checks one provider and writes its Ready condition.
 func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := account.NewProvider(r.Kind)
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := r.writes.get(ctx, r.Client, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Accounts.Drop(account.Key{Kind: r.Kind, Namespace: req.Namespace, Name: req.Name})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := obj.DeepCopyObject().(account.Provider)
+	now := r.Clock.Now()
 
 	st, err := r.Accounts.Check(ctx, obj)
 	if err != nil {
@@ -85,18 +87,18 @@ func (r *providerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := patchStatusIfChanged(ctx, r.Client, before, obj, func(o account.Provider) any { return o.ProviderStatus() }); err != nil {
+	if err := patchStatusIfChanged(ctx, r.Client, &r.writes, before, obj, func(o account.Provider) any { return o.ProviderStatus() }); err != nil {
 		return ctrl.Result{}, err
 	}
 	if e := readyTransition(before.ProviderStatus().Conditions, status.Conditions, actionCheck); e != nil {
 		evs = append([]eventSpec{*e}, evs...)
 	}
 	emit(r.Recorder, obj, evs)
-	requeue := st.Recheck
-	if !wake.IsZero() {
-		requeue = min(requeue, wake.Sub(r.Clock.Now()))
+	at := now.Add(st.Recheck)
+	if !wake.IsZero() && wake.Before(at) {
+		at = wake
 	}
-	return ctrl.Result{RequeueAfter: max(requeue, time.Second)}, nil
+	return wakeAt(r.Clock, at), nil
 }
 
 // providerWorkers is how many providers of a kind are checked at once.

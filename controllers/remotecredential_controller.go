@@ -55,6 +55,7 @@ type remoteCredentialReconciler struct {
 	AccountChanges <-chan event.GenericEvent
 
 	schedule *schedule
+	writes   statusWrites
 	// arrivals sets the work-queue priority of credential events from
 	// their provider's recent events (fairness.go).
 	arrivals *arrivals
@@ -72,7 +73,7 @@ type remoteCredentialReconciler struct {
 // Reconcile syncs one RemoteCredential.
 func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &v1alpha1.RemoteCredential{}
-	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
+	if err := r.writes.get(ctx, r.Client, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
 		}
@@ -89,7 +90,7 @@ func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	setTimeConditions(rc, now)
-	if err := patchStatusIfChanged(ctx, r.Client, before, rc, func(o *v1alpha1.RemoteCredential) any { return o.Status }); err != nil {
+	if err := patchStatusIfChanged(ctx, r.Client, &r.writes, before, rc, func(o *v1alpha1.RemoteCredential) any { return o.Status }); err != nil {
 		if synced {
 			// The sync's outcome is lost: sync again soon, not at the next
 			// refresh. (A reconcile that synced nothing only moved the
@@ -102,7 +103,7 @@ func (r *remoteCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	emit(r.Recorder, rc, credentialEvents(before, rc))
 	wake := wakeAfter(rc, next, now)
 	ctrl.LoggerFrom(ctx).V(1).Info("reconciled", "wakeAfter", wake)
-	return ctrl.Result{RequeueAfter: wake}, nil
+	return wakeAt(r.Clock, now.Add(wake)), nil
 }
 
 // sync asks the provider's account for the credential when a sync is due
@@ -328,11 +329,7 @@ func wakeAfter(rc *v1alpha1.RemoteCredential, next, now time.Time) time.Duration
 			at = t
 		}
 	}
-	d := at.Sub(now)
-	if d < time.Second {
-		d = time.Second
-	}
-	return d
+	return max(at.Sub(now), minWake)
 }
 
 // SetupWithManager registers the controller: it watches RemoteCredentials
