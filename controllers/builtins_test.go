@@ -173,6 +173,9 @@ func TestBuiltinDefinitions(t *testing.T) {
 			// Without inventory: its reads are GETs (the sweep serves the
 			// first sync of the inventoried provider's credentials).
 			provider("plain", key, nil)
+			// A 429 that says nothing remains pauses its provider (its other
+			// reads wait): the rate-limited credential has one of its own.
+			provider("paused", key, nil)
 			waitProviderValid(t, ns, "vendor")
 
 			rc := func(name, id, provider string) *v1alpha1.RemoteCredential {
@@ -192,7 +195,7 @@ func TestBuiltinDefinitions(t *testing.T) {
 				f.sc.Set(ids[1], vendortest.Forbidden)
 				f.sc.Set(ids[2], f.rateLimited(time.Now(), 120))
 				create(t, rc("forbidden", ids[1], "plain"))
-				create(t, rc("limited", ids[2], "plain"))
+				create(t, rc("limited", ids[2], "paused"))
 				want["forbidden"], want["limited"] = v1alpha1.ReasonForbidden, v1alpha1.ReasonRateLimited
 			}
 			for name, reason := range want {
