@@ -510,6 +510,9 @@ func (c *Client) mapItem(item any) (vendors.Item, error) {
 	for _, s := range c.secret {
 		vendors.RedactCredential(cred, s)
 	}
+	if tok := c.issuedToken(); tok != "" {
+		vendors.RedactCredential(cred, tok)
+	}
 	return vendors.Item{Ref: vendors.Ref{ID: id}, Credential: cred}, nil
 }
 
@@ -568,10 +571,20 @@ func (c *Client) fail(resp *vendors.Response) error {
 	}
 	// The Caller redacts the Secret's values; the OAuth2 access token
 	// (not in the Secret) is redacted here.
-	if tok, _ := c.issued.Load().(string); len(tok) >= 4 {
+	if tok := c.issuedToken(); tok != "" {
 		msg, code = strings.ReplaceAll(msg, tok, "[redacted]"), strings.ReplaceAll(code, tok, "[redacted]")
 	}
 	return c.caller.Fail(resp, code, msg)
+}
+
+// issuedToken is the last OAuth2 access token issued, for redaction: ""
+// when none was, or when it is too short to redact without redacting
+// ordinary words.
+func (c *Client) issuedToken() string {
+	if tok, _ := c.issued.Load().(string); len(tok) >= 4 {
+		return tok
+	}
+	return ""
 }
 
 // authorize sets the request's credentials.

@@ -100,7 +100,8 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 			vendortest.JSON(w, http.StatusUnauthorized, fmt.Appendf(nil, `{"error":"token %s revoked"}`, strings.TrimPrefix(tok, "Bearer ")))
 			return
 		}
-		vendortest.JSON(w, http.StatusOK, []byte(`{"id":"k1","name":"oauth"}`))
+		// A vendor that echoes the token in the credential's metadata.
+		vendortest.JSON(w, http.StatusOK, fmt.Appendf(nil, `{"id":"k1","name":"oauth","description":"last used with %s"}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")))
 	}))
 	defer srv.Close()
 	def := `
@@ -108,11 +109,17 @@ auth: {type: OAuth2ClientCredentials, tokenPath: /oauth/token, scopes: [keys:rea
 keyCheck: {paths: [/me]}
 get: {paths: ['/keys/{id}']}
 errors: {message: body.error}
-` + itemFields
+` + itemFields + `
+  description: item.description
+`
 	c := newTestClient(t, def, srv.URL, vendortest.CABundle(srv), map[string]string{"clientId": "client-1", "clientSecret": "s3cret-value"}, nil)
 	for range 2 {
-		if _, err := c.Get(context.Background(), vendors.Ref{ID: "k1"}); err != nil {
+		cred, err := c.Get(context.Background(), vendors.Ref{ID: "k1"})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if cred.Description != "last used with [redacted]" {
+			t.Fatalf("description %q: the access token must be redacted", cred.Description)
 		}
 	}
 	if tokens.Load() != 1 {
