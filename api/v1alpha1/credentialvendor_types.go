@@ -342,7 +342,9 @@ type VendorRateLimitHeaders struct {
 	// +kubebuilder:validation:MaxLength=128
 	Reset string `json:"reset"`
 	// ResetKind: EpochSeconds (a Unix time), Seconds (from now) or Date
-	// (an RFC 3339 or HTTP date).
+	// (an RFC 3339 or HTTP date). A time is reckoned from the answer's
+	// own Date header when it has one (the vendor's clock, not ours, so
+	// that a skew between the two does not stretch or cut the wait).
 	// +kubebuilder:validation:Enum=EpochSeconds;Seconds;Date
 	ResetKind string `json:"resetKind"`
 }

@@ -193,6 +193,12 @@ func TestOktaErrors(t *testing.T) {
 	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(31)})
 	vendortest.WantError{Class: vendors.ErrRateLimited, Reason: v1alpha1.ReasonRateLimited,
 		InMessage: "API call exceeded rate limit due to too many requests.", RetryAfter: 28 * time.Second}.Check(t, err)
+	// Okta's clock an hour ahead of ours: the reset is reckoned from its
+	// Date header, so the wait is still 30 s, not an hour and 30 s.
+	c = oktaClient(t, srv)
+	srv.FailNext(oktaID(31), oktatest.RateLimited(time.Now().Add(time.Hour), 30))
+	_, err = c.Get(context.Background(), vendors.Ref{ID: oktaID(31)})
+	vendortest.WantError{Class: vendors.ErrRateLimited, Reason: v1alpha1.ReasonRateLimited, RetryAfter: 28 * time.Second}.Check(t, err)
 	if srv.Deletes() != 0 {
 		t.Errorf("%d DELETE requests: a client must only GET", srv.Deletes())
 	}

@@ -324,11 +324,13 @@ func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.
 
 // RateLimited is Okta's 429: E0000047 and the X-Rate-Limit-* headers with
 // nothing remaining and the reset retryAfter seconds from now (as Unix
-// seconds). Okta documents no Retry-After: a client waits for the reset.
+// seconds), now being Okta's clock, which its Date header shows. Okta
+// documents no Retry-After: a client waits for the reset.
 func RateLimited(now time.Time, retryAfter int) vendortest.Fault {
 	reset := now.Add(time.Duration(retryAfter) * time.Second)
 	return vendortest.Fault{Status: http.StatusTooManyRequests, ContentType: "application/json", Body: rateLimitedBody,
 		Header: http.Header{
+			"Date":                   {now.UTC().Format(http.TimeFormat)},
 			"X-Rate-Limit-Limit":     {strconv.Itoa(RateLimit)},
 			"X-Rate-Limit-Remaining": {"0"},
 			"X-Rate-Limit-Reset":     {strconv.FormatInt(reset.Unix(), 10)},
