@@ -322,6 +322,14 @@ type VendorErrors struct {
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	Code string `json:"code,omitempty"`
+	// Unauthorized is a CEL expression over `body` that is true when a
+	// 4xx answer other than 401 refuses the key itself: for a vendor that
+	// says so with another status (Cloudflare answers a malformed or
+	// unknown token with 400 and code 6003 or 1000). The answer then
+	// counts as a 401: the provider is Unauthorized, not InvalidResponse.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Unauthorized string `json:"unauthorized,omitempty"`
 }
 
 // Reset kinds of VendorRateLimitHeaders.

@@ -228,12 +228,12 @@ func (c *Client) Get(ctx context.Context, ref vendors.Ref) (*vendors.Credential,
 		return nil, err
 	}
 	resp, body, err := c.getJSON(ctx, c.base+path)
-	if errors.Is(err, vendors.ErrUnauthorized) && c.Verify(ctx) == nil {
+	if refused := (*vendors.Error)(nil); errors.As(err, &refused) && errors.Is(err, vendors.ErrUnauthorized) && c.Verify(ctx) == nil {
 		// Some vendors (GitLab, for a token the key cannot see) answer 401
 		// for a credential while accepting the key: the key check just
 		// passed, so the credential is what is missing.
-		return nil, &vendors.Error{Class: vendors.ErrNotFound, Status: http.StatusUnauthorized,
-			Message: fmt.Sprintf("%s answers 401 for this credential but accepts the key: it does not exist, or the key cannot see it", c.def.Name)}
+		return nil, &vendors.Error{Class: vendors.ErrNotFound, Status: refused.Status,
+			Message: fmt.Sprintf("%s answers %d for this credential but accepts the key: it does not exist, or the key cannot see it", c.def.Name, refused.Status)}
 	}
 	if err != nil {
 		return nil, err
@@ -567,11 +567,15 @@ func (c *Client) get(ctx context.Context, u string) (*vendors.Response, error) {
 // message as the definition reads them from it.
 func (c *Client) fail(resp *vendors.Response) error {
 	var code, msg string
-	if (c.def.errMessage != nil || c.def.errCode != nil) && !resp.Truncated {
+	refused := false
+	if (c.def.errMessage != nil || c.def.errCode != nil || c.def.errUnauthorized != nil) && !resp.Truncated {
 		if body, err := decodeJSON(resp.Body); err == nil {
 			vars := map[string]any{"body": body}
 			msg, _ = evalString(c.def.errMessage, vars) // failing: no message
 			code, _ = evalString(c.def.errCode, vars)
+			if resp.Status >= 400 && resp.Status < 500 {
+				refused, _ = evalBool(c.def.errUnauthorized, vars, false) // failing: not refused
+			}
 		}
 	}
 	// The Caller redacts the Secret's values; the OAuth2 access token
@@ -579,7 +583,11 @@ func (c *Client) fail(resp *vendors.Response) error {
 	if tok := c.issuedToken(); tok != "" {
 		msg, code = strings.ReplaceAll(msg, tok, "[redacted]"), strings.ReplaceAll(code, tok, "[redacted]")
 	}
-	return c.caller.Fail(resp, code, msg)
+	err := c.caller.Fail(resp, code, msg)
+	if e, ok := err.(*vendors.Error); ok && refused {
+		e.Class = vendors.ErrUnauthorized
+	}
+	return err
 }
 
 // issuedToken is the last OAuth2 access token issued, for redaction: ""

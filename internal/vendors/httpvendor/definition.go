@@ -31,8 +31,8 @@ type Definition struct {
 	// its definition's revision changes.
 	Revision string
 
-	getItem, listItems, next, total, errMessage, errCode, accepted *expr
-	fields                                                         fieldExprs
+	getItem, listItems, next, total, errMessage, errCode, errUnauthorized, accepted *expr
+	fields                                                                          fieldExprs
 }
 
 // fieldExprs are the compiled fields.*.
@@ -84,6 +84,7 @@ func Compile(name string, spec *v1alpha1.CredentialVendorSpec) (*Definition, err
 		{&d.fields.active, "fields.active", f.Active, itemVars},
 		{&d.errMessage, "errors.message", spec.Errors.Message, bodyVars},
 		{&d.errCode, "errors.code", spec.Errors.Code, bodyVars},
+		{&d.errUnauthorized, "errors.unauthorized", spec.Errors.Unauthorized, bodyVars},
 		{&d.accepted, "keyCheck.accepted", spec.KeyCheck.Accepted, bodyVars},
 	} {
 		e, err := c.compile(x.field, x.src, x.vars)

@@ -220,6 +220,18 @@ func TestCloudflareErrors(t *testing.T) {
 		Check(t, wrong.Verify(context.Background()), "cfut_wrong-key")
 	_, err := wrong.ListPage(context.Background(), nil, "")
 	vendortest.WantError{Class: vendors.ErrUnauthorized, InMessage: "Invalid access token"}.Check(t, err, "cfut_wrong-key")
+	// A token no Cloudflare token could be (a pasted quote in it) is a
+	// malformed header to Cloudflare, a 400 with code 6003: the key is
+	// refused all the same (errors.unauthorized), not InvalidResponse.
+	const malformed = `cfut_"pasted"`
+	bad := httpClient(t, v1alpha1.DefinitionCloudflare, srv.URL, srv.CABundle(), map[string]string{"token": malformed}, nil)
+	vendortest.WantError{Class: vendors.ErrUnauthorized, Reason: v1alpha1.ReasonUnauthorized, InMessage: "HTTP 400 Bad Request: 6003: Invalid request headers"}.
+		Check(t, bad.Verify(context.Background()), malformed)
+	// Any other 400 is what it was: InvalidResponse.
+	srv.FailNext(cloudflareID(31), vendortest.Fault{Status: http.StatusBadRequest, ContentType: "application/json",
+		Body: `{"success":false,"errors":[{"code":7003,"message":"Could not route to /user/tokens, perhaps your object identifier is invalid?"}]}`})
+	_, err = c.Get(context.Background(), vendors.Ref{ID: cloudflareID(31)})
+	vendortest.WantError{Class: vendors.ErrInvalidResponse, InMessage: "7003"}.Check(t, err)
 
 	// An account token is checked at its account's verify endpoint; at
 	// the user's it is refused.

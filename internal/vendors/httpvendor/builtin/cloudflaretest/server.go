@@ -196,12 +196,23 @@ func errorBody(r *http.Request) vendortest.ErrorBody {
 	}
 }
 
+// notTokenChar reports a character no Cloudflare API token holds (they
+// are letters, digits, '_' and '-'): a token with one is a malformed
+// Authorization header to Cloudflare, a 400, not a 401.
+func notTokenChar(r rune) bool {
+	return !strings.ContainsRune(tokenChars, r)
+}
+
+// tokenChars are the characters of a Cloudflare API token.
+const tokenChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
 func writeError(w http.ResponseWriter, status int, body string) {
 	vendortest.JSON(w, status, []byte(body))
 }
 
 // fault applies a scenario for key, then Cloudflare's authentication: a
-// missing or malformed Authorization header is a 400, a wrong token a 401
+// missing or malformed Authorization header (a token with a character no
+// token has) is a 400 (code 6003), a wrong token a 401
 // (on verify, "Invalid API Token"), a token of the wrong kind or account
 // a 403 (on verify, "Invalid API Token" too). True when it answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool {
@@ -210,7 +221,7 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, key string) bool 
 		return true
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
+	if !ok || tok == "" || strings.ContainsFunc(tok, notTokenChar) {
 		writeError(w, http.StatusBadRequest, badHeadersBody)
 		return true
 	}
