@@ -132,18 +132,24 @@ func (o *Options) report(allNamespaces bool, output string, pick func([]v1alpha1
 // expiringWithin are the credentials that expire before until (or have
 // expired), soonest first, then by namespace and name.
 func expiringWithin(rcs []v1alpha1.RemoteCredential, until time.Time) []v1alpha1.RemoteCredential {
+	return byTime(rcs, until, func(rc *v1alpha1.RemoteCredential) *metav1.Time { return rc.Status.ExpiresAt })
+}
+
+// byTime are the credentials whose time at (nil: none) is at or before
+// cutoff, earliest first, then by namespace and name.
+func byTime(rcs []v1alpha1.RemoteCredential, cutoff time.Time, at func(*v1alpha1.RemoteCredential) *metav1.Time) []v1alpha1.RemoteCredential {
 	var out []v1alpha1.RemoteCredential
-	for _, rc := range rcs {
-		if exp := rc.Status.ExpiresAt; exp != nil && !exp.After(until) {
-			out = append(out, rc)
+	for i := range rcs {
+		if t := at(&rcs[i]); t != nil && !t.After(cutoff) {
+			out = append(out, rcs[i])
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.Status.ExpiresAt.Equal(b.Status.ExpiresAt) {
-			return a.Status.ExpiresAt.Before(b.Status.ExpiresAt)
+		a, b := at(&out[i]), at(&out[j])
+		if !a.Equal(b) {
+			return a.Before(b)
 		}
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
 	})
 	return out
 }
@@ -153,14 +159,23 @@ func expiringWithin(rcs []v1alpha1.RemoteCredential, until time.Time) []v1alpha1
 var expiringShrink = []string{"Owner", "Name", "Provider", "Namespace"}
 
 func expiringTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.Time) *metav1.Table {
-	columns := []string{"Name", "Provider", "Vendor", "Owner", "Expires", "In"}
+	return credentialTable(rcs, withNamespace, []string{"Expires", "In"}, func(rc *v1alpha1.RemoteCredential) []string {
+		return []string{rc.Status.ExpiresAt.UTC().Format(time.DateOnly), relative(rc.Status.ExpiresAt.Time, now)}
+	})
+}
+
+// credentialTable is the table of rcs a listing command prints: each
+// credential's namespace (withNamespace), name, provider, vendor and
+// owner, then the columns more, whose cells cells gives.
+func credentialTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, more []string, cells func(*v1alpha1.RemoteCredential) []string) *metav1.Table {
+	columns := append([]string{"Name", "Provider", "Vendor", "Owner"}, more...)
 	if withNamespace {
 		columns = append([]string{"Namespace"}, columns...)
 	}
 	t := newTable(columns...)
-	for _, rc := range rcs {
-		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner),
-			rc.Status.ExpiresAt.UTC().Format(time.DateOnly), relative(rc.Status.ExpiresAt.Time, now)}
+	for i := range rcs {
+		rc := &rcs[i]
+		row := append([]string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner)}, cells(rc)...)
 		if withNamespace {
 			row = append([]string{rc.Namespace}, row...)
 		}
@@ -177,12 +192,22 @@ func dash(s string) string {
 }
 
 func expiringCSV(w *csv.Writer, rcs []v1alpha1.RemoteCredential, now time.Time) error {
-	if err := w.Write([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name", "expires_at", "expired"}); err != nil {
+	return credentialCSV(w, rcs, []string{"expires_at", "expired"}, func(rc *v1alpha1.RemoteCredential) []string {
+		return []string{rc.Status.ExpiresAt.UTC().Format(time.RFC3339), fmt.Sprint(!rc.Status.ExpiresAt.After(now))}
+	})
+}
+
+// credentialCSV writes rcs as CSV: each credential's namespace, name,
+// provider, vendor, id, owner and vendor name, then the columns more,
+// whose values values gives.
+func credentialCSV(w *csv.Writer, rcs []v1alpha1.RemoteCredential, more []string, values func(*v1alpha1.RemoteCredential) []string) error {
+	if err := w.Write(append([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name"}, more...)); err != nil {
 		return err
 	}
-	for _, rc := range rcs {
-		if err := w.Write([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner, rc.Status.Name,
-			rc.Status.ExpiresAt.UTC().Format(time.RFC3339), fmt.Sprint(!rc.Status.ExpiresAt.After(now))}); err != nil {
+	for i := range rcs {
+		rc := &rcs[i]
+		if err := w.Write(append([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner, rc.Status.Name},
+			values(rc)...)); err != nil {
 			return err
 		}
 	}

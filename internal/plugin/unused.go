@@ -3,7 +3,6 @@ package plugin
 import (
 	"encoding/csv"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,59 +60,27 @@ func lastUse(rc *v1alpha1.RemoteCredential) *metav1.Time {
 // unusedSince are the credentials last used (or, never used, created) at
 // or before cutoff, oldest first, then by namespace and name.
 func unusedSince(rcs []v1alpha1.RemoteCredential, cutoff time.Time) []v1alpha1.RemoteCredential {
-	var out []v1alpha1.RemoteCredential
-	for _, rc := range rcs {
-		if t := lastUse(&rc); t != nil && !t.After(cutoff) {
-			out = append(out, rc)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := lastUse(&out[i]), lastUse(&out[j])
-		if !a.Equal(b) {
-			return a.Before(b)
-		}
-		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
-	})
-	return out
+	return byTime(rcs, cutoff, lastUse)
 }
 
 func unusedTable(rcs []v1alpha1.RemoteCredential, withNamespace bool, now time.Time) *metav1.Table {
-	columns := []string{"Name", "Provider", "Vendor", "Owner", "Last Used", "Unused For"}
-	if withNamespace {
-		columns = append([]string{"Namespace"}, columns...)
-	}
-	t := newTable(columns...)
-	for i := range rcs {
-		rc := &rcs[i]
+	return credentialTable(rcs, withNamespace, []string{"Last Used", "Unused For"}, func(rc *v1alpha1.RemoteCredential) []string {
 		used := "never"
 		if rc.Status.LastUsedAt != nil {
 			used = rc.Status.LastUsedAt.UTC().Format(time.DateOnly)
 		}
-		row := []string{rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, dash(rc.Status.Owner), used,
-			duration.HumanDuration(now.Sub(lastUse(rc).Time))}
-		if withNamespace {
-			row = append([]string{rc.Namespace}, row...)
-		}
-		addRow(t, row...)
-	}
-	return t
+		return []string{used, duration.HumanDuration(now.Sub(lastUse(rc).Time))}
+	})
 }
 
 func unusedCSV(w *csv.Writer, rcs []v1alpha1.RemoteCredential) error {
-	if err := w.Write([]string{"namespace", "name", "provider", "vendor", "id", "owner", "vendor_name", "last_used_at", "created_at"}); err != nil {
-		return err
-	}
 	at := func(t *metav1.Time) string {
 		if t == nil {
 			return ""
 		}
 		return t.UTC().Format(time.RFC3339)
 	}
-	for _, rc := range rcs {
-		if err := w.Write([]string{rc.Namespace, rc.Name, rc.Spec.ProviderRef.Name, rc.Status.Vendor, rc.Spec.ID, rc.Status.Owner, rc.Status.Name,
-			at(rc.Status.LastUsedAt), at(rc.Status.CreatedAt)}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return credentialCSV(w, rcs, []string{"last_used_at", "created_at"}, func(rc *v1alpha1.RemoteCredential) []string {
+		return []string{at(rc.Status.LastUsedAt), at(rc.Status.CreatedAt)}
+	})
 }
