@@ -209,25 +209,16 @@ type page struct {
 // paginate reads per_page and page as Tines does (missing or unusable
 // values fall back to the defaults, per_page is capped) for count items.
 func paginate(count int, q url.Values, knobs listKnobs) page {
-	perPage := positive(q.Get("per_page"), DefaultPerPage)
+	perPage := vendortest.Positive(q.Get("per_page"), DefaultPerPage)
 	perPage = min(perPage, MaxPerPage)
 	if knobs.maxPerPage > 0 {
 		perPage = min(perPage, knobs.maxPerPage)
 	}
-	p := page{number: positive(q.Get("page"), 1), perPage: perPage, count: count}
+	p := page{number: vendortest.Positive(q.Get("page"), 1), perPage: perPage, count: count}
 	p.pages = (count + perPage - 1) / perPage
 	p.start = min((p.number-1)*perPage, count)
 	p.end = min(p.start+perPage, count)
 	return p
-}
-
-// positive parses v as an integer >= 1, else returns def.
-func positive(v string, def int) int {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return def
-	}
-	return n
 }
 
 // meta renders the page's meta. On the last page next_page is null but
