@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/credsync/credsync/api/v1alpha1"
@@ -209,13 +208,8 @@ func TestBuiltinDefinitions(t *testing.T) {
 				}
 			}
 			wrong := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wrong-key"}}
+			waitReady(t, wrong, func() []metav1.Condition { return wrong.Status.Conditions }, v1alpha1.ReasonUnauthorized, "")
 			g := gomega.NewWithT(t)
-			g.Eventually(func(g gomega.Gomega) {
-				get(g, wrong)
-				c := meta.FindStatusCondition(wrong.Status.Conditions, v1alpha1.ConditionReady)
-				g.Expect(c).NotTo(gomega.BeNil())
-				g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonUnauthorized))
-			}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 			total := int32(len(ids))
 			if revoked != "" {
 				total++

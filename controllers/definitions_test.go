@@ -133,27 +133,15 @@ func TestCredentialVendor(t *testing.T) {
 	cv := &v1alpha1.CredentialVendor{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	create(t, cv)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), cv) })
+	waitReady(t, cv, func() []metav1.Condition { return cv.Status.Conditions }, v1alpha1.ReasonInvalidSpec, "fields.name")
 	g := gomega.NewWithT(t)
-	g.Eventually(func(g gomega.Gomega) {
-		get(g, cv)
-		c := meta.FindStatusCondition(cv.Status.Conditions, v1alpha1.ConditionReady)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonInvalidSpec))
-		g.Expect(c.Message).To(gomega.ContainSubstring("fields.name"))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 	if s := kstatus(t, cv, "CredentialVendor"); s != status.FailedStatus {
 		t.Errorf("kstatus of a definition that does not compile: %s, want Failed", s)
 	}
 
 	gitlabProvider(t, ns, name, srv, nil)
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitlab"}}
-	g.Eventually(func(g gomega.Gomega) {
-		get(g, provider)
-		c := meta.FindStatusCondition(provider.Status.Conditions, v1alpha1.ConditionReady)
-		g.Expect(c).NotTo(gomega.BeNil())
-		g.Expect(c.Reason).To(gomega.Equal(v1alpha1.ReasonInvalidSpec))
-		g.Expect(c.Message).To(gomega.ContainSubstring("does not compile"))
-	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+	waitReady(t, provider, func() []metav1.Condition { return provider.Status.Conditions }, v1alpha1.ReasonInvalidSpec, "does not compile")
 
 	get(g, cv)
 	cv.Spec.Fields.Name = "item.name"

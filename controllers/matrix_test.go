@@ -17,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
-
 	eventsv1 "k8s.io/api/events/v1"
 
 	"github.com/onsi/gomega"
@@ -245,13 +242,8 @@ func TestNothingReflected(t *testing.T) {
 		g.Expect(msg).NotTo(gomega.Or(gomega.ContainSubstring("127.0.0.1"), gomega.ContainSubstring(":"+port), gomega.ContainSubstring("refused")))
 		// The provider's status is written after its account's check,
 		// which the credential may have read first.
-		g.Eventually(func(g gomega.Gomega) {
-			p := &v1alpha1.CredentialProvider{}
-			g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: tc.name}, p)).To(gomega.Succeed())
-			ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(gomega.BeNil(), "the provider has no Ready condition")
-			g.Expect(ready.Message).To(gomega.ContainSubstring(tc.message))
-		}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
+		p := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tc.name}}
+		waitReady(t, p, func() []metav1.Condition { return p.Status.Conditions }, "", tc.message)
 	}
 	assertNoSecrets(t)
 }

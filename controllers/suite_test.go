@@ -243,9 +243,22 @@ func tinesProvider(t *testing.T, ns string) {
 func waitProviderValid(t *testing.T, ns, name string) {
 	t.Helper()
 	provider := &v1alpha1.CredentialProvider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	waitReady(t, provider, func() []metav1.Condition { return provider.Status.Conditions }, v1alpha1.ReasonValid, "")
+}
+
+// waitReady waits until obj, read again each time, has a Ready condition
+// (among what conds returns of it) with reason (any, when "") and a
+// message that holds text.
+func waitReady(t *testing.T, obj client.Object, conds func() []metav1.Condition, reason, text string) {
+	t.Helper()
 	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
-		get(g, provider)
-		g.Expect(readyReason(provider.Status.Conditions)).To(gomega.Equal(v1alpha1.ReasonValid))
+		get(g, obj)
+		c := meta.FindStatusCondition(conds(), v1alpha1.ConditionReady)
+		g.Expect(c).NotTo(gomega.BeNil(), "%s has no Ready condition", obj.GetName())
+		if reason != "" {
+			g.Expect(c.Reason).To(gomega.Equal(reason), "%s Ready: %s", obj.GetName(), c.Message)
+		}
+		g.Expect(c.Message).To(gomega.ContainSubstring(text))
 	}).WithTimeout(eventually).WithPolling(poll).Should(gomega.Succeed())
 }
 
