@@ -271,16 +271,23 @@ func (c *Caller) Do(req *http.Request) (*Response, error) {
 }
 
 // SetRateLimitHeaders makes f read the vendor's rate-limit headers: when
-// it says to hold back, the provider's calls wait that long. Set before
-// the first request.
+// it says to hold back, the provider's calls wait that long. f's now is
+// when the vendor answered (rateLimited). Set before the first request.
 func (c *Caller) SetRateLimitHeaders(f func(get func(string) string, now time.Time) (time.Duration, bool)) {
 	c.rateHeaders = f
 }
 
-// rateLimited reads an answer's rate-limit headers.
+// rateLimited reads an answer's rate-limit headers. A reader's now is
+// when the vendor answered: by the answer's Date header when it has one
+// (the vendor's clock, which its reset times are on; ours may be skewed),
+// else by ours.
 func (c *Caller) rateLimited(h http.Header) (time.Duration, bool) {
 	if c.rateHeaders != nil {
-		d, ok := c.rateHeaders(h.Get, c.clock.Now())
+		now, err := http.ParseTime(h.Get("Date"))
+		if err != nil {
+			now = c.clock.Now()
+		}
+		d, ok := c.rateHeaders(h.Get, now)
 		return min(d, maxRetryAfter), ok
 	}
 	return rateLimitHeaders(h.Get)

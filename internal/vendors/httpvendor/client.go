@@ -152,15 +152,12 @@ func (d *Definition) paramVars(params map[string]string) map[string]string {
 
 // rateLimitReader reads a definition's rate-limit headers: how long to
 // hold calls when nothing remains. A reset given as a time is reckoned
-// from the answer's Date, when it has one: both are the vendor's clock
-// (as Okta's own SDK reckons X-Rate-Limit-Reset), and ours may be skewed.
+// from now, when the vendor answered: the Caller takes it from the
+// answer's Date (as Okta's own SDK reckons X-Rate-Limit-Reset).
 func rateLimitReader(h *v1alpha1.VendorRateLimitHeaders) func(get func(string) string, now time.Time) (time.Duration, bool) {
 	return func(get func(string) string, now time.Time) (time.Duration, bool) {
 		if strings.TrimSpace(get(h.Remaining)) != "0" {
 			return 0, false
-		}
-		if date, err := http.ParseTime(get("Date")); err == nil {
-			now = date
 		}
 		reset := strings.TrimSpace(get(h.Reset))
 		if h.ResetKind == v1alpha1.ResetDate {
