@@ -83,18 +83,24 @@ func credentialEvents(before, after *v1alpha1.RemoteCredential) []eventSpec {
 				Note: "vendor metadata changed: " + strings.Join(changed, ", ")})
 		}
 	}
-	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionExpiring) &&
-		meta.IsStatusConditionTrue(after.Status.Conditions, v1alpha1.ConditionExpiring) &&
+	if e := turnedTrue(before.Status.Conditions, after.Status.Conditions, v1alpha1.ConditionExpiring, eventExpiring, actionCheckExpiry); e != nil &&
 		!isReason(after.Status.Conditions, v1alpha1.ConditionReady, v1alpha1.ReasonExpired) {
-		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: eventExpiring, Action: actionCheckExpiry,
-			Note: meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionExpiring).Message})
+		out = append(out, *e)
 	}
-	if !meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionUnused) &&
-		meta.IsStatusConditionTrue(after.Status.Conditions, v1alpha1.ConditionUnused) {
-		out = append(out, eventSpec{Type: corev1.EventTypeWarning, Reason: eventUnused, Action: actionCheckUse,
-			Note: meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionUnused).Message})
+	if e := turnedTrue(before.Status.Conditions, after.Status.Conditions, v1alpha1.ConditionUnused, eventUnused, actionCheckUse); e != nil {
+		out = append(out, *e)
 	}
 	return out
+}
+
+// turnedTrue is the Warning event (reason, action), noted with the
+// condition's message, when the condition typ turned True from before to
+// after; nil otherwise.
+func turnedTrue(before, after []metav1.Condition, typ, reason, action string) *eventSpec {
+	if meta.IsStatusConditionTrue(before, typ) || !meta.IsStatusConditionTrue(after, typ) {
+		return nil
+	}
+	return &eventSpec{Type: corev1.EventTypeWarning, Reason: reason, Action: action, Note: meta.FindStatusCondition(after, typ).Message}
 }
 
 func isReason(conds []metav1.Condition, typ, reason string) bool {
