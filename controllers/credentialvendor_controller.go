@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/credsync/credsync/api/v1alpha1"
+	"github.com/credsync/credsync/internal/account"
 	"github.com/credsync/credsync/internal/vendors/httpvendor"
 )
 
@@ -92,30 +94,20 @@ func customVendors(c client.Reader) *httpvendor.Custom {
 // definitionRequests are the providers of kind naming the CredentialVendor
 // o: a change of it may make them usable, or not.
 func definitionRequests(ctx context.Context, c client.Reader, kind string, o client.Object) []ctrl.Request {
-	var specs []*v1alpha1.CredentialProviderSpec
-	var keys []client.ObjectKey
-	if kind == v1alpha1.CredentialProviderKind {
-		list := &v1alpha1.CredentialProviderList{}
-		if err := c.List(ctx, list); err != nil {
-			return nil
-		}
-		for i := range list.Items {
-			specs, keys = append(specs, list.Items[i].ProviderSpec()), append(keys, client.ObjectKeyFromObject(&list.Items[i]))
-		}
-	} else {
-		list := &v1alpha1.ClusterCredentialProviderList{}
-		if err := c.List(ctx, list); err != nil {
-			return nil
-		}
-		for i := range list.Items {
-			specs, keys = append(specs, list.Items[i].ProviderSpec()), append(keys, client.ObjectKeyFromObject(&list.Items[i]))
-		}
+	var list client.ObjectList = &v1alpha1.CredentialProviderList{}
+	if kind == v1alpha1.ClusterCredentialProviderKind {
+		list = &v1alpha1.ClusterCredentialProviderList{}
+	}
+	if err := c.List(ctx, list); err != nil {
+		return nil
 	}
 	var out []ctrl.Request
-	for i, spec := range specs {
-		if spec.HTTP != nil && spec.HTTP.Definition == o.GetName() {
-			out = append(out, ctrl.Request{NamespacedName: keys[i]})
+	_ = meta.EachListItem(list, func(item runtime.Object) error {
+		p := item.(account.Provider)
+		if http := p.ProviderSpec().HTTP; http != nil && http.Definition == o.GetName() {
+			out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 		}
-	}
+		return nil
+	})
 	return out
 }
